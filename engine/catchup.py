@@ -1,0 +1,91 @@
+"""Catch-up after downtime: which late messages are still sent, and which are recorded missed.
+
+A pure decision (:func:`decide`) over one late outbox row, the configured policy
+(``[daemon.catch_up]``) and ``now``. The daemon runs it before every delivery pass over the
+rows that are due (normally a second or so late; after downtime, hours), and marks the
+``miss`` ones with :func:`engine.store.daemons.mark_missed`, which also writes a ``missed``
+event.
+
+The policy, per kind of message:
+
+* ``send``: a late message is still sent, as long as it means something (an invite for a
+  meeting that has not ended yet, a task notice while the task's window is open).
+* ``miss``: a message more than its grace late is not sent but recorded as missed (the
+  default for ``reminder``: "in 2 hours" is wrong 5 hours later).
+
+Whatever the mode, a message whose moment has passed is recorded as missed: an invite for a
+meeting that has ended, a reminder of a meeting that has begun or of a task whose window has
+closed, a request reminder after the request's deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.daemon_config import CatchUpSection
+
+
+class Verdict(StrEnum):
+    SEND = "send"
+    MISS = "miss"
+
+
+@dataclass(frozen=True)
+class LateMessage:
+    """What the decision needs to know about one late outbox row."""
+
+    kind: str
+    due_at: datetime
+    expires_at: datetime | None  # after this the message is pointless
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: str
+
+
+def decide(message: LateMessage, now: datetime, policy: CatchUpSection) -> Decision:
+    """Send the late ``message`` now, or record it as missed."""
+    late = now - message.due_at
+    if message.expires_at is not None and now >= message.expires_at:
+        return Decision(Verdict.MISS, f"its moment passed at {message.expires_at.isoformat()}")
+    grace = policy.grace(message.kind)
+    if policy.mode(message.kind) == "miss" and late > grace:
+        return Decision(Verdict.MISS, f"{_span(late)} late (grace {_span(grace)})")
+    return Decision(Verdict.SEND, f"{_span(late)} late, still relevant")
+
+
+def expiry(kind: str, payload: Mapping[str, Any], tz: ZoneInfo) -> datetime | None:
+    """When a message of ``kind`` with ``payload`` stops making sense (None: never)."""
+    context = payload.get("context") or {}
+    if kind == "invite":
+        return _datetime(context.get("meeting", {}).get("end"))
+    if kind in ("reminder", "task_due"):
+        milestone = context.get("milestone") or {}
+        if milestone.get("kind") == "meeting":
+            return _datetime(milestone.get("start"))
+        return _day_after(milestone.get("window_end"), tz)
+    if kind == "request_reminder":
+        return _day_after((context.get("request") or {}).get("deadline"), tz)
+    return None
+
+
+def _datetime(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _day_after(value: Any, tz: ZoneInfo) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.combine(date.fromisoformat(value) + timedelta(days=1), time(0), tzinfo=tz)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds} s" if abs(seconds) < 120 else f"{seconds // 60} min"

@@ -1,0 +1,234 @@
+"""Configuration: ``config.toml`` (keys in DESIGN.md §5) plus secrets from the environment.
+
+Relative paths are resolved against the folder of the config file. The SMTP password is read
+only from ``FBH_SMTP_PASSWORD``; a password in the file is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.daemon_config import DaemonSection, RequestsSection
+from engine.domain import Contact
+from engine.errors import ConfigError, InvalidInputError
+
+CONFIG_ENV = "FBH_CONFIG"
+PASSWORD_ENV = "FBH_SMTP_PASSWORD"
+DATABASE_URL_ENV = "FBH_DATABASE_URL"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineSection(_Section):
+    timezone: str = "Europe/Copenhagen"
+    hours_per_workday: float = Field(default=7.4, gt=0, le=24)
+    workflows: str = "workflows"
+    exclude_optional_days: tuple[OptionalDay, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class DatabaseSection(_Section):
+    url: str = "sqlite:///var/fbh.sqlite3"
+
+
+class SmtpSection(_Section):
+    host: str = "localhost"
+    port: int = Field(default=587, gt=0, lt=65536)
+    starttls: bool = True
+    tls: bool = False  # implicit TLS (port 465)
+    username: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    validate_certs: bool = True
+
+
+class MailSection(_Section):
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: str = "var/mail"
+    sender: str = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
+    lead: str | None = None  # the programme lead: "Name <email>"
+    batch_size: int = Field(default=100, gt=0)
+    max_attempts: int = Field(default=8, gt=0)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    smtp: SmtpSection = SmtpSection()
+
+    @field_validator("sender", "lead")
+    @classmethod
+    def _valid_contact(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Contact.parse(value)
+            except InvalidInputError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DANISH_WEEKDAYS = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag")
+
+
+class DigestSection(_Section):
+    """When the weekly digests go out, in the engine's time zone."""
+
+    weekday: str = "monday"  # an English or Danish weekday name
+    time: str = "07:00"  # HH:MM, local time
+
+    @field_validator("weekday")
+    @classmethod
+    def _known_weekday(cls, value: str) -> str:
+        name = value.strip().lower()
+        if name in _DANISH_WEEKDAYS:
+            return WEEKDAYS[_DANISH_WEEKDAYS.index(name)]
+        if name not in WEEKDAYS:
+            raise ValueError(f"unknown weekday {value!r}: use one of {', '.join(WEEKDAYS)}")
+        return name
+
+    @field_validator("time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hour, _, minute = value.strip().partition(":")
+        try:
+            parsed = time(int(hour), int(minute))
+        except ValueError as exc:
+            raise ValueError(f"invalid time {value!r}: expected HH:MM, e.g. 07:00") from exc
+        return parsed.strftime("%H:%M")
+
+
+class Settings(_Section):
+    engine: EngineSection = EngineSection()
+    database: DatabaseSection = DatabaseSection()
+    mail: MailSection = MailSection()
+    daemon: DaemonSection = DaemonSection()
+    requests: RequestsSection = RequestsSection()
+    digest: DigestSection = DigestSection()
+    base_dir: Path = Path(".")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.engine.timezone)
+
+    @property
+    def workflows_dir(self) -> Path:
+        return self.resolve(self.engine.workflows)
+
+    @property
+    def maildir_path(self) -> Path:
+        return self.resolve(self.mail.maildir)
+
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get(DATABASE_URL_ENV) or self.database.url
+        return resolve_sqlite_url(url, self.base_dir)
+
+    @property
+    def sender(self) -> Contact:
+        return Contact.parse(self.mail.sender)
+
+    @property
+    def lead(self) -> Contact | None:
+        return Contact.parse(self.mail.lead) if self.mail.lead else None
+
+    @property
+    def mail_domain(self) -> str:
+        return self.sender.email.split("@", 1)[1]
+
+    @property
+    def digest_time(self) -> DigestTime:
+        """When the weekly digests go out: weekday (0 = Monday) and local time."""
+        return DigestTime(
+            weekday=WEEKDAYS.index(self.digest.weekday),
+            at=time.fromisoformat(self.digest.time),
+        )
+
+    @property
+    def smtp_password(self) -> str | None:
+        return os.environ.get(PASSWORD_ENV) or None
+
+    def resolve(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+
+@dataclass(frozen=True)
+class DigestTime:
+    weekday: int  # 0 = Monday
+    at: time
+
+
+def resolve_sqlite_url(url: str, base_dir: Path) -> str:
+    """Make a relative ``sqlite:///path`` absolute against ``base_dir``."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path = url[len(prefix) :]
+    if not path or path == ":memory:" or path.startswith("/"):
+        return url
+    return prefix + str((base_dir / path).resolve())
+
+
+def find_config(explicit: str | Path | None) -> Path | None:
+    """The config file to use: ``--config``, then ``$FBH_CONFIG``, then ``./config.toml``."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    local = Path.cwd() / "config.toml"
+    return local if local.is_file() else None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load settings from the config file, or the embedded defaults when there is none.
+
+    With no file, relative paths resolve against the current directory, and the shipped
+    ``workflows/`` folder is used.
+    """
+    config_path = find_config(path)
+    if config_path is None:
+        return Settings(
+            base_dir=Path.cwd(),
+            engine=EngineSection(workflows=str(PACKAGE_ROOT / "workflows")),
+        )
+    data = _read_toml(config_path)
+    if isinstance(data.get("mail", {}).get("smtp"), dict) and "password" in data["mail"]["smtp"]:
+        raise ConfigError(
+            f"{config_path}: mail.smtp.password: secrets are not read from the file; "
+            f"set {PASSWORD_ENV} in the environment"
+        )
+    try:
+        return Settings(base_dir=config_path.resolve().parent, **data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{config_path}: {where}: {first['msg']}") from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc

@@ -1,0 +1,131 @@
+"""Configuration of the daemon (``[daemon]``, ``[daemon.catch_up]``) and of the request SLA
+(``[requests]``). Part of ``Settings``; see docs/operations.md for every key.
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.domain import MAIL_KINDS
+
+CatchUpMode = Literal["send", "miss"]
+
+# Every kind of outbox message the catch-up policy may name, plus the weekly digest job.
+CATCH_UP_KINDS = frozenset({*MAIL_KINDS, "digest"})
+_DEFAULT_MODES: dict[str, CatchUpMode] = {"reminder": "miss"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatchUpSection(BaseModel):
+    """What happens to a message that fell due while no daemon was running.
+
+    ``<kind> = "send" | "miss"`` per kind of message, ``<kind>_grace_minutes = N`` per kind,
+    and ``default`` / ``grace_minutes`` for the kinds not named. ``miss`` means: a message more
+    than its grace late is not sent but recorded as ``missed`` (outbox state and event log).
+    Whatever the mode, a message whose moment has passed (an invite for a meeting that has
+    ended, a reminder of a meeting that has begun) is recorded as missed.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    default: CatchUpMode = "send"
+    grace_minutes: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> CatchUpSection:
+        for key, value in (self.model_extra or {}).items():
+            kind, suffix = _split_grace(key)
+            if kind not in CATCH_UP_KINDS:
+                known = ", ".join(sorted(CATCH_UP_KINDS))
+                raise ValueError(f"unknown kind {kind!r} in daemon.catch_up (known: {known})")
+            if suffix and not (isinstance(value, int | float) and value >= 0):
+                raise ValueError(f"{key} must be a number of minutes ≥ 0")
+            if not suffix and value not in ("send", "miss"):
+                raise ValueError(f'{key} must be "send" or "miss", not {value!r}')
+        return self
+
+    def mode(self, kind: str) -> CatchUpMode:
+        extra = self.model_extra or {}
+        mode: CatchUpMode = extra.get(kind) or _DEFAULT_MODES.get(kind) or self.default
+        return mode
+
+    def grace(self, kind: str) -> timedelta:
+        extra = self.model_extra or {}
+        minutes = extra.get(f"{kind}_grace_minutes", self.grace_minutes)
+        return timedelta(minutes=float(minutes))
+
+
+def _split_grace(key: str) -> tuple[str, bool]:
+    suffix = "_grace_minutes"
+    return (key[: -len(suffix)], True) if key.endswith(suffix) else (key, False)
+
+
+class DaemonSection(_Section):
+    """``fbh serve``: timers, heartbeats, leadership and delivery."""
+
+    name: str | None = None  # default: host:pid
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)  # unseen this long: dead
+    leader_check_seconds: float = Field(default=1.0, gt=0)
+    poll_seconds: float = Field(default=60.0, gt=0)  # safety poll over the database
+    watch_seconds: float = Field(default=1.0, gt=0)  # SQLite: PRAGMA data_version poll
+    batch_size: int = Field(default=20, gt=0)  # bounds duplicates after a crash
+    shutdown_seconds: float = Field(default=6.0, ge=0)  # grace for in-flight sends on SIGTERM
+    deliver: Literal["all", "leader"] = "all"  # which daemons deliver the outbox
+    sla_cron: str = "*/15 * * * *"  # the request SLA check, in [engine] timezone
+    budget_cron: str = "30 6 * * *"  # programmes that ended under their time budget
+    catch_up: CatchUpSection = CatchUpSection()
+
+    @field_validator("sla_cron", "budget_cron")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"invalid crontab {value!r}: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_after_beats(self) -> DaemonSection:
+        if self.heartbeat_timeout_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("heartbeat_timeout_seconds must be at least 2 × heartbeat_seconds")
+        return self
+
+
+class RequestsSection(_Section):
+    """The 14-day answer to a request: reminders before the deadline, escalation after."""
+
+    reminder_days: tuple[int, ...] = (10, 13)  # days after receipt
+    notice_time: str = "08:00"  # local time of reminders and the escalation
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day <= 0 for day in value):
+            raise ValueError("reminder days must be positive")
+        return tuple(sorted(set(value)))
+
+    @field_validator("notice_time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        return parse_clock(value).strftime("%H:%M")
+
+    @property
+    def at(self) -> time:
+        return parse_clock(self.notice_time)
+
+
+def parse_clock(value: Any) -> time:
+    hour, _, minute = str(value).strip().partition(":")
+    try:
+        return time(int(hour), int(minute))
+    except ValueError as exc:
+        raise ValueError(f"invalid time {value!r}: expected HH:MM, e.g. 08:00") from exc

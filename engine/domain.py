@@ -1,0 +1,137 @@
+"""Typed domain vocabulary shared by every layer: enums and small value objects."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from engine.errors import InvalidInputError
+
+
+class Role(StrEnum):
+    """Who takes part in a milestone or owns a task."""
+
+    CONSULTANT = "consultant"  # the BL consultant who follows the programme from start to end
+    TOVHOLDER = "tovholder"  # the local coordinator in the housing organisation
+    PARTICIPANTS = "participants"  # local actors invited by the tovholder (not stored by fbh)
+    LEAD = "lead"  # BL's programme lead, who watches SLAs and every programme
+
+
+class MilestoneKind(StrEnum):
+    """What a milestone is."""
+
+    MEETING = "meeting"  # has a date and time, produces calendar invites
+    TASK = "task"  # a window of weeks in which someone must do something
+
+
+class Placement(StrEnum):
+    """Which free working day in a window a meeting prefers."""
+
+    EARLIEST = "earliest"  # the first free working day (the default)
+    LATEST = "latest"  # the last free working day
+
+
+class ProgrammeState(StrEnum):
+    """Life cycle of a programme."""
+
+    PLANNED = "planned"  # created; its first milestone lies in the future
+    RUNNING = "running"  # started (week 0 reached, or marked as started)
+    PAUSED = "paused"  # on hold; nothing is sent, dates are kept until moved or resumed
+    COMPLETED = "completed"  # every milestone is done or skipped, or the end date has passed
+    CANCELLED = "cancelled"  # called off; future meetings are cancelled
+
+
+class MilestoneState(StrEnum):
+    """Life cycle of one milestone."""
+
+    PLANNED = "planned"  # placed on the calendar; its window has not opened
+    SCHEDULED = "scheduled"  # its window is open (tasks) or its invite is out (meetings)
+    DONE = "done"  # held or finished
+    SKIPPED = "skipped"  # deliberately left out
+    OVERDUE = "overdue"  # its window has closed and it is not done
+    CANCELLED = "cancelled"  # its programme was cancelled before it took place
+
+
+_ADDRESS = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>\s]+@[^<>\s]+\.[^<>\s]+)>\s*$")
+_BARE_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+_FORBIDDEN = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A person's display name and e-mail address, e.g. ``Anna Holm <anna@bl.dk>``."""
+
+    name: str
+    email: str
+
+    @classmethod
+    def parse(cls, text: str) -> Contact:
+        """Parse ``Name <email>`` or a bare address; refuse control characters (CR/LF)."""
+        if _FORBIDDEN.search(text):
+            raise InvalidInputError(f"invalid contact {text!r}: control characters are not allowed")
+        match = _ADDRESS.match(text)
+        if match:
+            name, email = match["name"].strip().strip('"').strip(), match["email"]
+        elif _BARE_EMAIL.match(text.strip()):
+            name, email = "", text.strip()
+        else:
+            raise InvalidInputError(f"invalid contact {text!r}: expected 'Name <email>'")
+        if not _BARE_EMAIL.match(email):
+            raise InvalidInputError(f"invalid e-mail address {email!r}")
+        return cls(name=name or email.split("@")[0], email=email.lower())
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class RequestState(StrEnum):
+    """Life cycle of a request for a programme."""
+
+    RECEIVED = "received"  # registered; BL must answer with proposed start dates
+    PROPOSED = "proposed"  # start dates proposed to the contact: the SLA is met
+    ACCEPTED = "accepted"  # the organisation accepted; a programme was created
+    DECLINED = "declined"  # the request was declined or withdrawn
+
+
+# Every kind of mail fbh sends; each has templates <kind>.subject.txt/.txt/.html.
+MAIL_KINDS: tuple[str, ...] = (
+    "invite",
+    "reminder",
+    "task_due",
+    "programme_summary",
+    "programme_cancelled",
+    "request_proposal",
+    "request_reminder",
+    "request_escalation",
+    "budget_alert",
+    "digest_consultant",
+    "digest_lead",
+)
+
+
+class OutboxState(StrEnum):
+    """Delivery state of one outbox message."""
+
+    PENDING = "pending"  # waiting for its due time or its next attempt
+    SENDING = "sending"  # claimed by a worker; reconciled back to pending if it stays here
+    SENT = "sent"  # accepted by the transport
+    FAILED = "failed"  # permanent failure (e.g. 550) or out of attempts; shown, not retried
+    MISSED = "missed"  # not sent on purpose: it fell due while the daemon was down
+    CANCELLED = "cancelled"  # superseded before it was sent (e.g. a reminder of a moved meeting)
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    """A message to queue, produced in the same transaction as the change that causes it."""
+
+    dedupe_key: str
+    kind: str
+    recipient: str
+    due_at: datetime
+    payload: dict[str, Any]
+    message_id: str
+    programme_id: int | None = None
+    milestone_id: int | None = None

@@ -1,0 +1,99 @@
+"""The exception hierarchy. Every error fbh raises on purpose is an ``FbhError``.
+
+User errors (bad input, unknown ids, unreachable services) exit the CLI with code 2 and one
+line on stderr. Driver errors (SMTP, database) are translated at the boundary with the cause
+attached (``raise ... from exc``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class FbhError(Exception):
+    """Root of every error fbh raises on purpose."""
+
+    exit_code = 2
+
+
+class ConfigError(FbhError):
+    """The configuration file or environment is wrong."""
+
+
+@dataclass(frozen=True)
+class DefinitionProblem:
+    """One problem in a workflow definition: ``file: key.path: message``."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path or '<root>'}: {self.message}"
+
+
+class DefinitionError(FbhError):
+    """One or more problems in workflow definitions."""
+
+    def __init__(self, problems: Iterable[DefinitionProblem]) -> None:
+        self.problems: tuple[DefinitionProblem, ...] = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class NotFoundError(FbhError):
+    """An id or key that does not exist."""
+
+    def __init__(self, what: str, ident: object) -> None:
+        self.what = what
+        self.ident = ident
+        super().__init__(f"{what} {ident!r} not found")
+
+
+class InvalidInputError(FbhError):
+    """A value given by the user is malformed (a date, an address, a number)."""
+
+
+class PlanningError(FbhError):
+    """A timeline cannot be planned, e.g. a window without a working day."""
+
+    def __init__(self, message: str, *, workflow: str | None = None, milestone: str | None = None):
+        self.workflow = workflow
+        self.milestone = milestone
+        where = ".".join(p for p in (workflow, milestone) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class PrerequisiteError(FbhError):
+    """A workflow needs something that is not there (e.g. TILPASSET without an agreement)."""
+
+
+class InvalidTransitionError(FbhError):
+    """A state machine refused an event in the current state."""
+
+    def __init__(self, entity: str, state: str, event: str, allowed: Sequence[str] = ()) -> None:
+        self.entity = entity
+        self.state = state
+        self.event = event
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        super().__init__(f"{entity} in state {state!r} cannot {event!r}{hint}")
+
+
+class ConflictError(FbhError):
+    """The change conflicts with the current state (e.g. a reschedule outside the window)."""
+
+
+class StoreError(FbhError):
+    """The database failed or cannot be reached."""
+
+
+class TransportError(FbhError):
+    """A mail transport failed.
+
+    ``permanent`` is true when retrying cannot help (e.g. 550 no such user).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, code: int | None = None) -> None:
+        self.permanent = permanent
+        self.code = code
+        super().__init__(message)

@@ -1,0 +1,164 @@
+"""Answering requests: propose start dates, accept (creates the programme), decline, assign.
+
+Every command runs in one transaction, moves the request through ``engine.states.REQUEST``,
+writes the event log, and queues or cancels mail in the outbox: answering a request cancels
+its pending SLA reminders and escalation; assigning one sends the reminders to the consultant
+instead of the lead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from engine.domain import Contact, RequestState
+from engine.errors import ConflictError, InvalidInputError
+from engine.request_sla import cancel_sla, queue_sla, request_facts
+from engine.service import Fbh, NewProgramme
+from engine.states import REQUEST
+from engine.store import daemons as daemon_store
+from engine.store.store import Request, Tx
+from engine.views import ProgrammeView, RequestView
+from notifications.compose_requests import Proposal, main_meeting, proposal_draft
+
+log = logging.getLogger(__name__)
+
+MAX_PROPOSALS = 6
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What ``accept`` needs besides the request: the programme's people and place."""
+
+    start: date
+    consultant: Contact
+    tovholder: Contact
+    municipality: str
+    extensions: tuple[str, ...] = ()
+
+
+class RequestDesk:
+    """The request commands over one :class:`~engine.service.Fbh`."""
+
+    def __init__(self, fbh: Fbh) -> None:
+        self.fbh = fbh
+        self.settings = fbh.settings
+
+    def propose(self, request_id: int, starts: Sequence[date], now: datetime) -> RequestView:
+        """Mail the contact the proposed starts, each with the planner's expected workshop
+        window; the SLA is met, so the pending reminders are cancelled."""
+        chosen = sorted(set(starts))
+        if not chosen:
+            raise InvalidInputError("give at least one --start date")
+        if len(chosen) > MAX_PROPOSALS:
+            raise InvalidInputError(f"propose at most {MAX_PROPOSALS} start dates")
+        today = self._today(now)
+        if chosen[0] < today:
+            raise InvalidInputError(f"--start {chosen[0]} lies in the past")
+        with self.fbh.store.transaction() as tx:
+            row = daemon_store.request_for_update(tx, request_id)
+            proposals = [self._proposal(row.workflow, start) for start in chosen]
+            self._fire(tx, row, "propose", now, {"starts": [d.isoformat() for d in chosen]})
+            row.proposed_starts = [d.isoformat() for d in chosen]
+            tx.save(row)
+            cancel_sla(tx, request_id)
+            facts = request_facts(tx, row, self.settings, self.fbh.registry)
+            revision = daemon_store.request_events(tx, request_id, "propose")
+            draft = proposal_draft(
+                facts,
+                proposals,
+                revision=revision,
+                contact_person=facts.consultant or self.settings.lead,
+                tz=self.settings.tz,
+                now=now,
+            )
+            tx.enqueue([draft], now)
+        return self.fbh.request_view(request_id, now)
+
+    def _proposal(self, workflow: str, start: date) -> Proposal:
+        plan = self.fbh.planner.plan(workflow, start)
+        return Proposal(start=plan.start, end=plan.end, main=main_meeting(plan.milestones))
+
+    def accept(
+        self, request_id: int, acceptance: Acceptance, now: datetime
+    ) -> tuple[RequestView, ProgrammeView]:
+        """Create the programme and link it to the request, in one transaction."""
+        with self.fbh.store.transaction() as tx:
+            row = tx.get_request(request_id)
+            REQUEST.fire(RequestState(row.state), "accept")  # fail early, before planning
+            workflow, organisation = row.workflow, row.organisation
+        new = NewProgramme(
+            workflow=workflow,
+            organisation=organisation,
+            municipality=acceptance.municipality,
+            consultant=acceptance.consultant,
+            tovholder=acceptance.tovholder,
+            start=acceptance.start,
+            extensions=acceptance.extensions,
+        )
+
+        def link(tx: Tx, programme_id: int) -> None:
+            row = daemon_store.request_for_update(tx, request_id)
+            data = {"programme_id": programme_id, "start": acceptance.start.isoformat()}
+            self._fire(tx, row, "accept", now, data)
+            row.programme_id = programme_id
+            row.consultant_id = tx.person(acceptance.consultant, now).id
+            tx.save(row)
+            cancel_sla(tx, request_id)
+
+        programme = self.fbh.create_programme(new, now, on_created=link)
+        return self.fbh.request_view(request_id, now), programme
+
+    def decline(self, request_id: int, reason: str, now: datetime) -> RequestView:
+        with self.fbh.store.transaction() as tx:
+            row = daemon_store.request_for_update(tx, request_id)
+            self._fire(tx, row, "decline", now, {"reason": reason})
+            cancel_sla(tx, request_id)
+        return self.fbh.request_view(request_id, now)
+
+    def assign(self, request_id: int, consultant: Contact, now: datetime) -> RequestView:
+        """Give the request to a consultant: the reminders still ahead go to them."""
+        with self.fbh.store.transaction() as tx:
+            row = daemon_store.request_for_update(tx, request_id)
+            person = tx.person(consultant, now)
+            if row.consultant_id == person.id:
+                raise ConflictError(f"request {request_id} is already assigned to {consultant}")
+            self._fire(tx, row, "assign", now, {"consultant": str(consultant)})
+            row.consultant_id = person.id
+            tx.save(row)
+            cancel_sla(tx, request_id, reminders_only=True)
+            queue_sla(tx, row, self.settings, self.fbh.registry, now)
+        return self.fbh.request_view(request_id, now)
+
+    def check_sla(self, now: datetime) -> int:
+        """Queue every missing SLA notice of the open requests (the daemon's periodic check);
+        returns how many were queued."""
+        queued = 0
+        with self.fbh.store.transaction() as tx:
+            for row in tx.list_requests(states=[RequestState.RECEIVED.value]):
+                queued += queue_sla(tx, row, self.settings, self.fbh.registry, now)
+        if queued:
+            log.info("SLA check queued %d request notice(s)", queued)
+        return queued
+
+    def _fire(self, tx: Tx, row: Request, event: str, now: datetime, data: dict[str, Any]) -> None:
+        before = row.state
+        row.state = REQUEST.fire(RequestState(before), event).value
+        row.updated_at = now
+        tx.save(row)
+        tx.add_event(
+            at=now,
+            actor=self.fbh.actor,
+            entity="request",
+            entity_id=row.id,
+            event=event,
+            from_state=before,
+            to_state=row.state,
+            data=data,
+        )
+
+    def _today(self, now: datetime) -> date:
+        return now.astimezone(self.settings.tz).date()

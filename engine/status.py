@@ -1,0 +1,160 @@
+"""``fbh status``: what the daemons are doing, read from the database alone.
+
+Daemons alive (a heartbeat within ``daemon.heartbeat_timeout_seconds``), the leader, outbox
+counts, breached requests and the next thing due (a message or a transition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.domain import OutboxState, RequestState
+from engine.service import Fbh
+from engine.store import daemons as daemon_store
+from engine.timeline import describe, next_step
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    name: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+    leader: bool
+    alive: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "host": self.host,
+            "pid": self.pid,
+            "started_at": self.started_at.isoformat(),
+            "seen_at": self.seen_at.isoformat(),
+            "leader": self.leader,
+            "alive": self.alive,
+        }
+
+
+@dataclass(frozen=True)
+class NextDue:
+    at: datetime
+    what: str  # "message" | "transition"
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"at": self.at.isoformat(), "what": self.what, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Status:
+    now: datetime
+    daemons: tuple[DaemonStatus, ...]
+    outbox: dict[str, int]
+    next_message: NextDue | None
+    next_transition: NextDue | None
+    breached_requests: int
+
+    @property
+    def alive(self) -> tuple[DaemonStatus, ...]:
+        return tuple(d for d in self.daemons if d.alive)
+
+    @property
+    def leader(self) -> DaemonStatus | None:
+        leaders = [d for d in self.alive if d.leader]
+        return max(leaders, key=lambda d: d.seen_at, default=None)
+
+    @property
+    def next_due(self) -> NextDue | None:
+        candidates = [n for n in (self.next_message, self.next_transition) if n is not None]
+        return min(candidates, key=lambda n: n.at, default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        leader = self.leader
+        next_due = self.next_due
+        return {
+            "now": self.now.isoformat(),
+            "daemons": [d.to_json() for d in self.daemons],
+            "alive": len(self.alive),
+            "leader": leader.name if leader else None,
+            "outbox": {
+                "pending": self.outbox.get(OutboxState.PENDING.value, 0),
+                "sending": self.outbox.get(OutboxState.SENDING.value, 0),
+                "failed": self.outbox.get(OutboxState.FAILED.value, 0),
+                "missed": self.outbox.get(OutboxState.MISSED.value, 0),
+                "sent": self.outbox.get(OutboxState.SENT.value, 0),
+                "cancelled": self.outbox.get(OutboxState.CANCELLED.value, 0),
+            },
+            "next_due": next_due.to_json() if next_due else None,
+            "next_message": self.next_message.to_json() if self.next_message else None,
+            "next_transition": self.next_transition.to_json() if self.next_transition else None,
+            "breached_requests": self.breached_requests,
+        }
+
+
+def gather(fbh: Fbh, now: datetime) -> Status:
+    timeout = timedelta(seconds=fbh.settings.daemon.heartbeat_timeout_seconds)
+    today = now.astimezone(fbh.tz).date()
+    with fbh.store.transaction() as tx:
+        rows = daemon_store.daemons(tx)
+        counts = tx.outbox_counts()
+        pending = daemon_store.next_pending(tx)
+        step = next_step(daemon_store.live_clocks(tx), now, fbh.tz)
+        open_requests = tx.list_requests(states=[RequestState.RECEIVED.value])
+    daemons = tuple(
+        DaemonStatus(
+            name=d.name,
+            host=d.host,
+            pid=d.pid,
+            started_at=d.started_at,
+            seen_at=d.seen_at,
+            leader=d.is_leader,
+            alive=d.seen_at >= now - timeout,
+        )
+        for d in rows
+    )
+    next_message = None
+    if pending is not None:
+        detail = f"{pending.kind} to {pending.recipient} (#{pending.id})"
+        next_message = NextDue(pending.next_attempt_at, "message", detail)
+    next_transition = None
+    if step is not None:
+        next_transition = NextDue(step[1].at, "transition", describe(*step))
+    return Status(
+        now=now,
+        daemons=daemons,
+        outbox=counts,
+        next_message=next_message,
+        next_transition=next_transition,
+        breached_requests=sum(r.deadline < today for r in open_requests),
+    )
+
+
+def format_status(status: Status, tz: Any) -> str:
+    """The human-readable status (Danish-independent: operators read it)."""
+    lines = []
+    alive = status.alive
+    leader = status.leader
+    lines.append(
+        f"daemons: {len(alive)} alive" + (f", leader {leader.name}" if leader else ", no leader")
+    )
+    for d in status.daemons:
+        role = "leader" if d.leader and d.alive else ("alive" if d.alive else "dead")
+        seen = d.seen_at.astimezone(tz).isoformat(timespec="seconds")
+        lines.append(f"  {d.name:<40} {role:<7} pid {d.pid} on {d.host}, seen {seen}")
+    counts = status.to_json()["outbox"]
+    lines.append(
+        "outbox: "
+        + ", ".join(f"{counts[k]} {k}" for k in ("pending", "sending", "failed", "missed", "sent"))
+    )
+    nxt = status.next_due
+    if nxt is None:
+        lines.append("next due: nothing")
+    else:
+        at = nxt.at.astimezone(tz).isoformat(timespec="seconds")
+        lines.append(f"next due: {at} {nxt.what}: {nxt.detail}")
+    if status.breached_requests:
+        lines.append(f"requests past their deadline: {status.breached_requests}")
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""SQLModel tables. Only organisations, staff contacts, dates and hours are stored: never
+anything about residents."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from engine.store.types import UTCDateTime
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    created_at: datetime = _utc()
+
+
+class Person(SQLModel, table=True):
+    """A consultant, tovholder or lead. Staff only."""
+
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254, unique=True)
+    created_at: datetime = _utc()
+
+
+class Programme(SQLModel, table=True):
+    __tablename__ = "programmes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow: str = Field(max_length=64, index=True)
+    workflow_version: str = Field(max_length=100)
+    # The TOML of every workflow the programme runs ({key: source}), kept as it was at start.
+    workflow_snapshot: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    extensions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    municipality: str = Field(max_length=200)
+    consultant_id: int = Field(foreign_key="people.id", index=True)
+    tovholder_id: int = Field(foreign_key="people.id", index=True)
+    start_date: date
+    end_date: date
+    state: str = Field(max_length=20, index=True)
+    revision: int = 0  # bumped by move, pause and resume; part of reminder dedupe keys
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class Milestone(SQLModel, table=True):
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("programme_id", "workflow", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programmes.id", index=True)
+    workflow: str = Field(max_length=64)
+    key: str = Field(max_length=64)
+    title: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    week_first: int
+    week_last: int
+    window_start: date
+    window_end: date
+    start_at: datetime | None = _utc(nullable=True, index=True)
+    end_at: datetime | None = _utc(nullable=True)
+    state: str = Field(max_length=20, index=True)
+    position: int = 0  # order in the timeline
+    sequence: int = 0  # iCalendar SEQUENCE of the meeting's invite
+    pinned: bool = False  # placed by hand: a move keeps the local time but not the planner's day
+    updated_at: datetime = _utc()
+
+
+class Event(SQLModel, table=True):
+    """The append-only audit log: every transition and change, with who and when."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    actor: str = Field(max_length=200)
+    entity: str = Field(max_length=20)  # programme | milestone | request | time | outbox
+    entity_id: int | None = None
+    programme_id: int | None = Field(default=None, index=True)
+    event: str = Field(max_length=40)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str | None = Field(default=None, max_length=20)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A mail to send. Written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=40)
+    programme_id: int | None = Field(default=None, index=True)
+    milestone_id: int | None = Field(default=None, index=True)
+    recipient: str = Field(max_length=254)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    state: str = Field(max_length=20)  # pending | sending | sent | failed | missed | cancelled
+    due_at: datetime = _utc()
+    created_at: datetime = _utc()
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    claimed_at: datetime | None = _utc(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=200)
+    sent_at: datetime | None = _utc(nullable=True)
+    message_id: str = Field(max_length=300)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Invite(SQLModel, table=True):
+    """The invite ledger: per meeting and recipient, what was last sent."""
+
+    __tablename__ = "invites"
+    __table_args__ = (UniqueConstraint("milestone_id", "recipient"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programmes.id", index=True)
+    milestone_id: int = Field(foreign_key="milestones.id")
+    recipient: str = Field(max_length=254)
+    uid: str = Field(max_length=300)
+    sequence: int
+    method: str = Field(max_length=10)
+    updated_at: datetime = _utc()
+
+
+class Request(SQLModel, table=True):
+    """A housing organisation's request for a programme; BL answers within the SLA."""
+
+    __tablename__ = "requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow: str = Field(max_length=64)
+    organisation: str = Field(max_length=200)
+    contact_name: str = Field(max_length=200)
+    contact_email: str = Field(max_length=254)
+    wished_start: date
+    received: date
+    deadline: date = Field(index=True)
+    state: str = Field(max_length=20, index=True)
+    consultant_id: int | None = Field(default=None, foreign_key="people.id")
+    programme_id: int | None = Field(default=None, foreign_key="programmes.id")
+    proposed_starts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class TimeEntry(SQLModel, table=True):
+    """Hours the tovholder spent on one part (workflow) of a programme."""
+
+    __tablename__ = "time_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programmes.id", index=True)
+    workflow: str = Field(max_length=64)
+    person_id: int = Field(foreign_key="people.id")
+    work_date: date
+    hours: float
+    note: str = Field(default="", max_length=500)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class Daemon(SQLModel, table=True):
+    """A running ``fbh serve``: its heartbeat, and whether it leads (HA on PostgreSQL)."""
+
+    __tablename__ = "daemons"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)  # also the worker id of its outbox claims
+    host: str = Field(max_length=200)
+    pid: int
+    started_at: datetime = _utc()
+    seen_at: datetime = _utc(index=True)
+    is_leader: bool = False

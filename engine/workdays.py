@@ -1,0 +1,147 @@
+"""The Danish working-day calendar and ISO-week arithmetic (DESIGN.md §1, "Week arithmetic").
+
+Working days are Monday–Friday minus Danish public holidays, as the ``holidays`` package
+lists them for country DK (its default ``public`` category: Nytårsdag, Skærtorsdag, Langfredag,
+Påskedag, Anden påskedag, Store bededag until 2023, Kristi himmelfartsdag, Pinsedag, Anden
+pinsedag, Juledag, Anden juledag).
+
+The package files Grundlovsdag, 24 December, 31 December and 1 May under its ``optional``
+category, which is *not* included by default. fbh never uses that category; instead the three
+optional days of config.toml (``grundlovsdag``, ``juleaftensdag``, ``nytaarsaftensdag``) are
+added by date, and only when configured. 1 May stays a working day.
+
+Everything here is pure: no clock reads, no I/O. Holiday and working-day tables are built
+lazily, once per year, and cached on the calendar object (the cache takes no part in equality
+or hashing).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from types import MappingProxyType
+
+import holidays
+
+from engine.errors import ConfigError
+
+SATURDAY = 5
+
+# Optional days that config.toml may also exclude: config name -> (month, day, Danish name).
+OPTIONAL_DAYS: Mapping[str, tuple[int, int, str]] = MappingProxyType(
+    {
+        "grundlovsdag": (6, 5, "Grundlovsdag"),
+        "juleaftensdag": (12, 24, "Juleaftensdag"),
+        "nytaarsaftensdag": (12, 31, "Nytårsaftensdag"),
+    }
+)
+
+
+def _normalise_optional(name: str) -> str:
+    key = name.strip().lower().replace("å", "aa")
+    if key not in OPTIONAL_DAYS:
+        choices = ", ".join(OPTIONAL_DAYS)
+        raise ConfigError(f"unknown optional day {name!r}: choose from {choices}")
+    return key
+
+
+def _public_holidays(year: int) -> dict[date, str]:
+    """Danish public holidays of ``year`` with their Danish names."""
+    return dict(holidays.country_holidays("DK", years=year, language="da").items())
+
+
+@dataclass(frozen=True)
+class _Year:
+    """One year of the calendar: excluded holidays by name, and the working days."""
+
+    names: Mapping[date, str]
+    working: tuple[date, ...]  # sorted
+    working_set: frozenset[date]
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Danish working days: Monday–Friday minus public holidays and configured optional days.
+
+    Build it with :meth:`danish`. Instances are immutable and hashable; equal configuration
+    means equal calendars.
+    """
+
+    optional: frozenset[str] = frozenset()
+    _years: dict[int, _Year] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    @classmethod
+    def danish(cls, optional: Iterable[str] = ()) -> WorkingCalendar:
+        """The Danish calendar, also excluding the named optional days.
+
+        ``optional`` takes the config.toml names ``grundlovsdag``, ``juleaftensdag`` and
+        ``nytaarsaftensdag``; any other name raises :class:`ConfigError`.
+        """
+        return cls(optional=frozenset(_normalise_optional(name) for name in optional))
+
+    def _year(self, year: int) -> _Year:
+        table = self._years.get(year)
+        if table is None:
+            table = self._build_year(year)
+            self._years[year] = table
+        return table
+
+    def _build_year(self, year: int) -> _Year:
+        names = _public_holidays(year)
+        for key in sorted(self.optional):
+            month, day, name = OPTIONAL_DAYS[key]
+            names.setdefault(date(year, month, day), name)  # a public name wins a clash
+        first, last = date(year, 1, 1), date(year, 12, 31)
+        days = (first + timedelta(days=i) for i in range((last - first).days + 1))
+        working = tuple(d for d in days if d.weekday() < SATURDAY and d not in names)
+        return _Year(MappingProxyType(names), working, frozenset(working))
+
+    def holiday_name(self, d: date) -> str | None:
+        """The Danish name of the excluded holiday on ``d``, or None (weekends are not named)."""
+        return self._year(d.year).names.get(d)
+
+    def is_working_day(self, d: date) -> bool:
+        """True for Monday–Friday that is neither a public holiday nor a configured optional day."""
+        return d in self._year(d.year).working_set
+
+    def working_days(self, first: date, last: date) -> list[date]:
+        """The working days from ``first`` to ``last``, both included, in order."""
+        days: list[date] = []
+        for year in range(first.year, last.year + 1):
+            working = self._year(year).working
+            days.extend(working[bisect_left(working, first) : bisect_right(working, last)])
+        return days
+
+    def add_working_days(self, d: date, n: int) -> date:
+        """The ``n``-th working day after ``d`` (before it when ``n`` is negative).
+
+        ``d`` itself is never counted, so ``add_working_days(monday, -2)`` is the Thursday
+        before (if that is a working day). ``n == 0`` returns ``d`` unchanged, working day or not.
+        """
+        step = timedelta(days=1 if n > 0 else -1)
+        remaining = abs(n)
+        while remaining:
+            d += step
+            if self.is_working_day(d):
+                remaining -= 1
+        return d
+
+
+def week_monday(start: date, week: int) -> date:
+    """The Monday of programme week ``week``: the ISO week containing ``start``, plus ``week``."""
+    return start + timedelta(days=7 * week - start.weekday())
+
+
+def week_friday(start: date, week: int) -> date:
+    """The Friday of programme week ``week`` (see :func:`week_monday`)."""
+    return week_monday(start, week) + timedelta(days=4)
+
+
+def iso_week(d: date) -> tuple[int, int]:
+    """The ISO year and ISO week number of ``d``, e.g. ``(2027, 10)``."""
+    calendar = d.isocalendar()
+    return (calendar.year, calendar.week)

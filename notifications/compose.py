@@ -1,0 +1,365 @@
+"""What to queue: pure functions that turn engine facts into outbox drafts.
+
+A draft's payload holds everything needed to render the mail later (``claim → render →
+send``), so rendering never reads the database. Dedupe keys make queuing idempotent: the same
+fact never queues the same mail twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.domain import Contact, OutboxDraft, Role
+from engine.planning import PlannedMilestone, reminder_times
+from engine.workdays import WorkingCalendar
+from engine.workflow import MilestoneDef
+from notifications.invites import invite_uid
+from notifications.mime import message_id_for
+
+TASK_NOTICE_TIME = time(8, 0)  # a task-due notice goes out at 08:00 on its window's first day
+
+
+@dataclass(frozen=True)
+class ProgrammeFacts:
+    """What every mail about a programme may mention."""
+
+    id: int
+    workflow_title: str
+    organisation: str
+    municipality: str
+    consultant: Contact
+    tovholder: Contact
+    lead: Contact | None
+    revision: int
+    domain: str  # for UIDs and Message-IDs
+    organizer: Contact  # the fbh mailbox: ORGANIZER of every invite
+
+    def contact_for(self, role: Role) -> Contact | None:
+        return {
+            Role.CONSULTANT: self.consultant,
+            Role.TOVHOLDER: self.tovholder,
+            Role.LEAD: self.lead,
+        }.get(role)
+
+    def recipients(self, roles: Iterable[Role]) -> list[tuple[Contact, Role]]:
+        """The addressable people among ``roles`` (participants are not stored), unique."""
+        found: dict[str, tuple[Contact, Role]] = {}
+        for role in roles:
+            contact = self.contact_for(role)
+            if contact is not None and contact.email not in found:
+                found[contact.email] = (contact, role)
+        return list(found.values())
+
+    def as_context(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow_title": self.workflow_title,
+            "organisation": self.organisation,
+            "municipality": self.municipality,
+        }
+
+
+@dataclass(frozen=True)
+class MeetingFacts:
+    """A meeting milestone as it stands now."""
+
+    milestone_id: int
+    planned: PlannedMilestone
+    definition: MilestoneDef
+    sequence: int
+
+    @property
+    def start(self) -> datetime:
+        assert self.planned.start is not None
+        return self.planned.start
+
+    @property
+    def end(self) -> datetime:
+        assert self.planned.end is not None
+        return self.planned.end
+
+
+def uid_for(programme: ProgrammeFacts, planned: PlannedMilestone) -> str:
+    return invite_uid(
+        programme.id, planned.workflow, planned.key.replace("_", "-"), programme.domain
+    )
+
+
+def _person(contact: Contact, role: Role | str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": contact.name, "email": contact.email}
+    if role is not None:
+        data["role"] = str(role)
+    return data
+
+
+def mail_draft(
+    *,
+    key: str,
+    kind: str,
+    recipient: Contact,
+    due_at: datetime,
+    context: dict[str, Any],
+    domain: str,
+    programme_id: int | None = None,
+    milestone_id: int | None = None,
+    invite: dict[str, Any] | None = None,
+) -> OutboxDraft:
+    """An outbox draft: the payload every mail kind shares, and its deterministic Message-ID."""
+    payload: dict[str, Any] = {
+        "template": kind,
+        "to": _person(recipient),
+        "context": context,
+    }
+    if invite is not None:
+        payload["invite"] = invite
+    return OutboxDraft(
+        dedupe_key=key,
+        kind=kind,
+        recipient=recipient.email,
+        due_at=due_at,
+        payload=payload,
+        message_id=message_id_for(key, domain),
+        programme_id=programme_id,
+        milestone_id=milestone_id,
+    )
+
+
+def _draft(
+    programme: ProgrammeFacts,
+    *,
+    key: str,
+    kind: str,
+    recipient: Contact,
+    due_at: datetime,
+    context: dict[str, Any],
+    milestone_id: int | None = None,
+    invite: dict[str, Any] | None = None,
+) -> OutboxDraft:
+    return mail_draft(
+        key=key,
+        kind=kind,
+        recipient=recipient,
+        due_at=due_at,
+        context=context,
+        domain=programme.domain,
+        programme_id=programme.id,
+        milestone_id=milestone_id,
+        invite=invite,
+    )
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _milestone_context(planned: PlannedMilestone, definition: MilestoneDef) -> dict[str, Any]:
+    return {
+        "title": planned.title,
+        "description": definition.description,
+        "kind": planned.kind.value,
+        "location": definition.location,
+        "week": planned.weeks[0],
+        "weeks": list(planned.weeks),
+        "window_start": _iso(planned.window_start),
+        "window_end": _iso(planned.window_end),
+        "start": _iso(planned.start),
+        "end": _iso(planned.end),
+    }
+
+
+def invite_drafts(
+    programme: ProgrammeFacts,
+    meeting: MeetingFacts,
+    *,
+    method: str,
+    recipients: Sequence[tuple[Contact, Role | str]],
+    now: datetime,
+    is_update: bool = False,
+) -> list[OutboxDraft]:
+    """One REQUEST or CANCEL per recipient, due now."""
+    attendees = [_person(contact) for contact, _ in recipients]
+    title = meeting.planned.title
+    invite = {
+        "uid": uid_for(programme, meeting.planned),
+        "sequence": meeting.sequence,
+        "method": method,
+        "summary": f"{title} – {programme.workflow_title} ({programme.organisation})",
+        "description": meeting.definition.description,
+        "location": meeting.definition.location,
+        "start": _iso(meeting.start),
+        "end": _iso(meeting.end),
+        "organizer": _person(programme.organizer),
+        "attendees": attendees,
+    }
+    drafts = []
+    for contact, role in recipients:
+        context = {
+            "method": method,
+            "is_update": is_update,
+            "programme": programme.as_context(),
+            "meeting": _milestone_context(meeting.planned, meeting.definition),
+            "recipient": _person(contact, role),
+            "consultant": _person(programme.consultant),
+            "tovholder": _person(programme.tovholder),
+        }
+        key = f"invite:{meeting.milestone_id}:{contact.email}:{meeting.sequence}:{method}"
+        drafts.append(
+            _draft(
+                programme,
+                key=key,
+                kind="invite",
+                recipient=contact,
+                due_at=now,
+                context=context,
+                milestone_id=meeting.milestone_id,
+                invite=invite,
+            )
+        )
+    return drafts
+
+
+def reminder_drafts(
+    programme: ProgrammeFacts,
+    milestone_id: int,
+    planned: PlannedMilestone,
+    definition: MilestoneDef,
+    *,
+    sequence: int,
+    calendar: WorkingCalendar,
+    tz: ZoneInfo,
+    now: datetime,
+) -> list[OutboxDraft]:
+    """The milestone's reminders that still lie in the future."""
+    drafts = []
+    for index, reminder in enumerate(definition.reminders):
+        due = reminder_times(planned, reminder, calendar, tz)
+        if due <= now:
+            continue
+        for contact, role in programme.recipients(reminder.to):
+            context = {
+                "programme": programme.as_context(),
+                "milestone": _milestone_context(planned, definition),
+                "recipient": _person(contact, role),
+                "before_text": before_text(reminder.before),
+            }
+            key = (
+                f"reminder:{milestone_id}:r{programme.revision}:s{sequence}:{index}:{contact.email}"
+            )
+            drafts.append(
+                _draft(
+                    programme,
+                    key=key,
+                    kind="reminder",
+                    recipient=contact,
+                    due_at=due,
+                    context=context,
+                    milestone_id=milestone_id,
+                )
+            )
+    return drafts
+
+
+def task_notice_drafts(
+    programme: ProgrammeFacts,
+    milestone_id: int,
+    planned: PlannedMilestone,
+    definition: MilestoneDef,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+) -> list[OutboxDraft]:
+    """A notice to the task's owner when its window opens (at once if it is open already)."""
+    if definition.owner is None or planned.is_meeting:
+        return []
+    closes = datetime.combine(planned.window_end + timedelta(days=1), time(0), tzinfo=tz)
+    if closes <= now:
+        return []
+    opens = datetime.combine(planned.window_start, TASK_NOTICE_TIME, tzinfo=tz)
+    drafts = []
+    for contact, role in programme.recipients([definition.owner]):
+        context = {
+            "programme": programme.as_context(),
+            "milestone": _milestone_context(planned, definition),
+            "recipient": _person(contact, role),
+        }
+        key = f"task_due:{milestone_id}:r{programme.revision}:{contact.email}"
+        drafts.append(
+            _draft(
+                programme,
+                key=key,
+                kind="task_due",
+                recipient=contact,
+                due_at=max(opens, now),
+                context=context,
+                milestone_id=milestone_id,
+            )
+        )
+    return drafts
+
+
+def summary_draft(
+    programme: ProgrammeFacts,
+    milestones: Sequence[tuple[PlannedMilestone, MilestoneDef]],
+    *,
+    budget: dict[str, Any] | None,
+    now: datetime,
+) -> OutboxDraft:
+    """The tovholder's overview at creation: every date, what is expected, the time budget."""
+    recipient = programme.tovholder
+    context = {
+        "programme": programme.as_context(),
+        "milestones": [
+            _milestone_context(p, d) | {"owner": str(d.owner or "")} for p, d in milestones
+        ],
+        "budget": budget,
+        "consultant": _person(programme.consultant),
+        "recipient": _person(recipient, Role.TOVHOLDER),
+    }
+    return _draft(
+        programme,
+        key=f"summary:{programme.id}:{recipient.email}",
+        kind="programme_summary",
+        recipient=recipient,
+        due_at=now,
+        context=context,
+    )
+
+
+def cancellation_notice_drafts(
+    programme: ProgrammeFacts, *, reason: str, now: datetime
+) -> list[OutboxDraft]:
+    """A plain notice to consultant and tovholder that the programme was cancelled."""
+    return [
+        _draft(
+            programme,
+            key=f"cancelled:{programme.id}:{contact.email}",
+            kind="programme_cancelled",
+            recipient=contact,
+            due_at=now,
+            context={
+                "programme": programme.as_context(),
+                "recipient": _person(contact, role),
+                "reason": reason,
+            },
+        )
+        for contact, role in programme.recipients([Role.CONSULTANT, Role.TOVHOLDER])
+    ]
+
+
+def before_text(offset: Any) -> str:
+    """Danish text for a reminder offset: ``om 2 arbejdsdage``, ``om 2 timer``."""
+    parts = []
+    if offset.weeks:
+        parts.append(f"{offset.weeks} {'uge' if offset.weeks == 1 else 'uger'}")
+    if offset.workdays:
+        parts.append(f"{offset.workdays} {'arbejdsdag' if offset.workdays == 1 else 'arbejdsdage'}")
+    hours, minutes = divmod(offset.minutes, 60)
+    if hours:
+        parts.append(f"{hours} {'time' if hours == 1 else 'timer'}")
+    if minutes:
+        parts.append(f"{minutes} minutter")
+    return "om " + " og ".join(parts) if parts else "nu"

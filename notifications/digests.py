@@ -1,0 +1,371 @@
+"""The weekly digests as mail: the template context, the outbox drafts and the queuing.
+
+The context is the digest model of :mod:`engine.digest` turned into the JSON-safe dict the
+``digest_consultant`` and ``digest_lead`` templates render. The same dict is stored in the
+outbox payload, so a queued digest renders the same later. It holds only strings, numbers,
+booleans and lists, and avoids the payload keys that ``notifications.outbox.revive`` turns
+into dates (``start``, ``end``, ``deadline``, …).
+
+:func:`queue_weekly_digests` is what the daemon calls at the configured time (``[digest]`` in
+config.toml; :func:`engine.digest.next_digest_at` gives the next run). Each digest has a
+dedupe key per recipient and ISO week (``digest:{email}:{YYYY}-W{WW}``; the lead's starts
+``digest-lead:``), so a week's digest is queued once however often it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.budget import PartStatus, bar_segments, round_hours, text_bar
+from engine.digest import (
+    SOON_DAYS,
+    BudgetAlertItem,
+    ConsultantDigest,
+    DigestMilestone,
+    LeadDigest,
+    MissedItem,
+    ProgrammeDigest,
+    RequestItem,
+    WeekCell,
+    consultant_digest,
+    digest_consultants,
+    iso_week_label,
+    lead_digest,
+    relative_week,
+)
+from engine.domain import Contact, OutboxDraft
+from engine.service import Fbh
+from engine.workdays import iso_week, week_monday
+from notifications.compose import mail_draft
+from notifications.render import da_date, da_hours, da_period, da_timespan, da_weekday
+
+CONSULTANT_KIND = "digest_consultant"
+LEAD_KIND = "digest_lead"
+
+
+def digest_key(kind: str, email: str, day: date) -> str:
+    prefix = "digest" if kind == CONSULTANT_KIND else "digest-lead"
+    return f"{prefix}:{email}:{iso_week_label(day)}"
+
+
+# ----- the template context -------------------------------------------------------------------
+
+_STATE_LABELS = {
+    "planned": "planlagt",
+    "running": "i gang",
+    "paused": "sat på pause",
+    "completed": "afsluttet",
+    "cancelled": "aflyst",
+}
+_STATUS_LABELS = {"under": "under budget", "within": "inden for budget", "over": "over budget"}
+_PACE_LABELS = {"behind": "bagud", "on track": "i takt", "ahead": "foran"}
+_KIND_LABELS = {
+    "reminder": "Påmindelse",
+    "task_due": "Besked om opgave",
+    "invite": "Invitation",
+    "budget_alert": "Advarsel om tidsforbrug",
+}
+_ROLE_LABELS = {"tovholder": "tovholder", "consultant": "konsulent", "lead": "programleder"}
+
+
+def consultant_context(digest: ConsultantDigest, tz: ZoneInfo) -> dict[str, Any]:
+    """The ``digest_consultant`` template context (JSON-safe)."""
+    programmes = [_programme_context(p, digest.today, tz) for p in digest.programmes]
+    requests = [_request_context(r) for r in digest.requests]
+    counts = {
+        "programmes": len(programmes),
+        "upcoming": sum(len(p.upcoming) for p in digest.programmes),
+        "overdue": sum(len(p.overdue) for p in digest.programmes),
+        "requests": len(requests),
+        "requests_soon": sum(r.days_left <= SOON_DAYS for r in digest.requests),
+        "over_budget": sum(h.status == "over" for p in digest.programmes for h in p.hours),
+        "missed": len(digest.missed),
+    }
+    attention = (
+        counts["overdue"] + counts["requests_soon"] + counts["over_budget"] + counts["missed"]
+    )
+    return {
+        "recipient": {"name": digest.recipient.name, "email": digest.recipient.email},
+        **_week_context(digest.today),
+        "counts": counts,
+        "attention": attention,
+        "programmes": programmes,
+        "requests": requests,
+        "missed": [_missed_context(m, tz) for m in digest.missed],
+    }
+
+
+def lead_context(digest: LeadDigest, tz: ZoneInfo) -> dict[str, Any]:
+    """The ``digest_lead`` template context (JSON-safe)."""
+    return {
+        "recipient": {"name": digest.recipient.name, "email": digest.recipient.email},
+        **_week_context(digest.today),
+        "counts": {
+            "programmes": len(digest.programmes),
+            "breaches": len(digest.breaches),
+            "soon": len(digest.soon),
+            "budget_alerts": len(digest.budget_alerts),
+            "overdue": sum(len(p.overdue) for p in digest.programmes),
+            "missed": len(digest.missed),
+        },
+        "programmes": [_lead_programme_context(p, digest.today) for p in digest.programmes],
+        "load": {
+            "weeks": [f"uge {iso_week(monday)[1]}" for monday in digest.load_weeks],
+            "rows": [
+                {
+                    "name": row.consultant.name,
+                    "email": row.consultant.email,
+                    "meetings": list(row.meetings),
+                    "total": sum(row.meetings),
+                }
+                for row in digest.load
+            ],
+        },
+        "breaches": [_request_context(r) for r in digest.breaches],
+        "soon": [_request_context(r) for r in digest.soon],
+        "budget_alerts": [_alert_context(a) for a in digest.budget_alerts],
+        "missed": [_missed_context(m, tz) for m in digest.missed],
+    }
+
+
+def _week_context(today: date) -> dict[str, Any]:
+    year, week = iso_week(today)
+    monday = week_monday(today, 0)
+    return {
+        "iso_year": year,
+        "iso_week": week,
+        "today_text": f"{da_weekday(today)} den {da_date(today)}",
+        "week_period_text": da_period(monday, monday + timedelta(days=6)),
+    }
+
+
+def _programme_context(p: ProgrammeDigest, today: date, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "organisation": p.organisation,
+        "municipality": p.municipality,
+        "title": p.title,
+        "extensions": list(p.extensions),
+        "tovholder": {"name": p.tovholder.name, "email": p.tovholder.email},
+        "consultant": {"name": p.consultant.name, "email": p.consultant.email},
+        "state": p.state,
+        "state_label": _STATE_LABELS.get(p.state, p.state),
+        "week": p.week,
+        "total_weeks": p.total_weeks,
+        "week_text": _programme_week_text(p, today),
+        "iso_week": iso_week(today)[1],
+        "period_text": da_period(p.start, p.end),
+        "timeline": [_cell_context(c) for c in p.timeline],
+        "upcoming": [_milestone_context(m, p.start, tz) for m in p.upcoming],
+        "overdue": [_milestone_context(m, p.start, tz) for m in p.overdue],
+        "meetings": [_milestone_context(m, p.start, tz) for m in p.meetings],
+        "hours": [_hours_context(h) for h in p.hours],
+    }
+
+
+def _programme_week_text(p: ProgrammeDigest, today: date) -> str:
+    if p.week < 0:
+        weeks = -p.week
+        return f"Starter om {weeks} {'uge' if weeks == 1 else 'uger'} ({da_date(p.start)})"
+    if today > p.end:
+        return f"Sluttede {da_date(p.end)} (uge {p.total_weeks})"
+    return f"Uge {p.week} af {p.total_weeks}"
+
+
+def _cell_context(cell: WeekCell) -> dict[str, Any]:
+    marks = ("●" if cell.meetings else "") + ("■" if cell.tasks else "")
+    return {
+        "week": cell.week,
+        "iso_week": cell.iso_week,
+        "phase": cell.phase,
+        "marks": marks,
+        "label": ", ".join((*cell.meetings, *cell.tasks)),
+    }
+
+
+def _milestone_context(m: DigestMilestone, start: date, tz: ZoneInfo) -> dict[str, Any]:
+    if m.is_meeting and m.start is not None and m.end is not None:
+        week = relative_week(start, m.first_day(tz))
+        weeks_text = f"uge {week}"
+        iso_text = f"ISO-uge {iso_week(m.first_day(tz))[1]}"
+        when = da_timespan(m.start.astimezone(tz), m.end.astimezone(tz))
+    else:
+        first, last = m.weeks
+        weeks_text = f"uge {first}" if first == last else f"uge {first}–{last}"
+        iso_first, iso_last = iso_week(m.window_start)[1], iso_week(m.window_end)[1]
+        iso_text = (
+            f"ISO-uge {iso_first}" if iso_first == iso_last else f"ISO-uge {iso_first}–{iso_last}"
+        )
+        when = da_period(m.window_start, m.window_end)
+    return {
+        "title": m.title,
+        "is_meeting": m.is_meeting,
+        "kind_label": "Møde" if m.is_meeting else "Opgave",
+        "owner_label": _ROLE_LABELS.get(m.owner, m.owner),
+        "weeks_text": weeks_text,
+        "iso_text": iso_text,
+        "when": when,
+        "due_text": f"{da_weekday(m.window_end)} den {da_date(m.window_end)}",
+    }
+
+
+def _hours_context(h: PartStatus) -> dict[str, Any]:
+    part = h.part
+    return {
+        "key": part.key,
+        "title": part.title,
+        "is_extension": part.is_extension,
+        "min_hours": part.min_hours,
+        "max_hours": part.max_hours,
+        "used_hours": round_hours(h.used_hours),
+        "percent_of_max": h.percent_of_max,
+        "status": h.status,
+        "status_label": _STATUS_LABELS[h.status],
+        "pace": h.pace,
+        "pace_label": _PACE_LABELS[h.pace],
+        "summary": (
+            f"{da_hours(h.used_hours)} af {da_hours(part.min_hours)}–"
+            f"{da_hours(part.max_hours)} timer"
+        ),
+        "segments": [
+            {"kind": s.kind, "width": s.width}
+            for s in bar_segments(h.used_hours, part.min_hours, part.max_hours)
+        ],
+        "text_bar": text_bar(h.used_hours, part.min_hours, part.max_hours),
+    }
+
+
+def _request_context(r: RequestItem) -> dict[str, Any]:
+    if r.days_left < 0:
+        left = f"overskredet med {-r.days_left} {'dag' if r.days_left == -1 else 'dage'}"
+    elif r.days_left == 0:
+        left = "frist i dag"
+    else:
+        left = f"{r.days_left} {'dag' if r.days_left == 1 else 'dage'} tilbage"
+    return {
+        "id": r.id,
+        "organisation": r.organisation,
+        "contact": {"name": r.contact.name, "email": r.contact.email},
+        "received_text": da_date(r.received),
+        "deadline_text": da_date(r.deadline),
+        "days_left": r.days_left,
+        "days_left_text": left,
+        "urgent": r.days_left <= SOON_DAYS,
+        "breached": r.days_left < 0,
+        "assigned": r.assigned,
+    }
+
+
+def _missed_context(m: MissedItem, tz: ZoneInfo) -> dict[str, Any]:
+    local = m.due.astimezone(tz)
+    return {
+        "kind_label": _KIND_LABELS.get(m.kind, m.kind),
+        "programme_id": m.programme_id,
+        "organisation": m.organisation,
+        "title": m.title,
+        "recipient": m.recipient,
+        "due_text": f"{da_weekday(local)} den {da_date(local)} kl. {local:%H.%M}",
+    }
+
+
+def _lead_programme_context(p: ProgrammeDigest, today: date) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "organisation": p.organisation,
+        "municipality": p.municipality,
+        "title": p.title,
+        "extensions": list(p.extensions),
+        "consultant": {"name": p.consultant.name, "email": p.consultant.email},
+        "state_label": _STATE_LABELS.get(p.state, p.state),
+        "week_text": _programme_week_text(p, today),
+        "overdue": len(p.overdue),
+        "hours": [
+            {
+                "title": h.part.title,
+                "summary": f"{da_hours(h.used_hours)}/{da_hours(h.part.max_hours)} t",
+                "status": h.status,
+                "status_label": _STATUS_LABELS[h.status],
+            }
+            for h in p.hours
+        ],
+    }
+
+
+def _alert_context(a: BudgetAlertItem) -> dict[str, Any]:
+    h = a.hours
+    return {
+        "level": a.level,
+        "level_label": "over maksimum" if a.level == "over" else "under minimum ved afslutning",
+        "programme_id": a.programme.id,
+        "organisation": a.programme.organisation,
+        "consultant": {"name": a.programme.consultant.name},
+        "tovholder": {"name": a.programme.tovholder.name},
+        "part_title": h.part.title,
+        "summary": (
+            f"{da_hours(h.used_hours)} af {da_hours(h.part.min_hours)}–"
+            f"{da_hours(h.part.max_hours)} timer"
+        ),
+    }
+
+
+# ----- queuing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    week: str  # ISO week, e.g. 2027-W03
+    queued: tuple[str, ...]  # recipients whose digest was newly queued
+    already: tuple[str, ...]  # recipients whose digest of this week was queued before
+
+
+def digest_draft(
+    fbh: Fbh, kind: str, recipient: Contact, context: dict[str, Any], now: datetime
+) -> OutboxDraft:
+    key = digest_key(kind, recipient.email, now.astimezone(fbh.tz).date())
+    return mail_draft(
+        key=key,
+        kind=kind,
+        recipient=recipient,
+        due_at=now,
+        context=context,
+        domain=fbh.settings.mail_domain,
+    )
+
+
+def queue_digests(
+    fbh: Fbh,
+    now: datetime,
+    *,
+    consultants: Sequence[str] | None = None,
+    lead: bool = True,
+) -> QueueResult:
+    """Queue this week's digests: for ``consultants`` (default: everyone with live work) and,
+    with ``lead``, for the programme lead when one is configured."""
+    drafts = [
+        digest_draft(fbh, CONSULTANT_KIND, d.recipient, consultant_context(d, fbh.tz), now)
+        for d in (
+            consultant_digest(fbh, email, now)
+            for email in (digest_consultants(fbh) if consultants is None else consultants)
+        )
+    ]
+    if lead and fbh.settings.lead is not None:
+        digest = lead_digest(fbh, now)
+        drafts.append(
+            digest_draft(fbh, LEAD_KIND, digest.recipient, lead_context(digest, fbh.tz), now)
+        )
+    queued: list[str] = []
+    already: list[str] = []
+    with fbh.store.transaction() as tx:
+        for draft in drafts:
+            (queued if tx.enqueue([draft], now) else already).append(draft.recipient)
+    return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))
+
+
+def queue_weekly_digests(fbh: Fbh, now: datetime) -> int:
+    """The daemon's weekly job: queue every digest of this ISO week once; returns how many
+    were newly queued. The outbox delivers them."""
+    return len(queue_digests(fbh, now).queued)

@@ -1,0 +1,264 @@
+"""SMTP delivery with aiosmtplib (the only module that imports it).
+
+One connection carries a whole batch. Replies are translated into
+:class:`~engine.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx replies are
+permanent, 4xx replies and connection problems transient. See
+:mod:`notifications.transports.base` for when ``send_batch`` raises and when it reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Sequence
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPException,
+    SMTPNotSupported,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponse,
+    SMTPResponseException,
+)
+
+from engine.errors import ConfigError, TransportError
+from notifications.transports.base import DeliveryResult, Envelope, Transport
+
+__all__ = ["SmtpTransport", "is_local_host"]
+
+log = logging.getLogger(__name__)
+
+_LOCAL_NAMES = frozenset({"localhost", "localhost.", "localhost.localdomain"})
+
+
+def is_local_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    name = host.strip().strip("[]").lower()
+    if name in _LOCAL_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+class SmtpTransport(Transport):
+    """Send over SMTP: STARTTLS (``starttls``) or implicit TLS (``use_tls``), AUTH when a
+    ``username`` is given. Plain SMTP is allowed only to a local host.
+
+    ``cert_bundle`` is an optional CA file for servers with a private certificate authority.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        starttls: bool,
+        use_tls: bool,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        local_hostname: str | None = None,
+        validate_certs: bool = True,
+        cert_bundle: str | None = None,
+    ) -> None:
+        _check_config(host, port, starttls, use_tls, username, password, timeout)
+        if not validate_certs and not is_local_host(host):
+            log.warning("TLS certificates of SMTP server %s are not validated", host)
+        self.host = host
+        self.port = port
+        self.starttls = starttls
+        self.use_tls = use_tls
+        self.username = username
+        self._password = password
+        self.timeout = timeout
+        self.local_hostname = local_hostname
+        self.validate_certs = validate_certs
+        self.cert_bundle = cert_bundle
+
+    def __repr__(self) -> str:
+        tls = "tls" if self.use_tls else "starttls" if self.starttls else "plain"
+        return f"SmtpTransport({self.host}:{self.port}, {tls}, user={self.username!r})"
+
+    async def send_batch(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
+        if not envelopes:
+            return []
+        client = await self._open()
+        results: list[DeliveryResult] = []
+        try:
+            for index, envelope in enumerate(envelopes):
+                try:
+                    results.append(await self._send_one(client, envelope))
+                except (OSError, SMTPException) as exc:  # disconnect or timeout mid-batch
+                    results.extend(self._lost(envelopes[index:], exc))
+                    break
+        except BaseException:  # cancelled or a bug: drop the connection without QUIT
+            _drop(client)
+            raise
+        await _quit(client)
+        return results
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        """Connect, negotiate TLS and log in; raise TransportError for the whole batch."""
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.use_tls,
+            start_tls=self.starttls,
+            validate_certs=self.validate_certs,
+            cert_bundle=self.cert_bundle,
+            local_hostname=self.local_hostname,
+            timeout=self.timeout,
+        )
+        try:
+            await client.connect()
+            if self.username is not None:
+                await client.login(self.username, self._password or "")
+        except SMTPResponseException as exc:
+            _drop(client)
+            raise TransportError(
+                f"SMTP server {self.where} refused the session: {_reply(exc.code, exc.message)}",
+                permanent=exc.code >= 500,
+                code=exc.code,
+            ) from exc
+        except (OSError, SMTPException) as exc:
+            _drop(client)
+            raise TransportError(f"cannot connect to SMTP server {self.where}: {exc}") from exc
+        log.debug("connected to SMTP server %s", self.where)
+        return client
+
+    async def _send_one(self, client: aiosmtplib.SMTP, envelope: Envelope) -> DeliveryResult:
+        """Run one mail transaction; connection errors propagate to the caller."""
+        if not envelope.recipients:
+            return _failed(envelope, TransportError("envelope has no recipients", permanent=True))
+        try:
+            refused, reply = await client.sendmail(
+                envelope.sender, list(envelope.recipients), envelope.data
+            )
+        except SMTPRecipientsRefused as exc:
+            return _failed(envelope, _all_refused(exc), exc)
+        except SMTPResponseException as exc:
+            error = TransportError(
+                f"SMTP server {self.where} refused {envelope.message_id}: "
+                f"{_reply(exc.code, exc.message)}",
+                permanent=exc.code >= 500,
+                code=exc.code,
+            )
+            return _failed(envelope, error, exc)
+        except (SMTPNotSupported, ValueError) as exc:
+            error = TransportError(f"cannot send {envelope.message_id}: {exc}", permanent=True)
+            return _failed(envelope, error, exc)
+        log.info("SMTP %s accepted %s: %s", self.where, envelope.message_id, reply)
+        return DeliveryResult(envelope.message_id, None, _partially_refused(refused))
+
+    def _lost(self, envelopes: Sequence[Envelope], exc: BaseException) -> list[DeliveryResult]:
+        count = len(envelopes)
+        log.warning("SMTP connection to %s lost; %d not sent: %s", self.where, count, exc)
+        return [
+            _failed(envelope, TransportError(f"SMTP connection to {self.where} lost: {exc}"), exc)
+            for envelope in envelopes
+        ]
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _check_config(
+    host: str,
+    port: int,
+    starttls: bool,
+    use_tls: bool,
+    username: str | None,
+    password: str | None,
+    timeout: float,
+) -> None:
+    if not host.strip():
+        raise ConfigError("mail.smtp.host is empty")
+    if not 0 < port < 65536:
+        raise ConfigError(f"mail.smtp.port {port} is not a TCP port")
+    if timeout <= 0:
+        raise ConfigError(f"SMTP timeout must be positive, got {timeout}")
+    if starttls and use_tls:
+        raise ConfigError("choose either STARTTLS (port 587) or implicit TLS (port 465), not both")
+    if not (starttls or use_tls) and not is_local_host(host):
+        raise ConfigError(
+            f"refusing plain SMTP to {host}: mail to a non-local server must use STARTTLS "
+            "(mail.smtp.starttls = true) or implicit TLS"
+        )
+    if username is not None and password is None:
+        raise ConfigError(f"SMTP user {username!r} needs a password (set FBH_SMTP_PASSWORD)")
+    if password is not None and username is None:
+        raise ConfigError("an SMTP password is set but mail.smtp.username is missing")
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    transport = client.transport
+    if client.is_connected:
+        try:
+            await client.quit()
+        except (OSError, SMTPException) as exc:
+            log.debug("SMTP QUIT failed: %s", exc)
+    _drop(client, transport)
+
+
+def _drop(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None = None) -> None:
+    """Close the socket at once instead of after a TLS close_notify exchange.
+
+    ``SMTP.close()`` on a TLS connection starts a graceful shutdown that waits for the server;
+    an event loop that ends first (``asyncio.run`` in the CLI) would leak the socket. After QUIT
+    or an error there is nothing left to say, so the transport is aborted.
+    """
+    transport = transport or client.transport
+    client.close()
+    if transport is not None:
+        transport.abort()
+
+
+def _reply(code: int, message: str) -> str:
+    return f"{code} {' '.join(message.split())}"
+
+
+def _failed(
+    envelope: Envelope, error: TransportError, cause: BaseException | None = None
+) -> DeliveryResult:
+    error.__cause__ = cause
+    if error.permanent:
+        log.warning("message %s failed permanently: %s", envelope.message_id, error)
+    else:
+        log.info("message %s failed, will be retried: %s", envelope.message_id, error)
+    return DeliveryResult(envelope.message_id, error)
+
+
+def _recipient_error(recipient: str, code: int, message: str) -> TransportError:
+    return TransportError(
+        f"recipient {recipient} refused: {_reply(code, message)}",
+        permanent=code >= 500,
+        code=code,
+    )
+
+
+def _all_refused(exc: SMTPRecipientsRefused) -> TransportError:
+    """Every recipient was refused: permanent only if every refusal was a 5xx."""
+    refusals: list[SMTPRecipientRefused] = list(exc.recipients)
+    errors = [_recipient_error(r.recipient, r.code, r.message) for r in refusals]
+    permanent = all(error.permanent for error in errors)
+    code = next((e.code for e in errors if e.permanent == permanent), None)
+    return TransportError("; ".join(str(e) for e in errors), permanent=permanent, code=code)
+
+
+def _partially_refused(
+    refused: dict[str, SMTPResponse],
+) -> tuple[tuple[str, TransportError], ...]:
+    rejected = tuple(
+        (rcpt, _recipient_error(rcpt, response.code, response.message))
+        for rcpt, response in refused.items()
+    )
+    for rcpt, error in rejected:
+        log.warning("SMTP refused recipient %s (others accepted): %s", rcpt, error)
+    return rejected

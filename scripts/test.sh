@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install fbh with its test extras into .venv and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+if command -v npm >/dev/null 2>&1 && [ ! -d tests/js/node_modules ]; then
+  npm ci --prefix tests/js --no-audit --no-fund --silent
+fi
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/pytest -q "$@"

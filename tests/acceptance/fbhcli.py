@@ -1,0 +1,70 @@
+"""Running the installed ``fbh`` command as a subprocess, for the acceptance tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+FBH = Path(sys.executable).with_name("fbh")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class Cli:
+    home: Path
+    config: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, check: bool = True) -> Result:
+        proc = subprocess.run(
+            [str(FBH), "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.home,
+            timeout=120,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        if check and result.code != 0:
+            raise AssertionError(f"fbh {' '.join(args)} exited {result.code}: {result.err}")
+        return result
+
+    @property
+    def maildir(self) -> Path:
+        return self.home / "var" / "mail"
+
+
+def write_config(home: Path, database_url: str, mail: str = "") -> Path:
+    config = home / "config.toml"
+    config.write_text(
+        f"""
+[engine]
+workflows = "{REPO / "workflows"}"
+
+[database]
+url = "{database_url}"
+
+[mail]
+transport = "maildir"
+maildir = "var/mail"
+sender = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
+lead = "Programleder <lead@bl.dk>"
+{mail}
+""",
+        encoding="utf-8",
+    )
+    return config

@@ -1,0 +1,83 @@
+"""Fixtures shared by every test folder.
+
+``backend_url`` runs a test once per real database: a SQLite file, and PostgreSQL (a fresh
+schema per test). Outside CI a PostgreSQL test skips with the reason when the server cannot
+be reached; under ``CI=true`` it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fbhtest import make_settings
+
+from engine.config import Settings
+from engine.service import Fbh
+from engine.store.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("FBH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_postgres() -> None:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL not reachable at {PG_ADMIN}: {exc}".splitlines()[0]
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose search_path is a new, empty schema (dropped afterwards)."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    host_part = PG_ADMIN.split("://", 1)[1]
+    yield f"postgresql+psycopg://{host_part}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fbh.sqlite3'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend_url: str) -> Settings:
+    return make_settings(tmp_path, backend_url)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = Store.open(settings.database_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def fbh(settings: Settings, store: Store) -> Fbh:
+    from engine.definitions import load_registry
+
+    return Fbh(settings, store, load_registry(settings.workflows_dir), actor="test")

@@ -1,0 +1,207 @@
+"""Weekly digests built from real databases, and queued once per recipient and ISO week."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from engine import digest as engine_digest
+from engine.digest import consultant_digest, lead_digest
+from engine.domain import Contact
+from engine.errors import NotFoundError
+from engine.service import Fbh, NewProgramme
+from engine.store.store import Store
+from engine.timelog import log_time
+from notifications.digests import queue_digests, queue_weekly_digests
+from notifications.outbox import render_envelope
+
+CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+NOW = datetime(2027, 2, 15, 6, 0, tzinfo=UTC)  # Monday 07:00 in Copenhagen, ISO week 7
+ANNE = Contact("Anne Konsulent", "anne@bl.dk")
+BO = Contact("Bo Berg", "bo@bl.dk")
+
+
+def create(fbh: Fbh, org: str, start: date, consultant: Contact = ANNE, **extra: Any) -> int:
+    new = NewProgramme(
+        workflow="socialt-beredskab",
+        organisation=org,
+        municipality="Helsingør",
+        consultant=consultant,
+        tovholder=Contact(f"Tovholder {org}", f"tovholder@{org.lower().replace(' ', '')}.dk"),
+        start=start,
+        **extra,
+    )
+    return fbh.create_programme(new, CREATED).id
+
+
+@pytest.fixture
+def world(fbh: Fbh, store: Store) -> dict[str, int]:
+    """Anne has three programmes in different phases (one with TILPASSET); Bo has one."""
+    ids = {
+        "a": create(fbh, "Boligselskabet A", date(2027, 1, 4)),  # week 6 of 12
+        "b": create(fbh, "Boligselskabet B", date(2026, 11, 30), extensions=("tilpasset",)),
+        "c": create(fbh, "Boligselskabet C", date(2027, 3, 1)),  # starts in 2 weeks
+        "d": create(fbh, "Boligselskabet D", date(2027, 1, 4), consultant=BO),
+    }
+    log_time(fbh, ids["a"], hours=23, day=date(2027, 1, 12), now=NOW)  # over 22.2
+    requests = {
+        "unassigned": fbh.add_request(
+            organisation="Syd",
+            contact=Contact("Karen", "karen@syd.dk"),
+            wished_start=date(2027, 4, 5),
+            received=date(2027, 2, 3),  # deadline 17 February: 2 days left
+            now=NOW,
+        ).id,
+        "bo": fbh.add_request(
+            organisation="Vest",
+            contact=Contact("Vera", "vera@vest.dk"),
+            wished_start=date(2027, 4, 5),
+            received=date(2027, 2, 1),
+            now=NOW,
+        ).id,
+        "anne": fbh.add_request(
+            organisation="Nord",
+            contact=Contact("Lars", "lars@nord.dk"),
+            wished_start=date(2027, 4, 5),
+            received=date(2027, 1, 25),  # deadline 8 February: 7 days late
+            now=NOW,
+        ).id,
+    }
+    with store.transaction() as tx:
+        for key, who in (("bo", BO), ("anne", ANNE)):
+            row = tx.get_request(requests[key])
+            person = tx.person_by_email(who.email)
+            assert person is not None
+            row.consultant_id = person.id
+            tx.save(row)
+        _miss(tx, ids["a"], due=NOW - timedelta(days=3), with_event=True)
+        _miss(tx, ids["a"], due=NOW - timedelta(days=30), with_event=False)  # too old
+        _miss(tx, ids["d"], due=NOW - timedelta(days=1), with_event=True)  # Bo's
+        tx.add_event(  # a missed message known only from the event log
+            at=NOW - timedelta(days=2),
+            actor="daemon",
+            entity="outbox",
+            programme_id=ids["a"],
+            event="missed",
+            data={"kind": "task_due", "recipient": "x@a.dk", "due_at": "2027-02-12T07:00:00+00:00"},
+        )
+    return ids
+
+
+def _miss(tx: Any, programme_id: int, *, due: datetime, with_event: bool) -> None:
+    """Record a pending reminder as missed, as the daemon does after downtime."""
+    row = next(
+        r
+        for r in tx.outbox(programme_id=programme_id)
+        if r.kind == "reminder" and r.state == "pending"
+    )
+    row.state, row.due_at = "missed", due
+    tx.save(row)
+    if with_event:
+        tx.add_event(
+            at=NOW - timedelta(hours=1),
+            actor="daemon",
+            entity="outbox",
+            entity_id=row.id,
+            programme_id=programme_id,
+            event="missed",
+            data={"kind": row.kind, "recipient": row.recipient, "due_at": due.isoformat()},
+        )
+
+
+def test_the_consultant_digest_shows_each_programme_in_its_week(
+    fbh: Fbh, world: dict[str, int]
+) -> None:
+    digest = consultant_digest(fbh, "anne@bl.dk", NOW)
+
+    assert [p.id for p in digest.programmes] == [world["a"], world["b"], world["c"]]
+    a, b, c = digest.programmes
+    assert (a.week, a.total_weeks, b.week, b.total_weeks, c.week) == (6, 12, 11, 18, -2)
+    assert [m.title for m in a.overdue] == [
+        "Kortlægning af aktørlandskabet",
+        "Invitationer til workshoppen",
+    ]
+    assert a.upcoming == ()  # weeks 6–8 hold nothing; the workshop is in week 9
+    assert [m.title for m in a.meetings][:1] == ["Workshop om socialt beredskab"]
+    assert "Opfølgning og sparring" in [m.title for m in b.upcoming]
+    assert all(m.weeks[1] >= 11 for m in b.upcoming)
+    assert [m.title for m in c.upcoming] == ["Indledende dialog"]  # week 0 is ISO week 9
+    assert [(h.part.key, h.status) for h in a.hours] == [("socialt-beredskab", "over")]
+    assert [h.part.key for h in b.hours] == ["socialt-beredskab", "tilpasset"]
+    assert [t.phase for t in a.timeline][5:8] == ["past", "current", "future"]
+
+
+def test_the_consultant_sees_own_and_unassigned_requests_and_missed_messages(
+    fbh: Fbh, world: dict[str, int]
+) -> None:
+    digest = consultant_digest(fbh, "anne@bl.dk", NOW)
+
+    assert [(r.organisation, r.days_left, r.assigned) for r in digest.requests] == [
+        ("Nord", -7, True),
+        ("Syd", 2, False),
+    ]
+    assert [(m.kind, m.programme_id) for m in digest.missed] == [  # in order of due time
+        ("reminder", world["a"]),
+        ("task_due", world["a"]),
+    ]
+    assert digest.missed[0].title and digest.missed[0].organisation == "Boligselskabet A"
+    with pytest.raises(NotFoundError, match="consultant"):
+        consultant_digest(fbh, "nobody@bl.dk", NOW)
+
+
+def test_the_lead_digest_sees_everything(fbh: Fbh, world: dict[str, int]) -> None:
+    digest = lead_digest(fbh, NOW)
+
+    assert len(digest.programmes) == 4
+    assert [r.organisation for r in digest.breaches] == ["Nord"]
+    assert [r.organisation for r in digest.soon] == ["Vest", "Syd"]  # 0 and 2 days left
+    assert [(a.programme.id, a.level) for a in digest.budget_alerts] == [(world["a"], "over")]
+    assert digest.load_weeks[0] == date(2027, 2, 15)
+    assert {row.consultant.email for row in digest.load} <= {"anne@bl.dk", "bo@bl.dk"}
+    assert len(digest.missed) == 3  # Anne's two and Bo's one
+
+
+def test_the_lead_digest_lists_programmes_that_ended_under_budget(fbh: Fbh, store: Store) -> None:
+    pid = create(fbh, "Boligselskabet E", date(2027, 1, 4))
+    log_time(fbh, pid, hours=3, day=date(2027, 1, 12), now=NOW)
+    after_end = datetime(2027, 4, 12, 6, 0, tzinfo=UTC)
+
+    digest = lead_digest(fbh, after_end)
+
+    assert [(a.programme.id, a.level) for a in digest.budget_alerts] == [(pid, "under")]
+
+
+def test_digests_are_queued_once_per_recipient_and_iso_week(
+    fbh: Fbh, store: Store, world: dict[str, int]
+) -> None:
+    assert queue_weekly_digests(fbh, NOW) == 3  # Anne, Bo and the lead
+    assert queue_weekly_digests(fbh, NOW + timedelta(days=3)) == 0  # same ISO week
+    again = queue_digests(fbh, NOW, consultants=["anne@bl.dk"], lead=False)
+    assert (again.week, again.queued, again.already) == ("2027-W07", (), ("anne@bl.dk",))
+
+    with store.transaction() as tx:
+        rows = [r for r in tx.outbox() if r.kind.startswith("digest")]
+    assert sorted(r.dedupe_key for r in rows) == [
+        "digest-lead:lead@bl.dk:2027-W07",
+        "digest:anne@bl.dk:2027-W07",
+        "digest:bo@bl.dk:2027-W07",
+    ]
+    for row in rows:
+        message = email.message_from_bytes(
+            render_envelope(row, fbh.settings, NOW).data, policy=email.policy.default
+        )
+        assert "uge 7" in str(message["Subject"])
+        assert message.get_body(("html",)) is not None and message.get_body(("plain",))
+
+    assert queue_weekly_digests(fbh, NOW + timedelta(days=7)) == 3  # next week's
+
+
+def test_the_daemon_entry_point_in_engine_digest_queues_the_same(
+    fbh: Fbh, world: dict[str, int]
+) -> None:
+    assert engine_digest.queue_weekly_digests(fbh, NOW) == 3
+    assert queue_weekly_digests(fbh, NOW) == 0

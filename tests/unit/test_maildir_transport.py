@@ -1,0 +1,125 @@
+"""MaildirTransport delivers real files; InMemoryTransport follows the same contract."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine.domain import Contact
+from engine.errors import TransportError
+from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
+from notifications.transports import (
+    DeliveryResult,
+    Envelope,
+    InMemoryTransport,
+    MaildirTransport,
+    Transport,
+)
+
+CPH = ZoneInfo("Europe/Copenhagen")
+
+
+def envelope(recipient: str, subject: str = "Påmindelse: Workshop på Ærøvej") -> Envelope:
+    message_id = message_id_for(f"reminder:{recipient}", "bl.dk")
+    spec = MailSpec(
+        sender=Contact("Fra bolig til hjem", "fbh@bl.dk"),
+        to=(Contact("Søren Ærø", recipient),),
+        subject=subject,
+        text="Kære Søren\nHusk workshoppen.\n",
+        html="<p>Kære Søren</p>",
+        message_id=message_id,
+        date=datetime(2027, 3, 1, 9, 0, tzinfo=CPH),
+    )
+    return Envelope(message_id, "fbh@bl.dk", (recipient,), to_bytes(build_message(spec)))
+
+
+async def test_delivers_into_new_and_parses_back(tmp_path: Path) -> None:
+    path = tmp_path / "mail"
+    batch = [envelope("soren@boligost.dk"), envelope("anna@bl.dk")]
+
+    results = await MaildirTransport(path).send_batch(batch)
+
+    assert results == [DeliveryResult(e.message_id) for e in batch]
+    assert len(list((path / "new").iterdir())) == 2
+    assert list((path / "tmp").iterdir()) == []
+    box = mailbox.Maildir(path, factory=None, create=False)
+    by_id = {}
+    for key in box.iterkeys():
+        parsed = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+        by_id[parsed["Message-ID"]] = parsed
+    assert set(by_id) == {e.message_id for e in batch}
+    message = by_id[batch[0].message_id]
+    assert message["Subject"] == "Påmindelse: Workshop på Ærøvej"
+    assert message["To"].addresses[0].display_name == "Søren Ærø"
+    assert message["Return-Path"] == "<fbh@bl.dk>"
+    assert message["Delivered-To"] == "soren@boligost.dk"
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert body.get_content() == "Kære Søren\nHusk workshoppen.\n"
+
+
+async def test_an_existing_empty_folder_becomes_a_maildir(tmp_path: Path) -> None:
+    await MaildirTransport(tmp_path).send_batch([envelope("soren@boligost.dk")])
+
+    [file] = list((tmp_path / "new").iterdir())
+    assert b"\r\n" not in file.read_bytes()
+
+
+async def test_delivering_twice_keeps_both_copies(tmp_path: Path) -> None:
+    transport = MaildirTransport(tmp_path)
+    same = envelope("soren@boligost.dk")
+
+    await transport.send_batch([same])
+    await transport.send_batch([same])
+
+    assert len(list((tmp_path / "new").iterdir())) == 2  # at-least-once; dedupe by Message-ID
+
+
+async def test_unusable_maildir_raises_transient(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the Maildir should be")
+
+    with pytest.raises(TransportError) as caught:
+        await MaildirTransport(blocker / "mail").send_batch([envelope("a@example.org")])
+
+    assert caught.value.permanent is False
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_empty_batch(tmp_path: Path) -> None:
+    assert await MaildirTransport(tmp_path / "mail").send_batch([]) == []
+
+
+# InMemoryTransport: the stand-in for unit tests of the outbox follows the same contract.
+
+
+async def test_in_memory_collects_and_follows_the_script() -> None:
+    refused = TransportError("550 no such user", permanent=True, code=550)
+    transport = InMemoryTransport(script=[None, refused])
+    batch = [envelope("a@example.org"), envelope("b@example.org"), envelope("c@example.org")]
+
+    results = await transport.send_batch(batch)
+
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error is refused
+    assert transport.sent == [batch[0], batch[2]]
+    assert transport.batches == [batch]
+
+
+async def test_in_memory_batch_failure_and_close() -> None:
+    transport: Transport
+    async with InMemoryTransport() as transport:
+        assert isinstance(transport, InMemoryTransport)
+        transport.fail_next_batch(TransportError("connection refused"))
+        with pytest.raises(TransportError, match="refused"):
+            await transport.send_batch([envelope("a@example.org")])
+        assert (await transport.send_batch([envelope("a@example.org")]))[0].ok
+    assert transport.closed
+    with pytest.raises(TransportError):
+        await transport.send_batch([envelope("a@example.org")])
