@@ -216,7 +216,7 @@ def _drop(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None = Non
     """
     transport = transport or client.transport
     client.close()
-    if transport is not None:
+    if isinstance(transport, asyncio.Transport):
         transport.abort()
 
 
