@@ -61,6 +61,16 @@ def decide(message: LateMessage, now: datetime, policy: CatchUpSection) -> Decis
     return Decision(Verdict.SEND, f"{_span(late)} late, still relevant")
 
 
+# The parts of a payload :func:`expiry` reads (the daemon has the database extract only these).
+EXPIRY_PATHS: tuple[tuple[str, ...], ...] = (
+    ("context", "meeting", "end"),
+    ("context", "milestone", "kind"),
+    ("context", "milestone", "start"),
+    ("context", "milestone", "window_end"),
+    ("context", "request", "deadline"),
+)
+
+
 def expiry(kind: str, payload: Mapping[str, Any], tz: ZoneInfo) -> datetime | None:
     """When a message of ``kind`` with ``payload`` stops making sense (None: never)."""
     context = payload.get("context") or {}

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -110,11 +111,26 @@ def configure_logging(verbose: int) -> None:
 # ----- parsing helpers ------------------------------------------------------------------------
 
 
+# Dates the engine can compute with: week arithmetic, reminders and time zones stay well inside
+# Python's date range (years 1-9999), so a typo such as year 9999 is one line, not a crash.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL)
+
+
+def _check_year(value: date, text: str, what: str, kind: str) -> None:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise InvalidInputError(
+            f"invalid {kind} {text!r} for {what}: the year must be {FIRST_YEAR}–{LAST_YEAR}"
+        )
+
+
 def parse_date(text: str, what: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        value = date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInputError(f"invalid date {text!r} for {what}: expected YYYY-MM-DD") from None
+    _check_year(value, text, what, "date")
+    return value
 
 
 def parse_datetime(text: str, what: str, settings: Settings) -> datetime:
@@ -126,6 +142,7 @@ def parse_datetime(text: str, what: str, settings: Settings) -> datetime:
             f"invalid date and time {text!r} for {what}: expected e.g. 2027-03-09T09:00 "
             "or 2027-03-09T09:00+01:00"
         ) from None
+    _check_year(value, text, what, "date and time")
     return value.replace(tzinfo=settings.tz) if value.tzinfo is None else value
 
 
@@ -137,12 +154,14 @@ def parse_contact(text: str, what: str) -> Contact:
 
 
 def parse_id(text: str, what: str = "programme id") -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInputError(f"invalid {what} {text!r}: expected a whole number") from None
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):  # int() would also take '1_0' and '١'
+        raise InvalidInputError(f"invalid {what} {text!r}: expected a whole number")
+    value = int(digits)
     if value <= 0:
         raise InvalidInputError(f"invalid {what} {text!r}: expected a positive number")
+    if value > MAX_ID:
+        raise InvalidInputError(f"invalid {what} {text!r}: no id is larger than {MAX_ID}")
     return value
 
 
@@ -280,6 +299,8 @@ def _required_text(value: str, what: str) -> str:
     cleaned = " ".join(value.split())
     if not cleaned:
         raise InvalidInputError(f"{what} must not be empty")
+    if any(unicodedata.category(c) == "Cc" for c in cleaned):  # NUL, ESC, ... (not line breaks)
+        raise InvalidInputError(f"{what} {value!r}: control characters are not allowed")
     if len(cleaned) > 200:
         raise InvalidInputError(f"{what} is longer than 200 characters")
     return cleaned
@@ -503,7 +524,9 @@ def outbox_list(
     ctx: typer.Context,
     as_json: JsonOption = False,
     status: Annotated[list[str] | None, typer.Option("--state", help="Only these states.")] = None,
-    programme_id: Annotated[int | None, typer.Option("--programme", help="Only this one.")] = None,
+    programme_id: Annotated[
+        int | None, typer.Option("--programme", help="Only this one.", min=1, max=MAX_ID)
+    ] = None,
 ) -> None:
     """List queued, sent and failed messages."""
     with state(ctx).fbh.store.transaction() as tx:
@@ -557,7 +580,7 @@ def request_add(
         organisation=_required_text(org, "--org"),
         contact=parse_contact(contact, "--contact"),
         wished_start=parse_date(wished_start, "--wished-start"),
-        received=parse_date(received, "--received") if received else None,
+        received=parse_date(received, "--received") if received is not None else None,
         now=clock.utcnow(),
         workflow=workflow,
     )
@@ -634,6 +657,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes."""
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    for arg in args:  # bytes that are not UTF-8 arrive as lone surrogates; nothing can store them
+        if any("\ud800" <= char <= "\udfff" for char in arg):
+            _fail(f"argument {arg!r} is not valid UTF-8 text", 2)
     try:
         result = command.main(args=args, prog_name="fbh", standalone_mode=False)
         sys.exit(result if isinstance(result, int) else 0)

@@ -59,6 +59,7 @@ class SmtpSection(_Section):
     username: str | None = None
     timeout: float = Field(default=30.0, gt=0)
     validate_certs: bool = True
+    connections: int = Field(default=4, gt=0, le=50)  # per batch, at once
 
 
 class MailSection(_Section):

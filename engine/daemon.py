@@ -13,19 +13,20 @@ Loops (each an asyncio task):
   decisions for the due rows (:mod:`engine.catchup`), then claim → render → send in batches of
   ``daemon.batch_size`` until nothing is due; then arm at ``Tx.next_due()``.
 * **advance** (leader): fire the transitions time has made due (``Fbh.advance``), then arm at
-  ``Fbh.next_transition``.
+  the next moment one may fall due (``daemons.next_transition_bound``: aggregates in SQL, so
+  a wake-up costs a few queries however many programmes there are).
 * **lead** (every ``leader_check_seconds``): keep or try for the lead; write the heartbeat
   every ``heartbeat_seconds``; the leader releases claims of daemons without a fresh heartbeat.
-* **watch**: LISTEN/NOTIFY (PostgreSQL) or ``PRAGMA data_version`` (SQLite) wakes deliver and
-  advance when another process commits a change.
+* **watch**: LISTEN/NOTIFY (PostgreSQL) or the change counter ``PRAGMA user_version``
+  (SQLite) wakes deliver and advance when a process commits a change to the schedule.
 
 Timer jobs: the one-shot wake-ups, a safety poll every ``poll_seconds``, and cron jobs in the
 engine's time zone: the request SLA check (``daemon.sla_cron``), the weekly digest
 (``[digest]`` weekday and time; ``engine.digest.queue_weekly_digests``) and the check of
 programmes that ended under their time budget (``daemon.budget_cron``;
 ``engine.timelog.check_budget_end``). A new leader runs these at once too (each queues its
-mail once), the digest only if this week's digest time has passed and
-``daemon.catch_up.digest`` is ``send``.
+mail once), the digest only if this week's digest time has passed, no leader has run it
+since (the ``weekly-digest`` event it writes) and ``daemon.catch_up.digest`` is ``send``.
 
 Stopping (SIGTERM/SIGINT → :meth:`Daemon.stop`): no new claims; the batch in flight gets
 ``shutdown_seconds`` to finish, then is cancelled; this daemon's remaining claims go back to
@@ -40,6 +41,7 @@ import importlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,7 +58,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 
 from engine import clock as default_clock
-from engine.catchup import LateMessage, Verdict, decide, expiry
+from engine.catchup import EXPIRY_PATHS, LateMessage, Verdict, decide, expiry
 from engine.errors import FbhError
 from engine.leadership import Leadership, make_leadership
 from engine.requests import RequestDesk
@@ -73,6 +75,8 @@ JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1
 RETRY_AFTER_ERROR = timedelta(seconds=5)
 QUIT_SECONDS = 2.0  # how long a loop other than delivery may take to end when stopping
 PRUNE_AFTER = timedelta(days=1)
+CLOCK_STEP_SECONDS = 2.0  # the wall clock moved this much more (or less) than elapsed time
+WEEKLY_DIGEST_EVENT = "weekly-digest"  # the event a leader writes after the weekly digest job
 
 Clock = Callable[[], datetime]
 Hook = Callable[[Fbh, datetime], object]  # a leader's periodic job: hook(fbh, now)
@@ -171,6 +175,7 @@ class Daemon:
         self._advance = _Wake("wake-advance", asyncio.Event())
         self._stop = asyncio.Event()
         self._last_beat: datetime | None = None
+        self._last_tick: tuple[datetime, float] | None = None  # wall clock, monotonic clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.digest_hook: Hook | None = _hook("engine.digest", "queue_weekly_digests")
         self.budget_hook: Hook | None = _hook("engine.timelog", "check_budget_end")
@@ -194,6 +199,7 @@ class Daemon:
             self._heartbeat(force=True)
             self._release_orphans(self.clock())
             self._schedule_jobs()
+            self._check_clock()  # the reference for noticing steps of the wall clock
             self._tasks = {
                 "deliver": asyncio.create_task(self._deliver_loop(), name="deliver"),
                 "advance": asyncio.create_task(self._advance_loop(), name="advance"),
@@ -231,6 +237,7 @@ class Daemon:
         self._tasks.clear()
         now = self.clock()
         try:
+            self.worker.recover(now)  # outcomes a database error kept from being recorded
             with self.fbh.store.transaction() as tx:
                 released = tx.release_claims(self.name, now)
                 daemon_store.forget(tx, self.name)
@@ -314,7 +321,7 @@ class Daemon:
             sent += report.sent
             if report.claimed == 0:
                 break
-            if report.retried and not report.sent:
+            if report.stalled:
                 stalled = True  # the transport is down: wait for the retry times
                 break
             await asyncio.sleep(0)
@@ -335,7 +342,7 @@ class Daemon:
         """Record late rows the policy does not send as ``missed``; returns how many."""
         policy, missed = self.options.catch_up, 0
         with self.fbh.store.transaction() as tx:
-            for row in daemon_store.late_pending(tx, now):
+            for row in daemon_store.late_pending(tx, now, EXPIRY_PATHS):
                 late = LateMessage(row.kind, row.due_at, expiry(row.kind, row.payload, self._tz))
                 decision = decide(late, now, policy)
                 if decision.verdict is Verdict.MISS and daemon_store.mark_missed(
@@ -381,7 +388,10 @@ class Daemon:
         fired = self.fbh.advance(now)
         for what in fired:
             log.info("%s", what)
-        self._arm(self._advance, self.fbh.next_transition(now))
+        # Not Fbh.next_transition, which computes every live programme's timeline: a bound
+        # from a few aggregates in SQL, never later than the next transition.
+        with self.fbh.store.transaction() as tx:
+            self._arm(self._advance, daemon_store.next_transition_bound(tx, now, self._tz))
         return fired
 
     async def _sla_job(self) -> None:
@@ -391,7 +401,21 @@ class Daemon:
     async def _digest_job(self) -> None:
         hook = self.digest_hook
         if hook is not None and self.is_leader and not self._stop.is_set():
-            await self._leader_job("weekly digest", lambda now: hook(self.fbh, now))
+            await self._leader_job("weekly digest", lambda now: self._weekly_digest(hook, now))
+
+    def _weekly_digest(self, hook: Hook, now: datetime) -> None:
+        """Queue the week's digests, then record that the job ran (an event), so a leader
+        that starts later this week does not build every digest again only to find them
+        queued: with thousands of programmes that takes minutes."""
+        queued = hook(self.fbh, now)
+        with self.fbh.store.transaction() as tx:
+            tx.add_event(
+                at=now,
+                actor=self.name,
+                entity="daemon",
+                event=WEEKLY_DIGEST_EVENT,
+                data={"queued": queued if isinstance(queued, int) else None},
+            )
 
     async def _budget_job(self) -> None:
         hook = self.budget_hook
@@ -414,12 +438,21 @@ class Daemon:
         await self._sla_job()
         await self._budget_job()
         trigger = self._digest_trigger()
+        now = self.clock()
         if (
             trigger is not None
             and self.options.catch_up.mode("digest") == "send"
-            and fired_this_week(trigger, self.clock(), self._tz)
+            and fired_this_week(trigger, now, self._tz)
+            and not self._digest_ran_since(last_fired(trigger, now))
         ):
             await self._digest_job()
+
+    def _digest_ran_since(self, moment: datetime | None) -> bool:
+        """Whether some leader ran the weekly digest job at or after ``moment``."""
+        if moment is None:
+            return False
+        with self.fbh.store.transaction() as tx:
+            return daemon_store.event_since(tx, WEEKLY_DIGEST_EVENT, moment)
 
     # ----- leadership and heartbeats ----------------------------------------------------------
 
@@ -429,6 +462,7 @@ class Daemon:
                 await asyncio.wait_for(self._stop.wait(), self.options.leader_check_seconds)
             if self._stop.is_set():
                 return
+            self._check_clock()
             was = self.is_leader
             now_leader = await self.leadership.check()
             try:
@@ -444,6 +478,26 @@ class Daemon:
             elif was and not now_leader:
                 log.warning("%s no longer leads", self.name)
                 self.timer.cancel(self._advance.job_id)
+
+    def _check_clock(self) -> None:
+        """Notice a step of the wall clock (NTP, a resumed VM, ``date -s``): APScheduler waits
+        on the monotonic clock for as long as it computed on the old wall time, so after a
+        step backwards and then forwards it would sleep past everything that fell due. On a
+        step, restart the safety poll, re-arm every timer from the database and run the
+        delivery pass (its catch-up decides what is late) and the transitions at once."""
+        wall, elapsed = self.clock(), time.monotonic()
+        last, self._last_tick = self._last_tick, (wall, elapsed)
+        if last is None:
+            return
+        step = (wall - last[0]).total_seconds() - (elapsed - last[1])
+        if abs(step) < CLOCK_STEP_SECONDS:
+            return
+        log.warning("the wall clock stepped %+.0f s; re-arming the timers", step)
+        self._last_beat = None  # a heartbeat on the new time at once
+        self.timer.every("poll", self.options.poll_seconds, self._poll)
+        self._wake_all()
+        if self.timer.scheduler.running:
+            self.timer.scheduler.wakeup()
 
     def _heartbeat(self, *, force: bool = False) -> None:
         now = self.clock()
@@ -498,14 +552,21 @@ async def _finish(task: asyncio.Task[None], grace: float) -> None:
         await task
 
 
-def fired_this_week(trigger: BaseTrigger, now: datetime, tz: ZoneInfo) -> bool:
-    """Whether ``trigger`` (a weekly job) last fired, or should have, in ``now``'s ISO week:
-    then a leader that was not running at that moment runs the job late (catch-up). The job
-    itself queues each week's mail once."""
+def last_fired(trigger: BaseTrigger, now: datetime) -> datetime | None:
+    """When ``trigger`` (a weekly job) last fired, or should have, in the 7 days to ``now``."""
     last, moment = None, trigger.get_next_fire_time(None, now - timedelta(days=7))
     while moment is not None and moment <= now:
         last = moment
         moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+    return last
+
+
+def fired_this_week(trigger: BaseTrigger, now: datetime, tz: ZoneInfo) -> bool:
+    """Whether ``trigger`` (a weekly job) last fired, or should have, in ``now``'s ISO week:
+    then a leader that was not running at that moment runs the job late (catch-up), unless a
+    leader ran it since (``WEEKLY_DIGEST_EVENT``). The job itself queues each week's mail
+    once."""
+    last = last_fired(trigger, now)
     if last is None:
         return False
     week = now.astimezone(tz).isocalendar()[:2]

@@ -74,7 +74,7 @@ class DaemonSection(_Section):
     heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)  # unseen this long: dead
     leader_check_seconds: float = Field(default=1.0, gt=0)
     poll_seconds: float = Field(default=60.0, gt=0)  # safety poll over the database
-    watch_seconds: float = Field(default=1.0, gt=0)  # SQLite: PRAGMA data_version poll
+    watch_seconds: float = Field(default=1.0, gt=0)  # SQLite: change counter poll
     batch_size: int = Field(default=20, gt=0)  # bounds duplicates after a crash
     shutdown_seconds: float = Field(default=6.0, ge=0)  # grace for in-flight sends on SIGTERM
     deliver: Literal["all", "leader"] = "all"  # which daemons deliver the outbox

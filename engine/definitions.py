@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -73,6 +74,7 @@ _TIME = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
 _TOML_WHERE = re.compile(
     r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$"
 )
+_LONG_NUMBER = re.compile(r"[0-9_]{4300,}")
 _PERSON_ROLES = tuple(r for r in Role if r is not Role.PARTICIPANTS)  # roles fbh has addresses for
 _MEETING_ONLY = ("attendees", "time", "duration", "location", "placement")
 _TASK_ONLY = ("owner",)
@@ -111,10 +113,21 @@ def _describe(value: object) -> str:
     name = _toml_type(value)
     if isinstance(value, list | dict):
         return name
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"{name} {_number(value)}"
     text = repr(value) if isinstance(value, str) else str(value)
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{name} {text}"
+
+
+def _number(value: int) -> str:
+    """An integer for a message; a huge one (TOML allows any length, e.g. 0xfff…) is not
+    spelled out, since ``str()`` refuses more than 4300 digits."""
+    if value.bit_length() <= 128:
+        return str(value)
+    sign = "negative " if value < 0 else ""
+    return f"a {sign}number of about {round(value.bit_length() * math.log10(2))} digits"
 
 
 def _wrong_type(expected: str, value: object) -> PydanticCustomError:
@@ -149,7 +162,7 @@ def _int_parser(low: int, high: int) -> Callable[[object], int]:
     def parse(value: object) -> int:
         number = _need_int(value)
         if not low <= number <= high:
-            raise _invalid(f"must be between {low} and {high}, got {number}")
+            raise _invalid(f"must be between {low} and {high}, got {_number(number)}")
         return number
 
     return parse
@@ -261,10 +274,17 @@ def _parse_window(value: object) -> tuple[int, int]:
     if isinstance(value, list):
         if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
             raise _wrong_type(expected + " (two integers)", value)
-        return (value[0], value[1])
-    if isinstance(value, bool) or not isinstance(value, int):
+        first, last = value
+    elif isinstance(value, bool) or not isinstance(value, int):
         raise _wrong_type(expected, value)
-    return (value, value)
+    else:
+        first = last = value
+    for week in (first, last):
+        if abs(week) > 10 * MAX_PROGRAMME_WEEKS:  # huge numbers never reach the later messages
+            raise _invalid(
+                f"week {_number(week)} is outside 0…{MAX_PROGRAMME_WEEKS}, the longest programme"
+            )
+    return (first, last)
 
 
 def _field(parser: Callable[[object], Any]) -> PlainValidator:
@@ -483,6 +503,10 @@ def _parse_toml(text: str, problems: _Problems) -> dict[str, Any] | None:
         problems.add(where, f"TOML syntax error: {message}")
     except RecursionError:
         problems.add("", "TOML syntax error: values are nested too deeply")
+    except ValueError:  # int() refuses a decimal number of more than 4300 digits
+        digits = _LONG_NUMBER.search(text)
+        where = f"line {text.count(chr(10), 0, digits.start()) + 1}" if digits else ""
+        problems.add(where, "TOML syntax error: a number with more than 4300 digits")
     return None
 
 

@@ -13,21 +13,27 @@ Turning the model into mail (template context, outbox drafts, the weekly queuing
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from engine.budget import PartStatus
+from engine.budget import BudgetPart, PartStatus, round_hours
 from engine.config import DigestTime
 from engine.domain import Contact, MilestoneKind, MilestoneState, ProgrammeState
 from engine.errors import NotFoundError
 from engine.service import Fbh
+from engine.service import _definition_from_snapshot as definition_from_snapshot
+from engine.store import digests as digest_store
+from engine.store.digests import MilestoneRow, ProgrammeRow
 from engine.store.store import Event, Milestone, OutboxMessage, Programme, Request, Tx
-from engine.timelog import END_CHECK_LOOKBACK, ENDED_STATES, status_in
+from engine.timelog import END_CHECK_LOOKBACK, ENDED_STATES, budget_parts
 from engine.workdays import iso_week, week_monday
+from engine.workflow import WorkflowDefinition
 
 DIGEST_WEEKS = 3  # milestones of this week and the next two
 LOAD_WEEKS = 4  # the lead sees each consultant's meetings this week and the next three
@@ -185,10 +191,11 @@ def timeline_cells(
         else:
             for week in range(m.weeks[0], m.weeks[1] + 1):
                 tasks.setdefault(week, []).append(m.title)
+    monday = week_monday(start, 0)
     return tuple(
         WeekCell(
             week=week,
-            iso_week=iso_week(week_monday(start, week))[1],
+            iso_week=(monday + timedelta(weeks=week)).isocalendar()[1],
             phase="past" if week < current else "current" if week == current else "future",
             meetings=tuple(meetings.get(week, ())),
             tasks=tuple(tasks.get(week, ())),
@@ -266,29 +273,110 @@ def iso_week_label(day: date) -> str:
 # ----- building the model from the store ------------------------------------------------------
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a run builds its digests.
+
+    A weekly run keeps hundreds of thousands of small objects alive at once, and every full
+    collection walks all of them: a quarter of the run's time went there. They hold no
+    reference cycles, so reference counting frees them anyway; collection resumes after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+#
+# Every digest of a run is built from one read of the store: a few queries for all recipients
+# (engine.store.digests), then each programme's digest once, shared by its consultant's digest
+# and the lead's. (Built per consultant and per programme, the weekly run made tens of queries
+# per programme and read every programme once per consultant.)
+
+
+@dataclass(frozen=True)
+class Digests:
+    """The digests of one run: the consultants' in the order asked for, and the lead's."""
+
+    consultants: tuple[ConsultantDigest, ...]
+    lead: LeadDigest | None
+
+
+def build_digests(
+    fbh: Fbh, now: datetime, emails: Sequence[str], lead: Contact | None = None
+) -> Digests:
+    """The digests on ``now`` of the consultants with ``emails`` and, when ``lead`` is given,
+    the programme lead's; raises NotFoundError for an address that is nobody's."""
+    today = now.astimezone(fbh.tz).date()
+    with paused_gc(), fbh.store.transaction() as tx:
+        people = digest_store.people_by_email(tx, emails)
+        for email in emails:
+            if email.lower() not in people:
+                raise NotFoundError("consultant", email)
+        wanted = {people[e.lower()][0] for e in emails}
+        live = digest_store.programmes(
+            tx, states=_LIVE, consultant_ids=None if lead is not None else wanted
+        )
+        ended = [
+            p
+            for p in (digest_store.programmes(tx, states=ENDED_STATES) if lead is not None else [])
+            if today - ENDED_LOOKBACK <= p.end_date < today
+        ]
+        contacts = digest_store.contacts(
+            tx, {i for p in (*live, *ended) for i in (p.consultant_id, p.tovholder_id)}
+        )
+        built = _programme_digests(fbh, tx, [*live, *ended], now, contacts)
+        requests = tx.list_requests(states=[_OPEN_REQUEST])
+        missed = _missed(tx, now)
+        owned = digest_store.consultant_programme_ids(tx) if emails else {}
+        by_consultant: dict[int, list[ProgrammeDigest]] = {}
+        for row in live:
+            by_consultant.setdefault(row.consultant_id, []).append(built[row.id])
+        digests = []
+        for email in emails:
+            person_id, person = people[email.lower()]
+            ids = owned.get(person_id, set())
+            digests.append(
+                ConsultantDigest(
+                    recipient=person,
+                    today=today,
+                    programmes=tuple(by_consultant.get(person_id, ())),
+                    requests=tuple(
+                        _request_item(r, today, person_id)
+                        for r in requests
+                        if r.consultant_id in (None, person_id)
+                    ),
+                    missed=tuple(
+                        m for m in missed if m.programme_id in ids or m.recipient == person.email
+                    ),
+                )
+            )
+        lead_part = None
+        if lead is not None:
+            mondays = tuple(week_monday(today, i) for i in range(LOAD_WEEKS))
+            items = [_request_item(r, today, None) for r in requests]
+            programmes = tuple(built[row.id] for row in live)
+            lead_part = LeadDigest(
+                recipient=lead,
+                today=today,
+                programmes=programmes,
+                load_weeks=mondays,
+                load=meeting_load(_meeting_starts(fbh, tx, mondays, contacts), mondays, fbh.tz),
+                breaches=tuple(r for r in items if r.days_left < 0),
+                soon=tuple(r for r in items if 0 <= r.days_left <= SOON_DAYS),
+                budget_alerts=_budget_alerts(
+                    programmes, tuple(built[row.id] for row in ended), today
+                ),
+                missed=missed,
+            )
+    return Digests(tuple(digests), lead_part)
+
+
 def consultant_digest(fbh: Fbh, email: str, now: datetime) -> ConsultantDigest:
     """The digest of the consultant with ``email`` on ``now``."""
-    today = now.astimezone(fbh.tz).date()
-    with fbh.store.transaction() as tx:
-        person = tx.person_by_email(email)
-        if person is None or person.id is None:
-            raise NotFoundError("consultant", email)
-        mine = tx.list_programmes(consultant_id=person.id)
-        programmes = tuple(_programme_digest(fbh, tx, p, now) for p in mine if p.state in _LIVE)
-        ids = {p.id for p in mine}
-        requests = tuple(
-            _request_item(r, today, person.id)
-            for r in tx.list_requests(states=[_OPEN_REQUEST])
-            if r.consultant_id in (None, person.id)
-        )
-        missed = _missed(tx, now, lambda pid, to: pid in ids or to == person.email, _names(tx))
-    return ConsultantDigest(
-        recipient=Contact(person.name, person.email),
-        today=today,
-        programmes=programmes,
-        requests=requests,
-        missed=missed,
-    )
+    return build_digests(fbh, now, [email]).consultants[0]
 
 
 def lead_digest(fbh: Fbh, now: datetime, recipient: Contact | None = None) -> LeadDigest:
@@ -296,61 +384,107 @@ def lead_digest(fbh: Fbh, now: datetime, recipient: Contact | None = None) -> Le
     lead = recipient or fbh.settings.lead
     if lead is None:
         raise NotFoundError("programme lead ([mail] lead in config.toml)", "")
-    today = now.astimezone(fbh.tz).date()
-    mondays = tuple(week_monday(today, i) for i in range(LOAD_WEEKS))
-    with fbh.store.transaction() as tx:
-        programmes = tuple(
-            _programme_digest(fbh, tx, p, now) for p in tx.list_programmes(states=_LIVE)
+    digest = build_digests(fbh, now, [], lead).lead
+    assert digest is not None
+    return digest
+
+
+def _programme_digests(
+    fbh: Fbh, tx: Tx, rows: Sequence[ProgrammeRow], now: datetime, people: dict[int, Contact]
+) -> dict[int, ProgrammeDigest]:
+    """The digest of each programme, from a few queries for all of them."""
+    ids = [p.id for p in rows]
+    milestones = digest_store.milestones(tx, ids)
+    hours = digest_store.hours_by_part(tx, ids)
+    organisations = digest_store.organisation_names(tx, {p.organisation_id for p in rows})
+    build = _ProgrammeBuilder(fbh, now)
+    return {
+        p.id: build(p, milestones.get(p.id, []), hours.get(p.id, []), people, organisations)
+        for p in rows
+    }
+
+
+class _ProgrammeBuilder:
+    """Builds programme digests; parses each distinct workflow snapshot once."""
+
+    def __init__(self, fbh: Fbh, now: datetime) -> None:
+        self.fbh = fbh
+        self.now = now
+        self.today = now.astimezone(fbh.tz).date()
+        self.hours_per_workday = fbh.settings.engine.hours_per_workday
+        self._definitions: dict[int, dict[str, WorkflowDefinition]] = {}
+        self._snapshots: list[dict[str, str]] = []  # keeps the ids above valid
+        self._parts: dict[tuple[int, str, tuple[str, ...], date], list[BudgetPart]] = {}
+
+    def definitions(self, snapshot: dict[str, str]) -> dict[str, WorkflowDefinition]:
+        found = self._definitions.get(id(snapshot))
+        if found is None:
+            found = {key: definition_from_snapshot(key, text) for key, text in snapshot.items()}
+            self._definitions[id(snapshot)] = found
+            self._snapshots.append(snapshot)
+        return found
+
+    def budget(self, programme: ProgrammeRow) -> list[BudgetPart]:
+        key = (
+            id(programme.snapshot),
+            programme.workflow,
+            programme.extensions,
+            programme.start_date,
         )
-        ended = tuple(
-            _programme_digest(fbh, tx, p, now)
-            for p in tx.list_programmes(states=ENDED_STATES)
-            if today - ENDED_LOOKBACK <= p.end_date < today
+        parts = self._parts.get(key)
+        if parts is None:
+            definitions = self.definitions(programme.snapshot)
+            parts = self._parts[key] = budget_parts(
+                cast(Programme, programme),  # reads only its start_date
+                definitions[programme.workflow],
+                [definitions[k] for k in programme.extensions],
+                self.hours_per_workday,
+            )
+        return parts
+
+    def __call__(
+        self,
+        programme: ProgrammeRow,
+        rows: Sequence[MilestoneRow],
+        entries: Sequence[tuple[str, float]],
+        people: dict[int, Contact],
+        organisations: dict[int, str],
+    ) -> ProgrammeDigest:
+        definitions = self.definitions(programme.snapshot)
+        base = definitions[programme.workflow]
+        milestones = [
+            _milestone(row, definitions[row.workflow].milestone(row.key).owner) for row in rows
+        ]
+        used: dict[str, float] = {}
+        for part, hours in entries:  # in the order engine.timelog.used_by_part sums them
+            used[part] = used.get(part, 0.0) + hours
+        start, tz, today = programme.start_date, self.fbh.tz, self.today
+        total = relative_week(start, programme.end_date)
+        return ProgrammeDigest(
+            id=programme.id,
+            organisation=organisations[programme.organisation_id],
+            municipality=programme.municipality,
+            title=base.title,
+            extensions=tuple(definitions[k].title for k in programme.extensions),
+            consultant=people[programme.consultant_id],
+            tovholder=people[programme.tovholder_id],
+            state=programme.state,
+            start=start,
+            end=programme.end_date,
+            week=relative_week(start, today),
+            total_weeks=total,
+            timeline=timeline_cells(start, total, today, milestones, tz),
+            upcoming=upcoming(milestones, today, tz),
+            overdue=overdue_tasks(milestones, today),
+            meetings=coming_meetings(milestones, self.now),
+            hours=tuple(
+                PartStatus(p, round_hours(used[p.key]) if p.key in used else 0.0, today)
+                for p in self.budget(programme)
+            ),
         )
-        load = meeting_load(_meeting_starts(fbh, tx, mondays), mondays, fbh.tz)
-        requests = [_request_item(r, today, None) for r in tx.list_requests(states=["received"])]
-        missed = _missed(tx, now, lambda pid, to: True, _names(tx))
-    return LeadDigest(
-        recipient=lead,
-        today=today,
-        programmes=programmes,
-        load_weeks=mondays,
-        load=load,
-        breaches=tuple(r for r in requests if r.days_left < 0),
-        soon=tuple(r for r in requests if 0 <= r.days_left <= SOON_DAYS),
-        budget_alerts=_budget_alerts(programmes, ended, today),
-        missed=missed,
-    )
 
 
-def _programme_digest(fbh: Fbh, tx: Tx, programme: Programme, now: datetime) -> ProgrammeDigest:
-    assert programme.id is not None
-    today = now.astimezone(fbh.tz).date()
-    loaded = fbh._load(tx, programme)
-    milestones = [_milestone(row, loaded.definition_of(row).owner) for row in loaded.milestones]
-    total = relative_week(programme.start_date, programme.end_date)
-    return ProgrammeDigest(
-        id=programme.id,
-        organisation=loaded.facts.organisation,
-        municipality=programme.municipality,
-        title=loaded.base.title,
-        extensions=tuple(e.title for e in loaded.extensions),
-        consultant=loaded.facts.consultant,
-        tovholder=loaded.facts.tovholder,
-        state=programme.state,
-        start=programme.start_date,
-        end=programme.end_date,
-        week=relative_week(programme.start_date, today),
-        total_weeks=total,
-        timeline=timeline_cells(programme.start_date, total, today, milestones, fbh.tz),
-        upcoming=upcoming(milestones, today, fbh.tz),
-        overdue=overdue_tasks(milestones, today),
-        meetings=coming_meetings(milestones, now),
-        hours=status_in(fbh, tx, programme, today).parts,
-    )
-
-
-def _milestone(row: Milestone, owner: object) -> DigestMilestone:
+def _milestone(row: Milestone | MilestoneRow, owner: object) -> DigestMilestone:
     return DigestMilestone(
         title=row.title,
         kind=row.kind,
@@ -377,19 +511,15 @@ def _request_item(row: Request, today: date, consultant_id: int | None) -> Reque
     )
 
 
-def _meeting_starts(fbh: Fbh, tx: Tx, mondays: Sequence[date]) -> list[tuple[Contact, datetime]]:
+def _meeting_starts(
+    fbh: Fbh, tx: Tx, mondays: Sequence[date], people: dict[int, Contact]
+) -> list[tuple[Contact, datetime]]:
     begin = datetime.combine(mondays[0], time(0), tzinfo=fbh.tz)
     until = datetime.combine(mondays[-1] + timedelta(weeks=1), time(0), tzinfo=fbh.tz)
-    people: dict[int, Contact] = {}
-    starts = []
-    for row, programme in tx.meetings_between(begin, until):
-        if row.state in _NOT_HELD or row.start_at is None:
-            continue
-        if programme.consultant_id not in people:
-            person = tx.get_person(programme.consultant_id)
-            people[programme.consultant_id] = Contact(person.name, person.email)
-        starts.append((people[programme.consultant_id], row.start_at))
-    return starts
+    starts = digest_store.meeting_starts(tx, begin, until, states=_LIVE, skip=_NOT_HELD)
+    missing = {c for c, _ in starts if c not in people}
+    people = {**people, **digest_store.contacts(tx, missing)} if missing else people
+    return [(people[consultant], start) for consultant, start in starts]
 
 
 def _budget_alerts(
@@ -400,42 +530,20 @@ def _budget_alerts(
     return tuple(over + under)
 
 
-def _names(tx: Tx) -> dict[int, str]:
-    """Programme id → organisation name, for missed messages."""
-    organisations: dict[int, str] = {}
-    names = {}
-    for programme in tx.list_programmes():
-        assert programme.id is not None
-        if programme.organisation_id not in organisations:
-            organisations[programme.organisation_id] = tx.get_organisation(
-                programme.organisation_id
-            ).name
-        names[programme.id] = organisations[programme.organisation_id]
-    return names
-
-
-def _missed(
-    tx: Tx,
-    now: datetime,
-    wanted: Callable[[int | None, str], bool],
-    names: dict[int, str],
-) -> tuple[MissedItem, ...]:
+def _missed(tx: Tx, now: datetime) -> tuple[MissedItem, ...]:
     """Messages recorded as missed in the last ``MISSED_LOOKBACK``: outbox rows in state
-    ``missed`` and ``missed`` events (an event about a row already listed is not repeated)."""
+    ``missed`` and ``missed`` events (an event about a row already listed is not repeated),
+    by due time."""
     since = now - MISSED_LOOKBACK
     events = [e for e in tx.events(event="missed") if e.at >= since]
     flagged = {e.entity_id for e in events if e.entity == "outbox" and e.entity_id is not None}
     rows = [r for r in tx.outbox(states=["missed"]) if r.due_at >= since or r.id in flagged]
     listed = {r.id for r in rows}
-    items = [_missed_row(r, names) for r in rows]
-    items += [
-        _missed_event(e, names)
-        for e in events
-        if not (e.entity == "outbox" and e.entity_id in listed)
-    ]
-    return tuple(
-        sorted((i for i in items if wanted(i.programme_id, i.recipient)), key=lambda i: i.due)
-    )
+    events = [e for e in events if not (e.entity == "outbox" and e.entity_id in listed)]
+    referred = {r.programme_id for r in rows} | {e.programme_id for e in events}
+    names = digest_store.programme_organisations(tx, {i for i in referred if i is not None})
+    items = [_missed_row(r, names) for r in rows] + [_missed_event(e, names) for e in events]
+    return tuple(sorted(items, key=lambda i: i.due))
 
 
 def _missed_row(row: OutboxMessage, names: dict[int, str]) -> MissedItem:
@@ -492,13 +600,13 @@ def digest_consultants(fbh: Fbh) -> list[str]:
     """Who gets a consultant digest: consultants of live programmes, and consultants
     assigned to an open request."""
     with fbh.store.transaction() as tx:
-        ids = {p.consultant_id for p in tx.list_programmes(states=_LIVE)}
+        ids = digest_store.consultant_ids(tx, states=_LIVE)
         ids |= {
             r.consultant_id
             for r in tx.list_requests(states=[_OPEN_REQUEST])
             if r.consultant_id is not None
         }
-        return sorted(tx.get_person(i).email for i in ids)
+        return sorted(c.email for c in digest_store.contacts(tx, ids).values())
 
 
 def queue_weekly_digests(fbh: Fbh, now: datetime) -> int:

@@ -58,6 +58,29 @@ class MilestoneState(StrEnum):
 _ADDRESS = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>\s]+@[^<>\s]+\.[^<>\s]+)>\s*$")
 _BARE_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 _FORBIDDEN = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL_PART = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*$")  # RFC 5321 dot-atom, ASCII only
+_DOMAIN_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def email_problem(email: str) -> str | None:
+    """Why ``email`` cannot be used as an SMTP address (``None`` if it can): an ASCII dot-atom
+    local part of at most 64 characters and a domain of letter-digit-hyphen labels, at most
+    254 characters in all. Anything else would be refused by the mail library or the server
+    only when the message is sent, and the message would be lost."""
+    if not email.isascii():
+        return "only ASCII letters are allowed (write a domain like bø.dk as xn--b-5ga.dk)"
+    if len(email) > 254:
+        return "longer than 254 characters"
+    local, _, domain = email.rpartition("@")
+    if len(local) > 64 or not _LOCAL_PART.match(local):
+        return "the part before '@' must be letters, digits and . _ - + (no '..' or edge dots)"
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+        return "the domain must be names of letters, digits and '-' separated by dots"
+    if labels[-1].isdigit():
+        return "the domain must end in a name, not a number"
+    return None
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,9 @@ class Contact:
             raise InvalidInputError(f"invalid contact {text!r}: expected 'Name <email>'")
         if not _BARE_EMAIL.match(email):
             raise InvalidInputError(f"invalid e-mail address {email!r}")
+        problem = email_problem(email)
+        if problem:
+            raise InvalidInputError(f"invalid e-mail address {email!r}: {problem}")
         return cls(name=name or email.split("@")[0], email=email.lower())
 
     def __str__(self) -> str:

@@ -7,11 +7,13 @@ happens or nothing does.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +24,7 @@ from engine.domain import (
     Contact,
     MilestoneKind,
     MilestoneState,
+    OutboxDraft,
     ProgrammeState,
     RequestState,
     Role,
@@ -36,9 +39,17 @@ from engine.planning import BusySlot, Plan, PlannedMilestone, plan_programme
 from engine.request_sla import queue_sla
 from engine.states import MILESTONE, PROGRAMME
 from engine.store import daemons as daemon_store
-from engine.store.store import Milestone, Programme, Request, Store, Tx
+from engine.store.store import (
+    Milestone,
+    OrganisationRef,
+    PersonRef,
+    Programme,
+    Request,
+    Store,
+    Tx,
+)
 from engine.views import DateChange, MilestoneView, ProgrammeView, RequestView
-from engine.workdays import WorkingCalendar
+from engine.workdays import WorkingCalendar, week_friday, week_monday
 from engine.workflow import MilestoneDef, WorkflowDefinition
 from notifications import compose
 from notifications.compose import MeetingFacts, ProgrammeFacts
@@ -49,6 +60,7 @@ REQUEST = "REQUEST"
 CANCEL = "CANCEL"
 _TIMED_KINDS = ("reminder", "task_due")
 DEFAULT_ANSWER_DAYS = 14
+CHUNK_SIZE = 500  # programmes per transaction in create_programmes
 
 
 @dataclass(frozen=True)
@@ -156,119 +168,221 @@ class Fbh:
         *,
         on_created: Callable[[Tx, int], None] | None = None,
     ) -> ProgrammeView:
-        """Create, plan and queue a programme. ``on_created(tx, id)`` runs in the same
-        transaction, so a caller can make more changes that stand or fall with it."""
-        base, exts = self.planner.resolve(new.workflow, new.extensions)
-        if new.consultant.email == new.tovholder.email:
-            raise InvalidInputError("the consultant and the tovholder must be two people")
-        with self.store.transaction() as tx:
-            organisation = tx.organisation(new.organisation.strip(), now)
-            assert organisation.id is not None
-            self._check_requirements(tx, organisation.id, new.organisation, base, exts)
-            consultant = tx.person(new.consultant, now)
-            tovholder = tx.person(new.tovholder, now)
-            assert consultant.id is not None and tovholder.id is not None
-            tx.lock_person(consultant.id)
-            busy = [BusySlot(b.start, b.end) for b in tx.consultant_busy(consultant.id)]
-            plan = plan_programme(
-                base, new.start, self.calendar, extensions=exts, busy=busy, tz=self.tz
-            )
-            snapshot = {d.key: d.source_text for d in (base, *exts)}
-            programme = tx.add_programme(
-                Programme(
-                    workflow=base.key,
-                    workflow_version=base.version,
-                    workflow_snapshot=snapshot,
-                    extensions=[e.key for e in exts],
-                    organisation_id=organisation.id,
-                    municipality=new.municipality.strip(),
-                    consultant_id=consultant.id,
-                    tovholder_id=tovholder.id,
-                    start_date=plan.start,
-                    end_date=plan.end,
-                    state=ProgrammeState.PLANNED.value,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            rows = tx.add_milestones(
-                self._milestone_row(programme, planned, position, now)
-                for position, planned in enumerate(plan.milestones)
-            )
-            self._event(
-                tx,
-                now,
-                programme,
-                "create",
-                None,
-                ProgrammeState.PLANNED.value,
-                data={"version": base.version, "extensions": [e.key for e in exts]},
-            )
-            loaded = self._load(tx, programme)
-            for row in rows:
-                self._event(tx, now, programme, "create", None, row.state, milestone=row)
-            self._queue_new_programme(tx, loaded, now)
-            self._start_if_due(tx, loaded, now)
-            programme_id = programme.id
-            assert programme_id is not None
-            if on_created is not None:
-                on_created(tx, programme_id)
-        assert programme_id is not None
+        """Create, plan and queue a programme: a batch of one (see :meth:`create_programmes`).
+        ``on_created(tx, id)`` runs in the same transaction, so a caller can make more changes
+        that stand or fall with it."""
+        try:
+            [programme_id] = self._create_batch([new], now, chunk_size=1, on_created=on_created)
+        except BatchItemError as exc:
+            raise exc.error from exc.error.__cause__
         return self.show(programme_id)
 
-    def _check_requirements(
-        self,
-        tx: Tx,
-        organisation_id: int,
-        organisation: str,
-        base: WorkflowDefinition,
-        extensions: Sequence[WorkflowDefinition],
-    ) -> None:
-        present = {base.key, *(e.key for e in extensions)}
-        for definition in (base, *extensions):
-            for required in definition.requires:
-                if required in present or tx.organisation_has_programme(organisation_id, required):
-                    continue
-                raise PrerequisiteError(
-                    f"{definition.key} needs an agreement on {required}: organisation "
-                    f"{organisation!r} has no active or completed {required} programme "
-                    f"(create one first, or add {definition.key} to it with --with)"
-                )
+    def create_programmes(
+        self, batch: Sequence[NewProgramme], now: datetime, *, chunk_size: int = CHUNK_SIZE
+    ) -> list[int]:
+        """Create, plan and queue many programmes, in order; returns their ids.
 
-    def _milestone_row(
-        self, programme: Programme, planned: PlannedMilestone, position: int, now: datetime
-    ) -> Milestone:
-        assert programme.id is not None
-        return Milestone(
-            programme_id=programme.id,
-            workflow=planned.workflow,
-            key=planned.key,
-            title=planned.title,
-            kind=planned.kind.value,
-            week_first=planned.weeks[0],
-            week_last=planned.weeks[1],
-            window_start=planned.window_start,
-            window_end=planned.window_end,
-            start_at=planned.start,
-            end_at=planned.end,
-            state=MilestoneState.PLANNED.value,
-            position=position,
-            sequence=0,
-            updated_at=now,
+        Writes exactly the rows :meth:`create_programme` would write for each item in turn
+        (an item's consultant is busy with the meetings of earlier items), with a few
+        statements per table and chunk instead of a flush per row.
+
+        What a failure leaves behind: first every item is checked, before anything is
+        written (workflow and extensions, consultant and tovholder two people, and the
+        agreement a workflow requires, which an earlier item may provide). Then each chunk of
+        ``chunk_size`` items is planned and written in one transaction. An item that fails
+        (e.g. no free day for its consultant) raises :class:`BatchItemError` with its index:
+        its whole chunk is rolled back, the chunks before it stay committed (``committed``
+        says how many programmes that is) and the items after it are not tried.
+        """
+        ids = self._create_batch(batch, now, chunk_size=chunk_size)
+        log.info("created %d programmes (chunks of %d)", len(ids), chunk_size)
+        return ids
+
+    def _create_batch(
+        self,
+        batch: Sequence[NewProgramme],
+        now: datetime,
+        *,
+        chunk_size: int,
+        on_created: Callable[[Tx, int], None] | None = None,
+    ) -> list[int]:
+        if chunk_size < 1:
+            raise InvalidInputError(f"chunk size must be at least 1, got {chunk_size}")
+        items = [self._resolve_item(index, new) for index, new in enumerate(batch)]
+        if len(items) > chunk_size:  # one chunk checks this itself before it writes
+            with self.store.transaction() as tx:
+                agreements = tx.workflows_of_organisations([i.organisation for i in items])
+            _check_agreements(items, agreements, committed=0)
+        shared = _Shared(self.settings, self._today(now))
+        ids: list[int] = []
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
+            with _gc_paused(), self.store.transaction() as tx:
+                created = self._create_chunk(tx, chunk, now, shared, committed=len(ids))
+                if on_created is not None:
+                    for item, programme_id in zip(chunk, created, strict=True):
+                        with _item_errors(item.index, len(ids)):
+                            on_created(tx, programme_id)
+            ids += created
+            log.debug("programmes %d–%d created", start, start + len(chunk) - 1)
+        return ids
+
+    def _resolve_item(self, index: int, new: NewProgramme) -> _Item:
+        with _item_errors(index, committed=0):
+            base, exts = self.planner.resolve(new.workflow, new.extensions)
+            if new.consultant.email == new.tovholder.email:
+                raise InvalidInputError("the consultant and the tovholder must be two people")
+        return _Item(index, new, new.organisation.strip(), base, exts)
+
+    def _create_chunk(
+        self, tx: Tx, chunk: Sequence[_Item], now: datetime, shared: _Shared, *, committed: int
+    ) -> list[int]:
+        """Plan and write ``chunk`` in ``tx``; nothing is written before every item planned."""
+        names = [item.organisation for item in chunk]
+        organisations = tx.organisations_named(names, now)
+        _check_agreements(chunk, tx.workflows_of_organisations(names), committed)
+        people = tx.people_for(
+            [c for item in chunk for c in (item.new.consultant, item.new.tovholder)], now
+        )
+        consultants = [people[item.new.consultant.email.lower()] for item in chunk]
+        plans = self._plan_chunk(tx, chunk, [c.id for c in consultants], committed)
+        programme_ids = tx.new_programme_ids(len(chunk))
+        milestone_ids = iter(tx.new_milestone_ids(sum(len(p.milestones) for p in plans)))
+        rows = _NewRows()
+        for item, plan, programme_id, consultant in zip(
+            chunk, plans, programme_ids, consultants, strict=True
+        ):
+            parties = _Parties(
+                organisations[item.organisation],
+                consultant,
+                people[item.new.tovholder.email.lower()],
+            )
+            ids = [next(milestone_ids) for _ in plan.milestones]
+            self._add_new_programme(rows, item, plan, programme_id, ids, parties, now, shared)
+        rows.write(tx, now)
+        return programme_ids
+
+    def _plan_chunk(
+        self, tx: Tx, chunk: Sequence[_Item], consultant_ids: Sequence[int], committed: int
+    ) -> list[Plan]:
+        """Plan every item; a consultant's meetings in earlier items of the batch are busy."""
+        tx.lock_people(consultant_ids)
+        spans = [_busy_horizon(item) for item in chunk]
+        first, last = min(s for s, _ in spans), max(e for _, e in spans)
+        busy = {
+            consultant: [BusySlot(b.start, b.end) for b in slots]
+            for consultant, slots in tx.busy_of_consultants(consultant_ids, first, last).items()
+        }
+        plans = []
+        for item, consultant in zip(chunk, consultant_ids, strict=True):
+            slots = busy.setdefault(consultant, [])
+            with _item_errors(item.index, committed):
+                plan = plan_programme(
+                    item.base,
+                    item.new.start,
+                    self.calendar,
+                    extensions=item.extensions,
+                    busy=slots,
+                    tz=self.tz,
+                )
+            slots.extend(plan.busy_slots())
+            plans.append(plan)
+        return plans
+
+    def _add_new_programme(
+        self,
+        rows: _NewRows,
+        item: _Item,
+        plan: Plan,
+        programme_id: int,
+        milestone_ids: Sequence[int],
+        parties: _Parties,
+        now: datetime,
+        shared: _Shared,
+    ) -> None:
+        """Add one new programme's rows: as planned, with the events of its first transitions
+        (create, schedule, start), its invites and ledger, reminders, notices and summary."""
+        definitions = _snapshot_definitions(item.workflows)
+        base = definitions[item.base.key]
+        milestones = [
+            _NewMilestone(ident, planned, definitions[planned.workflow].milestone(planned.key))
+            for ident, planned in zip(milestone_ids, plan.milestones, strict=True)
+        ]
+        facts = self._new_facts(item, base, programme_id, parties, shared)
+        planned_state = ProgrammeState.PLANNED
+        starts = shared.today >= plan.start
+        state = PROGRAMME.fire(planned_state, "start") if starts else planned_state
+        rows.programmes.append(_programme_row(item, plan, programme_id, parties, state, now))
+        event = partial(self._event_row, now, programme_id)
+        data = {"version": item.base.version, "extensions": [e.key for e in item.extensions]}
+        rows.events.append(event("create", None, planned_state.value, data=data))
+        created = MilestoneState.PLANNED.value
+        rows.events += [event("create", None, created, milestone=m) for m in milestones]
+        for milestone in milestones:
+            if milestone.is_future_meeting(now):
+                self._add_first_invites(rows, facts, milestone, programme_id, now)
+                milestone.state = MILESTONE.fire(MilestoneState.PLANNED, "schedule").value
+                rows.events.append(event("schedule", created, milestone.state, milestone=milestone))
+            rows.outbox += self._timed_drafts(
+                facts, milestone.id, milestone.planned, milestone.definition, 0, now
+            )
+        pairs = [(m.planned, m.definition) for m in milestones]
+        budget = shared.budget(base, self._budget_context)
+        rows.outbox.append(compose.summary_draft(facts, pairs, budget=budget, now=now))
+        if starts:
+            rows.events.append(event("start", planned_state.value, state.value))
+        rows.milestones += [
+            m.row(programme_id, position, now) for position, m in enumerate(milestones)
+        ]
+
+    def _new_facts(
+        self,
+        item: _Item,
+        base: WorkflowDefinition,
+        programme_id: int,
+        parties: _Parties,
+        shared: _Shared,
+    ) -> ProgrammeFacts:
+        """What the mails of a new programme may mention (as :meth:`_load` reads it back)."""
+        return ProgrammeFacts(
+            id=programme_id,
+            workflow_title=base.title,
+            organisation=parties.organisation.name,
+            municipality=item.new.municipality.strip(),
+            consultant=Contact(parties.consultant.name, parties.consultant.email),
+            tovholder=Contact(parties.tovholder.name, parties.tovholder.email),
+            lead=shared.lead,
+            revision=0,
+            domain=shared.domain,
+            organizer=shared.organizer,
         )
 
-    def _queue_new_programme(self, tx: Tx, loaded: _Loaded, now: datetime) -> None:
-        for row in loaded.milestones:
-            planned = self._planned(row)
-            definition = loaded.definition_of(row)
-            if planned.is_meeting and planned.end is not None and planned.end > now:
-                recipients = self._attendees(loaded.facts, definition)
-                self._queue_invites(tx, loaded, row, recipients, REQUEST, now, is_update=False)
-                self._fire_milestone(tx, now, loaded.programme, row, "schedule")
-            self._queue_timed(tx, loaded, row, now)
-        budget = self._budget_context(loaded.base)
-        pairs = [(self._planned(r), loaded.definition_of(r)) for r in loaded.milestones]
-        tx.enqueue([compose.summary_draft(loaded.facts, pairs, budget=budget, now=now)], now)
+    def _add_first_invites(
+        self,
+        rows: _NewRows,
+        facts: ProgrammeFacts,
+        milestone: _NewMilestone,
+        programme_id: int,
+        now: datetime,
+    ) -> None:
+        recipients = self._attendees(facts, milestone.definition)
+        meeting = MeetingFacts(milestone.id, milestone.planned, milestone.definition, 0)
+        rows.outbox += compose.invite_drafts(
+            facts, meeting, method=REQUEST, recipients=recipients, now=now, is_update=False
+        )
+        uid = compose.uid_for(facts, milestone.planned)
+        rows.invites += [
+            {
+                "programme_id": programme_id,
+                "milestone_id": milestone.id,
+                "recipient": contact.email,
+                "uid": uid,
+                "sequence": 0,
+                "method": REQUEST,
+                "updated_at": now,
+            }
+            for contact, _role in recipients
+        ]
 
     def _attendees(
         self, facts: ProgrammeFacts, definition: MilestoneDef
@@ -313,22 +427,35 @@ class Fbh:
     def _queue_timed(self, tx: Tx, loaded: _Loaded, row: Milestone, now: datetime) -> None:
         """Queue the milestone's reminders and task notice that still lie ahead."""
         assert row.id is not None
-        planned = self._planned(row)
-        definition = loaded.definition_of(row)
+        drafts = self._timed_drafts(
+            loaded.facts, row.id, self._planned(row), loaded.definition_of(row), row.sequence, now
+        )
+        tx.enqueue(drafts, now)
+
+    def _timed_drafts(
+        self,
+        facts: ProgrammeFacts,
+        milestone_id: int,
+        planned: PlannedMilestone,
+        definition: MilestoneDef,
+        sequence: int,
+        now: datetime,
+    ) -> list[OutboxDraft]:
+        """The milestone's reminders and task notice that still lie ahead."""
         drafts = compose.reminder_drafts(
-            loaded.facts,
-            row.id,
+            facts,
+            milestone_id,
             planned,
             definition,
-            sequence=row.sequence,
+            sequence=sequence,
             calendar=self.calendar,
             tz=self.tz,
             now=now,
         )
         drafts += compose.task_notice_drafts(
-            loaded.facts, row.id, planned, definition, tz=self.tz, now=now
+            facts, milestone_id, planned, definition, tz=self.tz, now=now
         )
-        tx.enqueue(drafts, now)
+        return drafts
 
     def _budget_context(self, definition: WorkflowDefinition) -> dict[str, Any] | None:
         if definition.budget is None:
@@ -798,8 +925,7 @@ class Fbh:
         :mod:`engine.timeline`): one transaction per programme, under its row lock, with the
         states read again inside it, so a second leader finds nothing left to do."""
         with self.store.transaction() as tx:
-            clocks = daemon_store.live_clocks(tx)
-        due = [c.id for c in clocks if timeline.due_steps(c, now, self.tz)]
+            due = daemon_store.due_programme_ids(tx, now, self.tz)  # a superset, from SQL
         fired: list[str] = []
         for programme_id in due:
             try:
@@ -883,23 +1009,263 @@ class Fbh:
         milestone: Milestone | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
+        assert programme.id is not None
+        row = self._event_row(
+            now, programme.id, event, from_state, to_state, milestone=milestone, data=data
+        )
+        tx.add_event(**row)
+
+    def _event_row(
+        self,
+        now: datetime,
+        programme_id: int,
+        event: str,
+        from_state: str | None,
+        to_state: str | None,
+        *,
+        milestone: Milestone | _NewMilestone | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """An audit event about the programme, or about one of its milestones."""
         entity_data = dict(data or {})
         if milestone is not None:
             entity_data.setdefault("milestone", f"{milestone.workflow}.{milestone.key}")
-        tx.add_event(
-            at=now,
-            actor=self.actor,
-            entity="milestone" if milestone is not None else "programme",
-            entity_id=milestone.id if milestone is not None else programme.id,
-            programme_id=programme.id,
-            event=event,
-            from_state=from_state,
-            to_state=to_state,
-            data=entity_data,
-        )
+        return {
+            "at": now,
+            "actor": self.actor,
+            "entity": "milestone" if milestone is not None else "programme",
+            "entity_id": milestone.id if milestone is not None else programme_id,
+            "programme_id": programme_id,
+            "event": event,
+            "from_state": from_state,
+            "to_state": to_state,
+            "data": entity_data,
+        }
 
     def _today(self, now: datetime) -> date:
         return now.astimezone(self.tz).date()
+
+
+# ----- creating programmes in batches ---------------------------------------------------------
+
+
+class BatchItemError(FbhError):
+    """Item ``index`` of a batch failed with ``error``; ``committed`` programmes (the chunks
+    before it) were created and stay."""
+
+    def __init__(self, index: int, error: FbhError, *, committed: int) -> None:
+        self.index = index
+        self.error = error
+        self.committed = committed
+        self.exit_code = error.exit_code
+        super().__init__(
+            f"programme {index} of the batch: {error} "
+            f"({committed} programmes before it were created)"
+        )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a chunk is built and written.
+
+    A chunk allocates hundreds of thousands of dicts that all live until it is written; every
+    collection walks them again, which doubled the time to compose a programme. Nothing built
+    here forms a cycle, so plain reference counting frees it; the collector resumes (if it
+    ran before) when the chunk is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def _item_errors(index: int, committed: int) -> Iterator[None]:
+    """Name the batch item an error is about."""
+    try:
+        yield
+    except BatchItemError:
+        raise
+    except FbhError as exc:
+        raise BatchItemError(index, exc, committed=committed) from exc
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One programme of a batch with its workflow definitions resolved."""
+
+    index: int
+    new: NewProgramme
+    organisation: str  # the name, stripped
+    base: WorkflowDefinition
+    extensions: tuple[WorkflowDefinition, ...]
+
+    @property
+    def workflows(self) -> tuple[WorkflowDefinition, ...]:
+        return (self.base, *self.extensions)
+
+
+@dataclass(frozen=True)
+class _Parties:
+    organisation: OrganisationRef
+    consultant: PersonRef
+    tovholder: PersonRef
+
+
+@dataclass
+class _NewMilestone:
+    """A planned milestone of a programme being created, with its id and definition."""
+
+    id: int
+    planned: PlannedMilestone
+    definition: MilestoneDef
+    state: str = MilestoneState.PLANNED.value
+
+    @property
+    def workflow(self) -> str:
+        return self.planned.workflow
+
+    @property
+    def key(self) -> str:
+        return self.planned.key
+
+    def is_future_meeting(self, now: datetime) -> bool:
+        end = self.planned.end
+        return self.planned.is_meeting and end is not None and end > now
+
+    def row(self, programme_id: int, position: int, now: datetime) -> dict[str, Any]:
+        planned = self.planned
+        return {
+            "id": self.id,
+            "programme_id": programme_id,
+            "workflow": planned.workflow,
+            "key": planned.key,
+            "title": planned.title,
+            "kind": planned.kind.value,
+            "week_first": planned.weeks[0],
+            "week_last": planned.weeks[1],
+            "window_start": planned.window_start,
+            "window_end": planned.window_end,
+            "start_at": planned.start,
+            "end_at": planned.end,
+            "state": self.state,
+            "position": position,
+            "sequence": 0,
+            "pinned": False,
+            "updated_at": now,
+        }
+
+
+@dataclass
+class _NewRows:
+    """The rows a chunk of new programmes writes, table by table, in the order of their ids."""
+
+    programmes: list[dict[str, Any]] = field(default_factory=list)
+    milestones: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    invites: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[OutboxDraft] = field(default_factory=list)
+
+    def write(self, tx: Tx, now: datetime) -> None:
+        tx.add_programme_rows(self.programmes)
+        tx.add_milestone_rows(self.milestones)
+        tx.add_event_rows(self.events)
+        tx.add_invite_rows(self.invites)
+        tx.enqueue_many(self.outbox, now)
+
+
+class _Shared:
+    """What every programme of one batch shares: computed once, not per programme."""
+
+    def __init__(self, settings: Settings, today: date) -> None:
+        self.today = today
+        self.lead = settings.lead
+        self.domain = settings.mail_domain
+        self.organizer = settings.sender
+        self._budgets: dict[str, dict[str, Any] | None] = {}
+
+    def budget(
+        self,
+        definition: WorkflowDefinition,
+        compute: Callable[[WorkflowDefinition], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        key = definition.version
+        if key not in self._budgets:
+            self._budgets[key] = compute(definition)
+        return self._budgets[key]
+
+
+def _check_agreements(
+    items: Sequence[_Item], agreements: dict[str, set[str]], committed: int
+) -> None:
+    """Refuse the first item whose workflows need an agreement its organisation lacks; each
+    item is an agreement for the items after it (a new programme is live)."""
+    for item in items:
+        held = agreements.setdefault(item.organisation, set())
+        present = {d.key for d in item.workflows}
+        with _item_errors(item.index, committed):
+            for definition in item.workflows:
+                for required in definition.requires:
+                    if required in present or required in held:
+                        continue
+                    raise PrerequisiteError(
+                        f"{definition.key} needs an agreement on {required}: organisation "
+                        f"{item.new.organisation!r} has no active or completed {required} "
+                        f"programme (create one first, or add {definition.key} to it with --with)"
+                    )
+        held |= present
+
+
+def _programme_row(
+    item: _Item,
+    plan: Plan,
+    programme_id: int,
+    parties: _Parties,
+    state: ProgrammeState,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": programme_id,
+        "workflow": item.base.key,
+        "workflow_version": item.base.version,
+        "workflow_snapshot": {d.key: d.source_text for d in item.workflows},
+        "extensions": [e.key for e in item.extensions],
+        "organisation_id": parties.organisation.id,
+        "municipality": item.new.municipality.strip(),
+        "consultant_id": parties.consultant.id,
+        "tovholder_id": parties.tovholder.id,
+        "start_date": plan.start,
+        "end_date": plan.end,
+        "state": state.value,
+        "revision": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _snapshot_definitions(
+    workflows: Sequence[WorkflowDefinition],
+) -> dict[str, WorkflowDefinition]:
+    """The definitions as a new programme's snapshot gives them back (cached per text)."""
+    return {d.key: _definition_from_snapshot(d.key, d.source_text) for d in workflows}
+
+
+def _busy_horizon(item: _Item) -> tuple[datetime, datetime]:
+    """An instant span (UTC) that holds every meeting the item's plan could collide with:
+    its weeks (week 0 to its last week, DESIGN.md §1), with two days' margin either side."""
+    last_week = max(
+        [item.base.weeks]
+        + [e.extends.at_week + e.weeks for e in item.extensions if e.extends is not None]
+    )
+    first = week_monday(item.new.start, 0) - timedelta(days=2)
+    last = week_friday(item.new.start, last_week) + timedelta(days=3)
+    return (
+        datetime.combine(first, time(0), tzinfo=UTC),
+        datetime.combine(last, time(0), tzinfo=UTC),
+    )
 
 
 def _with_revision(facts: ProgrammeFacts, revision: int) -> ProgrammeFacts:

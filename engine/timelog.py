@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlmodel import col, select
+
 from engine.budget import BudgetPart, PartStatus, alert_level, round_hours
 from engine.domain import ProgrammeState
 from engine.errors import InvalidInputError
@@ -291,9 +293,12 @@ def check_budget_end(fbh: Fbh, now: datetime) -> int:
     today = _today(fbh, now)
     queued = 0
     with fbh.store.transaction() as tx:
-        for programme in tx.list_programmes(states=ENDED_STATES):
-            if not today - END_CHECK_LOOKBACK <= programme.end_date < today:
-                continue
+        ended = select(Programme).where(  # in SQL: not every programme with its snapshot
+            col(Programme.state).in_(ENDED_STATES),
+            col(Programme.end_date) >= today - END_CHECK_LOOKBACK,
+            col(Programme.end_date) < today,
+        )
+        for programme in tx.session.exec(ended.order_by(col(Programme.id))):
             loaded = fbh._load(tx, programme)
             for status in status_in(fbh, tx, programme, today).parts:
                 if status.status == "under":

@@ -2,8 +2,11 @@
 
 * PostgreSQL: ``LISTEN fbh`` on a dedicated connection; the store sends ``NOTIFY fbh`` in
   every transaction that changes what the daemons schedule (see ``Store.transaction``).
-* SQLite: a cheap poll of ``PRAGMA data_version`` on a dedicated connection; its value
-  changes whenever another connection commits.
+* SQLite: a cheap poll of the change counter (``PRAGMA user_version``, see
+  ``engine.store.store.CHANGE_COUNTER_PRAGMA``) on a dedicated connection; the store bumps it
+  in every transaction that changes what the daemons schedule, as it sends ``NOTIFY`` on
+  PostgreSQL. (``PRAGMA data_version`` moves on every commit of another connection, the
+  daemon's own heartbeats and claims included, so it woke the daemon every few seconds.)
 
 Either calls ``on_change()``; the daemon then re-reads its due times from the database. After
 a reconnect it also calls it, because notifications may have been lost meanwhile.
@@ -24,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from engine.leadership import libpq_url
 from engine.store.database import redact
-from engine.store.store import NOTIFY_CHANNEL
+from engine.store.store import CHANGE_COUNTER_PRAGMA, NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +76,16 @@ class SqliteWatcher:
     async def run(self, on_change: Callable[[], None]) -> None:
         connection = sqlite3.connect(self._database, timeout=5)
         try:
-            last = _data_version(connection)
+            last = change_counter(connection)
+            # A change committed before this first read (while the daemon was starting)
+            # would otherwise wait for the safety poll: re-read once now, as after LISTEN.
+            on_change()
             while True:
                 await asyncio.sleep(self._interval)
                 try:
-                    version = _data_version(connection)
+                    version = change_counter(connection)
                 except sqlite3.Error as exc:
-                    log.warning("cannot read PRAGMA data_version: %s", exc)
+                    log.warning("cannot read PRAGMA %s: %s", CHANGE_COUNTER_PRAGMA, exc)
                     continue
                 if version != last:
                     last = version
@@ -88,8 +94,9 @@ class SqliteWatcher:
             connection.close()
 
 
-def _data_version(connection: sqlite3.Connection) -> int:
-    row = connection.execute("PRAGMA data_version").fetchone()
+def change_counter(connection: sqlite3.Connection) -> int:
+    """The SQLite change counter as last committed (bumped by ``Store.transaction``)."""
+    row = connection.execute(f"PRAGMA {CHANGE_COUNTER_PRAGMA}").fetchone()
     return int(row[0])
 
 

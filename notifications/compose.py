@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,10 @@ from notifications.invites import invite_uid
 from notifications.mime import message_id_for
 
 TASK_NOTICE_TIME = time(8, 0)  # a task-due notice goes out at 08:00 on its window's first day
+
+# reminder_times is pure, and programmes created together (same starts, same workflows) ask it
+# the same questions over and over.
+_reminder_due = lru_cache(maxsize=4096)(reminder_times)
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,13 @@ class ProgrammeFacts:
     organizer: Contact  # the fbh mailbox: ORGANIZER of every invite
 
     def contact_for(self, role: Role) -> Contact | None:
-        return {
-            Role.CONSULTANT: self.consultant,
-            Role.TOVHOLDER: self.tovholder,
-            Role.LEAD: self.lead,
-        }.get(role)
+        if role == Role.CONSULTANT:
+            return self.consultant
+        if role == Role.TOVHOLDER:
+            return self.tovholder
+        if role == Role.LEAD:
+            return self.lead
+        return None
 
     def recipients(self, roles: Iterable[Role]) -> list[tuple[Contact, Role]]:
         """The addressable people among ``roles`` (participants are not stored), unique."""
@@ -195,16 +202,20 @@ def invite_drafts(
         "organizer": _person(programme.organizer),
         "attendees": attendees,
     }
+    # The parts every recipient's mail shares are built once.
+    programme_context = programme.as_context()
+    meeting_context = _milestone_context(meeting.planned, meeting.definition)
+    consultant, tovholder = _person(programme.consultant), _person(programme.tovholder)
     drafts = []
     for contact, role in recipients:
         context = {
             "method": method,
             "is_update": is_update,
-            "programme": programme.as_context(),
-            "meeting": _milestone_context(meeting.planned, meeting.definition),
+            "programme": programme_context,
+            "meeting": meeting_context,
             "recipient": _person(contact, role),
-            "consultant": _person(programme.consultant),
-            "tovholder": _person(programme.tovholder),
+            "consultant": consultant,
+            "tovholder": tovholder,
         }
         key = f"invite:{meeting.milestone_id}:{contact.email}:{meeting.sequence}:{method}"
         drafts.append(
@@ -234,15 +245,20 @@ def reminder_drafts(
     now: datetime,
 ) -> list[OutboxDraft]:
     """The milestone's reminders that still lie in the future."""
-    drafts = []
+    drafts: list[OutboxDraft] = []
+    shared: dict[str, Any] = {}
     for index, reminder in enumerate(definition.reminders):
-        due = reminder_times(planned, reminder, calendar, tz)
+        due = _reminder_due(planned, reminder, calendar, tz)
         if due <= now:
             continue
-        for contact, role in programme.recipients(reminder.to):
-            context = {
+        if not shared:
+            shared = {
                 "programme": programme.as_context(),
                 "milestone": _milestone_context(planned, definition),
+            }
+        for contact, role in programme.recipients(reminder.to):
+            context = {
+                **shared,
                 "recipient": _person(contact, role),
                 "before_text": before_text(reminder.before),
             }
@@ -279,11 +295,13 @@ def task_notice_drafts(
     if closes <= now:
         return []
     opens = datetime.combine(planned.window_start, TASK_NOTICE_TIME, tzinfo=tz)
+    programme_context = programme.as_context()
+    milestone_context = _milestone_context(planned, definition)
     drafts = []
     for contact, role in programme.recipients([definition.owner]):
         context = {
-            "programme": programme.as_context(),
-            "milestone": _milestone_context(planned, definition),
+            "programme": programme_context,
+            "milestone": milestone_context,
             "recipient": _person(contact, role),
         }
         key = f"task_due:{milestone_id}:r{programme.revision}:{contact.email}"

@@ -31,10 +31,10 @@ from engine.digest import (
     ProgrammeDigest,
     RequestItem,
     WeekCell,
-    consultant_digest,
+    build_digests,
     digest_consultants,
     iso_week_label,
-    lead_digest,
+    paused_gc,
     relative_week,
 )
 from engine.domain import Contact, OutboxDraft
@@ -45,6 +45,10 @@ from notifications.render import da_date, da_hours, da_period, da_timespan, da_w
 
 CONSULTANT_KIND = "digest_consultant"
 LEAD_KIND = "digest_lead"
+# Digests queued per transaction: the write lock is held briefly, and only a chunk's
+# contexts are in memory at once. A week's digest is queued once (dedupe key) whatever the
+# chunk, so a run that stops half-way is completed by the next.
+QUEUE_CHUNK = 50
 
 
 def digest_key(kind: str, email: str, day: date) -> str:
@@ -345,24 +349,31 @@ def queue_digests(
 ) -> QueueResult:
     """Queue this week's digests: for ``consultants`` (default: everyone with live work) and,
     with ``lead``, for the programme lead when one is configured."""
-    drafts = [
-        digest_draft(fbh, CONSULTANT_KIND, d.recipient, consultant_context(d, fbh.tz), now)
-        for d in (
-            consultant_digest(fbh, email, now)
-            for email in (digest_consultants(fbh) if consultants is None else consultants)
-        )
-    ]
-    if lead and fbh.settings.lead is not None:
-        digest = lead_digest(fbh, now)
-        drafts.append(
-            digest_draft(fbh, LEAD_KIND, digest.recipient, lead_context(digest, fbh.tz), now)
-        )
+    emails = digest_consultants(fbh) if consultants is None else list(consultants)
     queued: list[str] = []
     already: list[str] = []
-    with fbh.store.transaction() as tx:
-        for draft in drafts:
-            (queued if tx.enqueue([draft], now) else already).append(draft.recipient)
+    with paused_gc():
+        built = build_digests(fbh, now, emails, fbh.settings.lead if lead else None)
+        digests: list[tuple[str, ConsultantDigest | LeadDigest]] = [
+            (CONSULTANT_KIND, d) for d in built.consultants
+        ]
+        if built.lead is not None:
+            digests.append((LEAD_KIND, built.lead))
+        for start in range(0, len(digests), QUEUE_CHUNK):
+            drafts = [
+                digest_draft(fbh, kind, digest.recipient, _context(digest, fbh.tz), now)
+                for kind, digest in digests[start : start + QUEUE_CHUNK]
+            ]
+            with fbh.store.transaction() as tx:
+                for draft in drafts:
+                    (queued if tx.enqueue([draft], now) else already).append(draft.recipient)
     return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))
+
+
+def _context(digest: ConsultantDigest | LeadDigest, tz: ZoneInfo) -> dict[str, Any]:
+    if isinstance(digest, LeadDigest):
+        return lead_context(digest, tz)
+    return consultant_context(digest, tz)
 
 
 def queue_weekly_digests(fbh: Fbh, now: datetime) -> int:

@@ -5,7 +5,10 @@ Guarantees (see docs/operations.md):
 * A row is claimed with a conditional UPDATE (``pending`` → ``sending``) before it is sent, so
   two workers never send the same row at the same time.
 * Transient failures (refused connection, timeout, 4xx) go back to ``pending`` with
-  exponential backoff up to a cap; after ``max_attempts`` the row is ``failed``.
+  exponential backoff up to a cap; after ``max_attempts`` the row is ``failed``. Rows of a
+  batch that were never tried, because the connection was lost before their turn, go back to
+  ``pending`` at once without spending an attempt: a message that breaks the connection
+  delays only itself.
 * Permanent failures (5xx, a message that cannot be rendered) are ``failed`` at once, with the
   server's reply kept in ``last_error``.
 * A worker that dies between sending and recording leaves the row in ``sending``; it is
@@ -18,16 +21,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from engine.config import Settings
 from engine.domain import Contact, OutboxState
-from engine.errors import ConfigError, TransportError
-from engine.store.store import OutboxMessage, Store
+from engine.errors import ConfigError, StoreError, TransportError
+from engine.store import daemons as daemon_store
+from engine.store.store import OutboxMessage, Store, Tx
 from notifications.invites import InviteSpec, build_calendar
-from notifications.mime import MailSpec, build_message, to_bytes
-from notifications.render import RenderError, render_mail
+from notifications.mime import MailSpec
+from notifications.render import Context, RenderError, render_mail
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
+from notifications.wire import message_bytes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,7 @@ class SendReport:
     retried: int = 0
     failed: int = 0
     lost_claims: int = 0
+    untried: int = 0  # given back unsent: the connection was lost before their turn
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: SendReport) -> None:
@@ -53,11 +60,17 @@ class SendReport:
         self.retried += other.retried
         self.failed += other.failed
         self.lost_claims += other.lost_claims
+        self.untried += other.untried
         self.errors += other.errors
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retried + self.failed + self.lost_claims
+        return self.sent + self.retried + self.failed + self.lost_claims + self.untried
+
+    @property
+    def stalled(self) -> bool:
+        """Nothing got through and nothing is left to try now: the transport is down."""
+        return bool(self.retried) and not self.sent and not self.untried
 
 
 def make_transport(settings: Settings) -> Transport:
@@ -77,20 +90,50 @@ def make_transport(settings: Settings) -> Transport:
         password=password,
         timeout=smtp.timeout,
         validate_certs=smtp.validate_certs,
+        connections=smtp.connections,
     )
 
 
 def revive(value: Any, key: str | None = None) -> Any:
-    """Turn the ISO strings of a stored payload back into dates and datetimes."""
+    """Turn the ISO strings of a stored payload back into dates and datetimes; dicts become
+    :class:`~notifications.render.Context` (a dict whose keys templates read as attributes
+    without a failed attribute lookup first). A digest's context has thousands of values, so
+    only dicts and lists are walked into."""
     if isinstance(value, dict):
-        return {k: revive(v, k) for k, v in value.items()}
+        return _revive_dict(value)
     if isinstance(value, list):
-        return [revive(v) for v in value]
+        return _revive_list(value)
     if isinstance(value, str) and key in _DATETIME_KEYS:
         return datetime.fromisoformat(value)
     if isinstance(value, str) and key in _DATE_KEYS:
         return date.fromisoformat(value)
     return value
+
+
+def _revive_dict(value: dict[str, Any]) -> Context:
+    revived = Context()
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            if key in _DATETIME_KEYS:
+                item = datetime.fromisoformat(item)
+            elif key in _DATE_KEYS:
+                item = date.fromisoformat(item)
+        elif kind is dict or kind is list:
+            item = revive(item, key)
+        revived[key] = item
+    return revived
+
+
+def _revive_list(value: list[Any]) -> list[Any]:
+    return [revive(item) if type(item) in (dict, list) else item for item in value]
+
+
+@lru_cache(maxsize=64)
+def _calendar(spec: InviteSpec) -> bytes:
+    """The calendar of an invite; every recipient of a meeting's invite gets the same one
+    (same UID, SEQUENCE, attendees and DTSTAMP), and their rows are claimed together."""
+    return build_calendar(spec)
 
 
 def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> Envelope:
@@ -103,7 +146,7 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
     if "invite" in payload:
         invite = revive(payload["invite"])
         method = invite["method"]
-        calendar = build_calendar(
+        calendar = _calendar(
             InviteSpec(
                 uid=invite["uid"],
                 sequence=invite["sequence"],
@@ -118,9 +161,10 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
                 dtstamp=row.created_at,
             )
         )
-    message = build_message(
+    sender = settings.sender
+    data = message_bytes(
         MailSpec(
-            sender=settings.sender,
+            sender=sender,
             to=(recipient,),
             subject=rendered.subject,
             text=rendered.text,
@@ -134,10 +178,26 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
     )
     return Envelope(
         message_id=row.message_id,
-        sender=settings.sender.email,
+        sender=sender.email,
         recipients=(recipient.email,),
-        data=to_bytes(message),
+        data=data,
     )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What becomes of one claimed row; a batch's outcomes are recorded in one transaction."""
+
+    row: OutboxMessage
+    state: OutboxState  # sent, failed, or pending (a retry later, or untried)
+    error: str | None
+    next_attempt_at: datetime | None = None
+    untried: bool = False  # never tried: back to pending now, without spending an attempt
+
+    @property
+    def is_plain_send(self) -> bool:
+        """Sent with nothing to note: recorded with the others in one statement."""
+        return self.state is OutboxState.SENT and self.error is None and not self.untried
 
 
 class OutboxWorker:
@@ -150,6 +210,10 @@ class OutboxWorker:
         self.transport = transport
         self.settings = settings
         self.worker_id = worker_id
+        # After a database error (e.g. a PostgreSQL restart): outcomes not yet recorded, and
+        # whether a claim of this worker may have been left behind. See recover().
+        self._unrecorded: list[tuple[list[_Outcome], datetime]] = []
+        self._unsure_claims = False
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before attempt ``attempts + 1``: base · 2^(attempts−1), capped."""
@@ -160,24 +224,35 @@ class OutboxWorker:
     async def deliver_due(self, now: datetime, *, limit: int | None = None) -> SendReport:
         """Claim one batch of due rows and deliver it."""
         batch = limit or self.settings.mail.batch_size
-        with self.store.transaction() as tx:
-            rows = tx.claim_due(now, self.worker_id, batch)
         report = SendReport()
+        self.recover(now, report)
+        try:
+            with self.store.transaction() as tx:
+                rows = tx.claim_due(now, self.worker_id, batch)
+        except StoreError:
+            self._unsure_claims = True  # the claim may have committed without our knowing
+            raise
         if not rows:
             return report
+        outcomes: list[_Outcome] = []
         envelopes: list[tuple[OutboxMessage, Envelope]] = []
         for row in rows:
             try:
                 envelopes.append((row, render_envelope(row, self.settings, now)))
             except (RenderError, KeyError, ValueError, TypeError) as exc:
-                self._finish(row, OutboxState.FAILED, now, f"cannot render: {exc}", report)
-        if envelopes:
-            await self._send(envelopes, now, report)
+                outcomes.append(_Outcome(row, OutboxState.FAILED, f"cannot render: {exc}"))
+        try:
+            if envelopes:
+                outcomes += await self._send(envelopes, now, report)
+        finally:
+            # Recorded even when the send is cancelled (a stop): rows that could not be
+            # rendered must not stay claimed.
+            self._record(outcomes, now, report)
         return report
 
     async def _send(
         self, envelopes: list[tuple[OutboxMessage, Envelope]], now: datetime, report: SendReport
-    ) -> None:
+    ) -> list[_Outcome]:
         try:
             results = await self.transport.send_batch([e for _, e in envelopes])
         except TransportError as exc:
@@ -185,77 +260,118 @@ class OutboxWorker:
             # server or the config, not these messages, so they all wait for a retry.
             log.error("transport failed before sending a batch of %d: %s", len(envelopes), exc)
             transient = TransportError(str(exc), permanent=False, code=exc.code)
-            for row, _ in envelopes:
-                self._failed(row, transient, now, report)
-            return
+            return [self._failed(row, transient, now, report) for row, _ in envelopes]
+        outcomes = []
         for (row, _), result in zip(envelopes, results, strict=True):
             if result.ok:
-                self._finish(row, OutboxState.SENT, now, _rejected_note(result.rejected), report)
+                note = _rejected_note(result.rejected)
+                outcomes.append(_Outcome(row, OutboxState.SENT, note))
+            elif not result.attempted:
+                error = str(result.error)
+                outcomes.append(_Outcome(row, OutboxState.PENDING, error, untried=True))
             else:
                 assert result.error is not None
-                self._failed(row, result.error, now, report)
+                outcomes.append(self._failed(row, result.error, now, report))
+        return outcomes
 
     def _failed(
         self, row: OutboxMessage, error: TransportError, now: datetime, report: SendReport
-    ) -> None:
+    ) -> _Outcome:
         text = str(error)
         report.errors.append(text)
         if error.permanent:
-            self._finish(row, OutboxState.FAILED, now, text, report)
-        elif row.attempts >= self.settings.mail.max_attempts:
-            self._finish(
-                row,
-                OutboxState.FAILED,
-                now,
-                f"gave up after {row.attempts} attempts: {text}",
-                report,
+            return _Outcome(row, OutboxState.FAILED, text)
+        if row.attempts >= self.settings.mail.max_attempts:
+            return _Outcome(
+                row, OutboxState.FAILED, f"gave up after {row.attempts} attempts: {text}"
             )
-        else:
-            retry_at = now + self.backoff(row.attempts)
-            self._finish(row, OutboxState.PENDING, now, text, report, next_attempt_at=retry_at)
+        retry_at = now + self.backoff(row.attempts)
+        return _Outcome(row, OutboxState.PENDING, text, next_attempt_at=retry_at)
 
-    def _finish(
-        self,
-        row: OutboxMessage,
-        state: OutboxState,
-        now: datetime,
-        error: str | None,
-        report: SendReport,
-        *,
-        next_attempt_at: datetime | None = None,
-    ) -> None:
-        assert row.id is not None
-        with self.store.transaction() as tx:
-            kept = tx.finish_claim(
-                row.id,
-                self.worker_id,
-                state=state,
-                now=now,
-                error=error,
-                next_attempt_at=next_attempt_at,
+    def recover(self, now: datetime, report: SendReport | None = None) -> None:
+        """Put right what a database error left behind, before a new claim (when nothing of
+        this worker is in flight): record the outcomes it kept from being recorded, so a
+        message the server accepted is marked sent instead of being sent again; then give
+        back any other claim of this worker (a claim whose commit went unconfirmed was never
+        sent). Raises StoreError while the database is still away, keeping what is left."""
+        report = report if report is not None else SendReport()
+        while self._unrecorded:
+            outcomes, when = self._unrecorded[0]
+            self._write(outcomes, when, report)
+            self._unrecorded.pop(0)
+            log.warning(
+                "recorded the outcome of %d message(s) after a database error", len(outcomes)
             )
-            if kept and state is OutboxState.FAILED:
-                tx.add_event(
-                    at=now,
-                    actor=self.worker_id,
-                    entity="outbox",
-                    entity_id=row.id,
-                    programme_id=row.programme_id,
-                    event="failed",
-                    from_state="sending",
-                    to_state="failed",
-                    data={"recipient": row.recipient, "error": error},
+        if self._unsure_claims:
+            with self.store.transaction() as tx:
+                released = tx.release_claims(self.worker_id, now)
+            self._unsure_claims = False
+            if released:
+                log.warning("gave back %d unsent claim(s) after a database error", released)
+
+    def _record(self, outcomes: list[_Outcome], now: datetime, report: SendReport) -> None:
+        """Record a batch's outcomes; kept for :meth:`recover` if the database fails."""
+        try:
+            self._write(outcomes, now, report)
+        except StoreError:
+            self._unrecorded.append((outcomes, now))
+            raise
+
+    def _write(self, outcomes: list[_Outcome], now: datetime, report: SendReport) -> None:
+        """Record a batch's outcomes in one transaction (one commit per batch, not per
+        message), then count and log them."""
+        if not outcomes:
+            return
+        with self.store.transaction() as tx:
+            plain = [o.row.id for o in outcomes if o.is_plain_send and o.row.id is not None]
+            sent = tx.finish_sent(plain, self.worker_id, now) if plain else set()
+            kept = [
+                o.row.id in sent if o.is_plain_send else self._apply(tx, o, now) for o in outcomes
+            ]
+        for outcome, was_kept in zip(outcomes, kept, strict=True):
+            row = outcome.row
+            if not was_kept:
+                report.lost_claims += 1
+                log.warning(
+                    "outbox row %s was reclaimed by another worker before it finished", row.id
                 )
-        if not kept:
-            report.lost_claims += 1
-            log.warning("outbox row %s was reclaimed by another worker before it finished", row.id)
-        elif state is OutboxState.SENT:
-            report.sent += 1
-        elif state is OutboxState.FAILED:
-            report.failed += 1
-            log.error("outbox row %s to %s failed: %s", row.id, row.recipient, error)
-        else:
-            report.retried += 1
+            elif outcome.untried:
+                report.untried += 1
+            elif outcome.state is OutboxState.SENT:
+                report.sent += 1
+            elif outcome.state is OutboxState.FAILED:
+                report.failed += 1
+                log.error("outbox row %s to %s failed: %s", row.id, row.recipient, outcome.error)
+            else:
+                report.retried += 1
+
+    def _apply(self, tx: Tx, outcome: _Outcome, now: datetime) -> bool:
+        """Write one outcome; False if the claim was lost meanwhile."""
+        row = outcome.row
+        assert row.id is not None
+        if outcome.untried:
+            return daemon_store.unclaim(tx, row.id, self.worker_id, now, outcome.error or "")
+        kept = tx.finish_claim(
+            row.id,
+            self.worker_id,
+            state=outcome.state,
+            now=now,
+            error=outcome.error,
+            next_attempt_at=outcome.next_attempt_at,
+        )
+        if kept and outcome.state is OutboxState.FAILED:
+            tx.add_event(
+                at=now,
+                actor=self.worker_id,
+                entity="outbox",
+                entity_id=row.id,
+                programme_id=row.programme_id,
+                event="failed",
+                from_state="sending",
+                to_state="failed",
+                data={"recipient": row.recipient, "error": outcome.error},
+            )
+        return kept
 
     async def drain(
         self, clock: Callable[[], datetime], *, max_batches: int = 10_000
@@ -271,7 +387,7 @@ class OutboxWorker:
             total.add(report)
             if report.claimed == 0:
                 break
-            if report.retried and not report.sent:
+            if report.stalled:
                 break  # the transport is down: stop hammering it
         return total
 

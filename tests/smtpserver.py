@@ -56,6 +56,7 @@ class SmtpTestServer:
     data_replies: dict[str, str] = field(default_factory=dict)
     drop_in_data: set[str] = field(default_factory=set)
     require_auth: bool = False
+    refuse_logins: int = 0  # the next N logins are refused (535), whatever the password
 
     @property
     def connections(self) -> int:
@@ -66,6 +67,9 @@ class SmtpTestServer:
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
         self.auth_mechanisms.append(mechanism)
+        if self.refuse_logins > 0:
+            self.refuse_logins -= 1
+            return AuthResult(success=False, handled=False)
         ok = (
             isinstance(data, LoginPassword)
             and data.login == self.username.encode()

@@ -54,6 +54,10 @@ def _sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
         # lock at once so two writers queue instead of failing on lock upgrade.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Only takes for a new, empty file (before WAL is set): outbox rows carry 1–4 KB of
+        # JSON; with 16 KiB pages SQLite spends about a fifth less time writing them (see
+        # bench/create_programmes.py).
+        cursor.execute("PRAGMA page_size=16384")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, text, update
+from sqlalchemy import Table, func, insert, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from engine.domain import (
@@ -29,6 +31,7 @@ from engine.domain import (
     ProgrammeState,
 )
 from engine.errors import InvalidInputError, NotFoundError, StoreError
+from engine.store.bulk import BulkInsert
 from engine.store.database import create_db_engine, migrate, redact
 from engine.store.tables import (
     Event,
@@ -49,8 +52,10 @@ __all__ = [
     "Invite",
     "Milestone",
     "Organisation",
+    "OrganisationRef",
     "OutboxMessage",
     "Person",
+    "PersonRef",
     "Programme",
     "Request",
     "Store",
@@ -59,16 +64,41 @@ __all__ = [
 ]
 
 NOTIFY_CHANNEL = "fbh"  # PostgreSQL channel of committed changes to the schedule
+# SQLite has no NOTIFY: a transaction that changes the schedule bumps this header field
+# instead, which ``fbh serve`` polls (engine.watch). Unlike ``PRAGMA data_version`` it does
+# not move on the daemon's own heartbeats and claims.
+CHANGE_COUNTER_PRAGMA = "user_version"
 _CLOSED_MILESTONE = (MilestoneState.CANCELLED.value, MilestoneState.SKIPPED.value)
 _LIVE_PROGRAMME = tuple(
     s.value for s in (ProgrammeState.PLANNED, ProgrammeState.RUNNING, ProgrammeState.PAUSED)
 )
 
 
+_IN_LIST = 500  # values per IN (…) list and rows per multi-row statement
+_BULK_SLICE = 5000  # rows per executemany in bulk inserts
+
+
 @dataclass(frozen=True)
 class Busy:
     start: datetime
     end: datetime
+
+
+@dataclass(frozen=True)
+class OrganisationRef:
+    """An organisation's id and stored name, without the cost of an ORM object."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """A person's id, stored name and address, without the cost of an ORM object."""
+
+    id: int
+    name: str
+    email: str
 
 
 class Store:
@@ -106,6 +136,8 @@ class Store:
             if tx.changed and self.dialect == "postgresql":
                 # Wakes every ``fbh serve`` (LISTEN fbh); delivered only if this commits.
                 session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            elif tx.changed:
+                bump_change_counter(session)  # SQLite's NOTIFY: ``fbh serve`` polls it
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
@@ -118,6 +150,41 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _outbox_row(draft: OutboxDraft, now: datetime) -> dict[str, Any]:
+    return {
+        "dedupe_key": draft.dedupe_key,
+        "kind": draft.kind,
+        "programme_id": draft.programme_id,
+        "milestone_id": draft.milestone_id,
+        "recipient": draft.recipient,
+        "payload": draft.payload,
+        "state": OutboxState.PENDING.value,
+        "due_at": draft.due_at,
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": draft.due_at,
+        "message_id": draft.message_id,
+    }
+
+
+def _table(model: Any) -> Table:
+    """The Core table of a SQLModel class (for bulk statements)."""
+    table: Table = model.__table__
+    return table
+
+
+def _slices(items: Sequence[Any], size: int = _IN_LIST) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def bump_change_counter(session: Session) -> None:
+    """SQLite: count this transaction as a change to the schedule (see CHANGE_COUNTER_PRAGMA).
+    The write lock is held (``BEGIN IMMEDIATE``), so read-then-write cannot race."""
+    value = session.execute(text(f"PRAGMA {CHANGE_COUNTER_PRAGMA}")).scalar_one()
+    session.execute(text(f"PRAGMA {CHANGE_COUNTER_PRAGMA} = {(int(value) + 1) % 2**31}"))
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -143,12 +210,6 @@ class Tx:
         return bind.dialect.name
 
     # ----- organisations and people -------------------------------------------------------
-
-    def organisation(self, name: str, now: datetime) -> Organisation:
-        found = self.session.exec(select(Organisation).where(Organisation.name == name)).first()
-        if found is not None:
-            return found
-        return self._add(Organisation(name=name, created_at=now))
 
     def find_organisation(self, name: str) -> Organisation | None:
         return self.session.exec(select(Organisation).where(Organisation.name == name)).first()
@@ -191,17 +252,6 @@ class Tx:
         if consultant_id is not None:
             statement = statement.where(Programme.consultant_id == consultant_id)
         return list(self.session.exec(statement))
-
-    def organisation_has_programme(self, organisation_id: int, workflow: str) -> bool:
-        """Whether the organisation has a live or completed programme running ``workflow``."""
-        states = (*_LIVE_PROGRAMME, ProgrammeState.COMPLETED.value)
-        statement = select(Programme).where(
-            Programme.organisation_id == organisation_id,
-            col(Programme.state).in_(states),
-        )
-        return any(
-            p.workflow == workflow or workflow in p.extensions for p in self.session.exec(statement)
-        )
 
     def add_milestones(self, milestones: Iterable[Milestone]) -> list[Milestone]:
         rows = list(milestones)
@@ -305,23 +355,7 @@ class Tx:
 
     def enqueue(self, drafts: Iterable[OutboxDraft], now: datetime) -> int:
         """Queue messages; a dedupe key already queued is skipped. Returns how many were new."""
-        rows = [
-            {
-                "dedupe_key": d.dedupe_key,
-                "kind": d.kind,
-                "programme_id": d.programme_id,
-                "milestone_id": d.milestone_id,
-                "recipient": d.recipient,
-                "payload": d.payload,
-                "state": OutboxState.PENDING.value,
-                "due_at": d.due_at,
-                "created_at": now,
-                "attempts": 0,
-                "next_attempt_at": d.due_at,
-                "message_id": d.message_id,
-            }
-            for d in drafts
-        ]
+        rows = [_outbox_row(d, now) for d in drafts]
         if not rows:
             return 0
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -332,8 +366,8 @@ class Tx:
         )
         connection = self.session.connection()
         inserted = 0
-        for start in range(0, len(rows), 500):
-            inserted += len(connection.execute(statement, rows[start : start + 500]).all())
+        for part in _slices(rows):
+            inserted += len(connection.execute(statement, part).all())
         if inserted:
             self.touch()
         return inserted
@@ -402,9 +436,16 @@ class Tx:
         ids = list(self.session.exec(due))
         if not ids:
             return []
+        pending = OutboxState.PENDING.value
+        fence: ColumnElement[bool] = col(OutboxMessage.state) == pending
+        if self.dialect == "sqlite":
+            # ``state || ''``: the same test, but SQLite cannot answer it from an index, so it
+            # looks the ids up by primary key instead of walking every pending row of the
+            # state index (24 ms a batch with 100k pending rows; bench/lateness.py).
+            fence = col(OutboxMessage.state).concat("") == pending
         statement = (
             update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.state) == "pending")
+            .where(col(OutboxMessage.id).in_(ids), fence)
             .values(
                 state=OutboxState.SENDING.value,
                 claimed_at=now,
@@ -412,6 +453,7 @@ class Tx:
                 attempts=OutboxMessage.attempts + 1,
             )
             .returning(col(OutboxMessage.id))
+            .execution_options(synchronize_session=False)  # the rows are re-read below
         )
         claimed = [row[0] for row in self.session.execute(statement)]
         if not claimed:
@@ -447,8 +489,29 @@ class Tx:
                 col(OutboxMessage.claimed_by) == worker,
             )
             .values(**values)
+            .execution_options(synchronize_session=False)
         )
         return bool(self.session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+    def finish_sent(self, message_ids: Sequence[int], worker: str, now: datetime) -> set[int]:
+        """Record many claimed sends as ``sent`` at once (one statement per 500 rows, where
+        :meth:`finish_claim` takes one per row); returns the ids whose claim was still
+        ``worker``'s. The others were lost meanwhile and are left alone."""
+        kept: set[int] = set()
+        for chunk in _slices(list(message_ids)):
+            statement = (
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id).in_(chunk),
+                    col(OutboxMessage.state) == OutboxState.SENDING.value,
+                    col(OutboxMessage.claimed_by) == worker,
+                )
+                .values(state=OutboxState.SENT.value, last_error=None, sent_at=now)
+                .returning(col(OutboxMessage.id))
+            )
+            # Core, not the ORM's bulk UPDATE: no session objects to synchronise.
+            kept.update(ident for (ident,) in self.session.connection().execute(statement) if ident)
+        return kept
 
     def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]:
         """Return rows stuck in ``sending`` (their worker died) to ``pending``."""
@@ -532,6 +595,173 @@ class Tx:
         )
         row.uid, row.sequence, row.method, row.updated_at = uid, sequence, method, now
         return self._add(row)
+
+    # ----- bulk writes (creating many programmes at once) ---------------------------------
+    #
+    # These take plain dicts keyed by column name and write them with one executemany per
+    # table: no ORM objects, no flush per row. Ids are allocated up front (``new_ids``), so
+    # rows that refer to each other can be built before anything is inserted.
+
+    def organisations_named(
+        self, names: Sequence[str], now: datetime
+    ) -> dict[str, OrganisationRef]:
+        """Get or create the organisations ``names``; new ones are added in the order given."""
+        table = _table(Organisation)
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, OrganisationRef] = {}
+        for part in _slices(wanted):
+            statement = select(table.c.id, table.c.name).where(table.c.name.in_(part))
+            for ident, name in self.session.connection().execute(statement):
+                found[name] = OrganisationRef(ident, name)
+        missing = [name for name in wanted if name not in found]
+        ids = self.new_ids(table, len(missing))
+        created = [OrganisationRef(i, name) for i, name in zip(ids, missing, strict=True)]
+        self._insert_many(table, [{"id": o.id, "name": o.name, "created_at": now} for o in created])
+        found.update((o.name, o) for o in created)
+        return found
+
+    def people_for(self, contacts: Sequence[Contact], now: datetime) -> dict[str, PersonRef]:
+        """Get or create the people ``contacts``, keyed by lower-case address (as
+        :meth:`person`): an existing person keeps their stored name."""
+        table = _table(Person)
+        wanted: dict[str, Contact] = {}
+        for contact in contacts:
+            wanted.setdefault(contact.email.lower(), contact)
+        found: dict[str, PersonRef] = {}
+        for part in _slices(list(wanted)):
+            statement = select(table.c.id, table.c.name, table.c.email).where(
+                table.c.email.in_(part)
+            )
+            for ident, name, email in self.session.connection().execute(statement):
+                found[email] = PersonRef(ident, name, email)
+        missing = [(key, contact) for key, contact in wanted.items() if key not in found]
+        ids = self.new_ids(table, len(missing))
+        rows = []
+        for ident, (key, contact) in zip(ids, missing, strict=True):
+            found[key] = PersonRef(ident, contact.name, contact.email)
+            rows.append(
+                {"id": ident, "name": contact.name, "email": contact.email, "created_at": now}
+            )
+        self._insert_many(table, rows)
+        return found
+
+    def workflows_of_organisations(self, names: Sequence[str]) -> dict[str, set[str]]:
+        """Per organisation name, the workflows of its live or completed programmes
+        (extensions included): an agreement that a workflow's ``requires`` can rest on."""
+        states = (*_LIVE_PROGRAMME, ProgrammeState.COMPLETED.value)
+        programmes = _table(Programme)
+        organisations = _table(Organisation)
+        found: dict[str, set[str]] = {}
+        for part in _slices(list(dict.fromkeys(names))):
+            statement = (
+                select(organisations.c.name, programmes.c.workflow, programmes.c.extensions)
+                .join(programmes, programmes.c.organisation_id == organisations.c.id)
+                .where(organisations.c.name.in_(part), programmes.c.state.in_(states))
+            )
+            for name, workflow, extensions in self.session.connection().execute(statement):
+                found.setdefault(name, set()).update((workflow, *extensions))
+        return found
+
+    def lock_people(self, person_ids: Iterable[int]) -> None:
+        """:meth:`lock_person` for many, in id order (so two batches cannot deadlock)."""
+        if self.dialect != "postgresql":
+            return
+        for part in _slices(sorted(set(person_ids))):
+            statement = select(Person.id).where(col(Person.id).in_(part)).order_by(col(Person.id))
+            self.session.exec(statement.with_for_update()).all()
+
+    def busy_of_consultants(
+        self, consultant_ids: Iterable[int], start: datetime, end: datetime
+    ) -> dict[int, list[Busy]]:
+        """:meth:`consultant_busy` for many consultants, limited to meetings that overlap
+        [start, end): the only ones a plan inside that span can collide with."""
+        found: dict[int, list[Busy]] = {}
+        for part in _slices(sorted(set(consultant_ids))):
+            statement = (
+                select(Programme.consultant_id, Milestone.start_at, Milestone.end_at)
+                .join(Programme, col(Programme.id) == Milestone.programme_id)
+                .where(
+                    col(Programme.consultant_id).in_(part),
+                    col(Programme.state).in_(_LIVE_PROGRAMME),
+                    Milestone.kind == MilestoneKind.MEETING.value,
+                    col(Milestone.start_at) < end,
+                    col(Milestone.end_at) > start,
+                    col(Milestone.state).not_in(_CLOSED_MILESTONE),
+                )
+                .order_by(col(Milestone.id))
+            )
+            for consultant_id, begin, finish in self.session.exec(statement):
+                if begin and finish:
+                    found.setdefault(consultant_id, []).append(Busy(begin, finish))
+        return found
+
+    def new_ids(self, table: Table, count: int) -> list[int]:
+        """Reserve ``count`` ids for ``table``, in ascending order.
+
+        PostgreSQL draws them from the table's sequence. On SQLite this transaction holds the
+        write lock from its first statement (``BEGIN IMMEDIATE``), so the next ids are the ones
+        SQLite itself would give: one past the largest.
+        """
+        if count <= 0:
+            return []
+        connection = self.session.connection()
+        if self.dialect == "postgresql":
+            sequence = func.pg_get_serial_sequence(table.name, "id")
+            statement = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+            return sorted(connection.execute(statement).scalars())
+        largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
+        return list(range(largest + 1, largest + 1 + count))
+
+    def new_programme_ids(self, count: int) -> list[int]:
+        return self.new_ids(_table(Programme), count)
+
+    def new_milestone_ids(self, count: int) -> list[int]:
+        return self.new_ids(_table(Milestone), count)
+
+    def add_programme_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._insert_many(_table(Programme), rows)
+
+    def add_milestone_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._insert_many(_table(Milestone), rows)
+
+    def add_event_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._insert_many(_table(Event), rows)
+
+    def add_invite_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """New rows of the invite ledger (for milestones that have none yet)."""
+        self._insert_many(_table(Invite), rows)
+
+    def enqueue_many(self, drafts: Iterable[OutboxDraft], now: datetime) -> None:
+        """:meth:`enqueue` without counting what was new (no RETURNING): for bulk writes."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(OutboxMessage).on_conflict_do_nothing(
+            index_elements=["dedupe_key"]
+        )
+        self._insert_many(
+            _table(OutboxMessage), [_outbox_row(d, now) for d in drafts], statement=statement
+        )
+
+    def _insert_many(
+        self, table: Table, rows: Sequence[dict[str, Any]], *, statement: Insert | None = None
+    ) -> None:
+        """Insert ``rows`` (dicts with the same keys), a slice per statement.
+
+        SQLite gets one driver-level executemany per slice (:mod:`engine.store.bulk`): its
+        driver steps a prepared statement per row, so what costs is building the parameters.
+        PostgreSQL keeps SQLAlchemy's executemany (psycopg pipelines it).
+        """
+        if not rows:
+            return
+        self.touch()
+        connection = self.session.connection()
+        statement = statement if statement is not None else insert(table)
+        if self.dialect == "postgresql":
+            for part in _slices(rows, _BULK_SLICE):
+                connection.execute(statement, part)
+            return
+        bulk = BulkInsert.compile(statement, table, list(rows[0]), connection.dialect)
+        for part in _slices(rows, _BULK_SLICE):
+            connection.exec_driver_sql(bulk.sql, bulk.parameters(part))
 
     # ----- requests and time --------------------------------------------------------------
 

@@ -100,7 +100,11 @@ class OutboxMessage(SQLModel, table=True):
     """A mail to send. Written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "due_at"),
+        # The daemon's due column: claim_due, next_due, late_pending (migration 0003).
+        Index("ix_outbox_next", "state", "next_attempt_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=300, unique=True)

@@ -12,7 +12,9 @@ Error reporting (every transport follows it):
 * A connection lost **during** the batch (disconnect or timeout mid-transaction) does not
   raise: the envelope being sent and every later one get a transient error, while the
   envelopes already accepted keep their ``ok`` result. The envelope in flight may still have
-  been delivered; delivery is at-least-once and the Message-ID is deterministic.
+  been delivered; delivery is at-least-once and the Message-ID is deterministic. The later
+  ones were never tried (``attempted=False``): the outbox sends them again at once, so one
+  message that breaks the connection cannot hold back the rest of its batch.
 """
 
 from __future__ import annotations
@@ -43,11 +45,14 @@ class DeliveryResult:
 
     ``rejected`` lists recipients the server refused while it accepted the message for
     others; such a result is still ``ok`` (retrying would duplicate the mail for the others).
+    ``attempted`` is false for an envelope that was never tried because the connection was
+    lost before its turn; nothing of it reached the server.
     """
 
     message_id: str
     error: TransportError | None = None
     rejected: tuple[tuple[str, TransportError], ...] = ()
+    attempted: bool = True
 
     @property
     def ok(self) -> bool:

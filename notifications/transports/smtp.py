@@ -1,6 +1,7 @@
 """SMTP delivery with aiosmtplib (the only module that imports it).
 
-One connection carries a whole batch. Replies are translated into
+A batch is spread over ``connections`` connections at once (``mail.smtp.connections``), each
+carrying an equal share in order. Replies are translated into
 :class:`~engine.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx replies are
 permanent, 4xx replies and connection problems transient. See
 :mod:`notifications.transports.base` for when ``send_batch`` raises and when it reports.
@@ -51,6 +52,9 @@ class SmtpTransport(Transport):
     ``username`` is given. Plain SMTP is allowed only to a local host.
 
     ``cert_bundle`` is an optional CA file for servers with a private certificate authority.
+    ``connections`` is how many connections a batch is spread over, at once: each message
+    costs several round trips to the server, so one connection at a time leaves the daemon
+    waiting on the network.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class SmtpTransport(Transport):
         local_hostname: str | None = None,
         validate_certs: bool = True,
         cert_bundle: str | None = None,
+        connections: int = 1,
     ) -> None:
         _check_config(host, port, starttls, use_tls, username, password, timeout)
         if not validate_certs and not is_local_host(host):
@@ -77,7 +82,13 @@ class SmtpTransport(Transport):
         self.username = username
         self._password = password
         self.timeout = timeout
+        if connections < 1:
+            raise ConfigError(f"mail.smtp.connections must be at least 1, got {connections}")
         self.local_hostname = local_hostname
+        self.connections = connections
+        # The EHLO name aiosmtplib found (socket.getfqdn, in a thread: a DNS lookup on some
+        # hosts) on the first connection, reused for the next batches.
+        self._ehlo_name = local_hostname
         self.validate_certs = validate_certs
         self.cert_bundle = cert_bundle
 
@@ -86,8 +97,36 @@ class SmtpTransport(Transport):
         return f"SmtpTransport({self.host}:{self.port}, {tls}, user={self.username!r})"
 
     async def send_batch(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
+        """Send the batch over up to ``connections`` connections at once, each carrying an
+        equal, contiguous share. A connection that cannot be opened raises TransportError
+        when it was the only one; otherwise its share is reported as not tried
+        (``attempted=False``) while the other shares are sent."""
         if not envelopes:
             return []
+        share = -(-len(envelopes) // self.connections)  # ceil: at most `connections` shares
+        shares = [envelopes[i : i + share] for i in range(0, len(envelopes), share)]
+        if len(shares) == 1:
+            return await self._send_over_one(envelopes)
+        done = await asyncio.gather(
+            *(self._send_over_one(part) for part in shares), return_exceptions=True
+        )
+        for outcome in done:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, TransportError):
+                raise outcome
+        refused = [outcome for outcome in done if isinstance(outcome, TransportError)]
+        if len(refused) == len(shares):
+            raise refused[0]
+        results: list[DeliveryResult] = []
+        for part, outcome in zip(shares, done, strict=True):
+            if isinstance(outcome, TransportError):
+                results += [_untried(envelope, outcome) for envelope in part]
+            else:
+                assert not isinstance(outcome, BaseException)
+                results += outcome
+        return results
+
+    async def _send_over_one(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
+        """Send ``envelopes`` in order over one new connection."""
         client = await self._open()
         results: list[DeliveryResult] = []
         try:
@@ -112,7 +151,7 @@ class SmtpTransport(Transport):
             start_tls=self.starttls,
             validate_certs=self.validate_certs,
             cert_bundle=self.cert_bundle,
-            local_hostname=self.local_hostname,
+            local_hostname=self._ehlo_name,
             timeout=self.timeout,
         )
         try:
@@ -130,6 +169,7 @@ class SmtpTransport(Transport):
             _drop(client)
             raise TransportError(f"cannot connect to SMTP server {self.where}: {exc}") from exc
         log.debug("connected to SMTP server %s", self.where)
+        self._ehlo_name = self._ehlo_name or client.local_hostname
         return client
 
     async def _send_one(self, client: aiosmtplib.SMTP, envelope: Envelope) -> DeliveryResult:
@@ -157,12 +197,16 @@ class SmtpTransport(Transport):
         return DeliveryResult(envelope.message_id, None, _partially_refused(refused))
 
     def _lost(self, envelopes: Sequence[Envelope], exc: BaseException) -> list[DeliveryResult]:
+        """The envelope in flight failed (it may have arrived); the later ones were not tried."""
         count = len(envelopes)
         log.warning("SMTP connection to %s lost; %d not sent: %s", self.where, count, exc)
-        return [
-            _failed(envelope, TransportError(f"SMTP connection to {self.where} lost: {exc}"), exc)
-            for envelope in envelopes
-        ]
+        error = f"SMTP connection to {self.where} lost: {exc}"
+        results = [_failed(envelopes[0], TransportError(error), exc)]
+        for envelope in envelopes[1:]:
+            untried = TransportError(f"not tried: {error}")
+            untried.__cause__ = exc
+            results.append(DeliveryResult(envelope.message_id, untried, attempted=False))
+        return results
 
     @property
     def where(self) -> str:
@@ -218,6 +262,13 @@ def _drop(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None = Non
     client.close()
     if isinstance(transport, asyncio.Transport):
         transport.abort()
+
+
+def _untried(envelope: Envelope, error: TransportError) -> DeliveryResult:
+    """A result for an envelope whose connection could not be opened: nothing was sent."""
+    untried = TransportError(f"not tried: {error}", permanent=False, code=error.code)
+    untried.__cause__ = error
+    return DeliveryResult(envelope.message_id, untried, attempted=False)
 
 
 def _reply(code: int, message: str) -> str:

@@ -255,3 +255,46 @@ def test_a_rejected_password_keeps_every_message_pending(
         )
     finally:
         store.dispose()
+
+
+def test_a_worker_whose_claims_were_released_records_nothing_for_them(
+    flow: tuple[Fbh, Settings], smtp_server: object
+) -> None:
+    """The claim is the fence when outcomes are recorded, a batch at a time: a worker that
+    was presumed dead (its claims released and delivered by another) finds its claims gone and
+    counts them as lost; it does not mark rows it no longer holds."""
+    import asyncio
+
+    fbh, settings = flow
+    new_programme(fbh)
+    for address in (ANNE.email, SOREN.email):  # worker a is slow: the server takes its time
+        smtp_server.rcpt_delays[address] = 0.2  # type: ignore[attr-defined]
+
+    async def run() -> tuple[SendReport, SendReport, int]:
+        slow, quick = make_transport(settings), make_transport(settings)
+        try:
+            a = OutboxWorker(fbh.store, slow, settings, worker_id="a")
+            b = OutboxWorker(fbh.store, quick, settings, worker_id="b")
+            sending = asyncio.create_task(a.deliver_due(NOW, limit=100))
+            while True:  # until a has claimed its batch (a condition, not a schedule)
+                with fbh.store.transaction() as tx:
+                    claimed = sum(1 for r in tx.outbox(states=["sending"]))
+                if claimed:
+                    break
+                await asyncio.sleep(0.01)
+            with fbh.store.transaction() as tx:
+                released = tx.release_claims("a", NOW)  # what the leader does for a dead one
+            smtp_server.rcpt_delays.clear()  # type: ignore[attr-defined]
+            return await sending, await b.drain(lambda: NOW), released
+        finally:
+            await slow.aclose()
+            await quick.aclose()
+
+    report_a, report_b, released = asyncio.run(run())
+
+    assert released > 0
+    assert report_a.sent == 0 and report_a.lost_claims == released
+    assert report_b.sent == released
+    with fbh.store.transaction() as tx:
+        rows = tx.outbox(states=["sent"])
+    assert len(rows) == released and {r.claimed_by for r in rows} == {"b"}

@@ -323,3 +323,64 @@ def test_repr_hides_the_password() -> None:
         "smtp.example.org", 587, starttls=True, use_tls=False, username="u", password="s3cret"
     )
     assert "s3cret" not in repr(smtp)
+
+
+# ----- a batch over several connections at once ------------------------------------------------
+
+
+async def test_a_batch_is_spread_over_its_connections_in_order(
+    smtp_server: SmtpTestServer,
+) -> None:
+    batch = [envelope(f"person{i}@example.org") for i in range(10)]
+
+    results = await transport(smtp_server.port, connections=4).send_batch(batch)
+
+    assert [r.message_id for r in results] == [e.message_id for e in batch]
+    assert all(r.ok for r in results)
+    assert smtp_server.connections == 4  # shares of 3, 3, 3 and 1
+    assert sorted(m.rcpt_tos for m in smtp_server.messages) == sorted(e.recipients for e in batch)
+
+
+async def test_a_small_batch_opens_no_more_connections_than_messages(
+    smtp_server: SmtpTestServer,
+) -> None:
+    batch = [envelope(f"person{i}@example.org") for i in range(2)]
+
+    results = await transport(smtp_server.port, connections=4).send_batch(batch)
+
+    assert all(r.ok for r in results)
+    assert smtp_server.connections == 2
+
+
+async def test_a_share_whose_connection_fails_is_not_tried_and_the_rest_is_sent(
+    smtp_server_factory: ServerFactory,
+) -> None:
+    server = smtp_server_factory(auth_exclude_mechanism=["LOGIN"])  # no second mechanism
+    server.require_auth = True
+    server.refuse_logins = 1  # the first login of the batch is refused: its share is not sent
+    smtp = transport(server.port, username=server.username, password=server.password, connections=2)
+    batch = [envelope(f"person{i}@example.org") for i in range(4)]
+
+    results = await smtp.send_batch(batch)
+
+    sent = [r for r in results if r.ok]
+    untried = [r for r in results if not r.attempted]
+    assert len(sent) == 2 and len(untried) == 2
+    assert all(r.error is not None and not r.error.permanent for r in untried)
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == sorted(
+        e.recipients[0] for e, r in zip(batch, results, strict=True) if r.ok
+    )
+
+
+async def test_when_no_connection_opens_the_batch_raises(closed_port: int) -> None:
+    batch = [envelope(f"person{i}@example.org") for i in range(6)]
+
+    with pytest.raises(TransportError) as caught:
+        await transport(closed_port, connections=3).send_batch(batch)
+
+    assert caught.value.permanent is False
+
+
+def test_connections_must_be_positive() -> None:
+    with pytest.raises(ConfigError):
+        SmtpTransport("127.0.0.1", 25, starttls=False, use_tls=False, connections=0)

@@ -1,0 +1,160 @@
+"""Run a benchmark several times, each in a fresh process, and record median and spread.
+
+A benchmark module defines ``METRICS`` (what it reports, with the target) and
+``measure_once(options) -> dict[str, float]``; its ``__main__`` calls :func:`main`. The parent
+process runs ``python -m bench.<name> --once`` ``--runs`` times (so start-up cost and peak
+RSS are those of a fresh process), then writes ``bench/results/<name>.json``;
+``python -m bench.report`` turns the result files into the table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+PG_URL = os.environ.get("FBH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure a benchmark reports. ``target`` is the issue's bound (None: no target)."""
+
+    label: str
+    unit: str
+    target: float | None = None
+    higher_is_better: bool = False
+    peer_of: str | None = None  # for a peer's figure: the fbh metric it is compared with
+
+    def meets(self, value: float) -> bool | None:
+        if self.target is None:
+            return None
+        return value >= self.target if self.higher_is_better else value <= self.target
+
+
+Options = Mapping[str, Any]
+MeasureOnce = Callable[[Options], dict[str, float]]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (p99 of 1,000 values is the 990th smallest)."""
+    ordered = sorted(values)
+    rank = min(max(1, math.ceil(fraction * len(ordered))), len(ordered))
+    return ordered[rank - 1]
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+def summarise(values: list[float]) -> dict[str, Any]:
+    median = statistics.median(values)
+    return {
+        "values": values,
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": (max(values) - min(values)) / median * 100 if median else 0.0,
+    }
+
+
+def run_child(module: str, options: Options) -> dict[str, float]:
+    command = [sys.executable, "-m", module, "--once", "--options", json.dumps(dict(options))]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=BENCH.parent)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"{module} failed (exit {done.returncode})")
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def main(
+    name: str,
+    metrics: Mapping[str, Metric],
+    measure_once: MeasureOnce,
+    *,
+    description: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
+    parser.add_argument("--runs", type=int, default=5, help="fresh-process runs (default 5)")
+    parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args()
+    if args.once:
+        print(json.dumps(measure_once(json.loads(args.options))))
+        return
+    options = {k: v for k, v in vars(args).items() if k not in {"runs", "once", "options"}}
+    runs: list[dict[str, float]] = []
+    started = time.perf_counter()
+    for run in range(1, args.runs + 1):
+        figures = run_child(f"bench.{name}", options)
+        runs.append(figures)
+        shown = ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
+        print(f"run {run}/{args.runs}: {shown}", flush=True)
+    result = {
+        "benchmark": name,
+        "description": description,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "options": options,
+        "runs": args.runs,
+        "seconds": round(time.perf_counter() - started, 1),
+        "metrics": {
+            key: {**asdict(metric), **summarise([run[key] for run in runs])}
+            for key, metric in metrics.items()
+        },
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    for key, metric in metrics.items():
+        figure = result["metrics"][key]
+        verdict = {True: "meets", False: "MISSES", None: ""}[metric.meets(figure["median"])]
+        target = "" if metric.target is None else f" (target {metric.target:g} {metric.unit})"
+        print(
+            f"{metric.label}: median {figure['median']:.4g} {metric.unit}, "
+            f"spread {figure['spread_pct']:.1f}%{target} {verdict}"
+        )

@@ -1,0 +1,306 @@
+"""Lateness when 1,000 messages fall due in the same instant among 100k pending.
+
+Set-up per system (not timed): a copy of a seeded template with ``--outbox`` (100k) pending
+messages or jobs due days to a year ahead; ``--count`` (1,000) of them, spread evenly through
+the table, are moved to fall due at one instant T, ``--lead`` seconds (fbh; ``--peer-lead``
+for the peers, which start faster) after the process is started. The process must be ready
+before T, else the run fails (raise the lead).
+
+* **fbh** (``fbh serve``, the real CLI, default ``[daemon]`` settings, Maildir transport) on
+  SQLite and on PostgreSQL, with the seeded data of :mod:`bench.seed` (100k pending
+  milestones in 11k programmes, 100k pending reminders and task notices). Lateness of a
+  message = ``outbox.claimed_at`` (the daemon's clock when it claimed the row, just before
+  rendering and sending it) − T; delivered = the mtime of its file in the Maildir − T.
+* **APScheduler** 3.11, ``BackgroundScheduler`` + ``SQLAlchemyJobStore`` (SQLite file), one
+  date job per message (:mod:`bench.peers.aps`): lateness = job start − run_date.
+* **procrastinate** on PostgreSQL, jobs deferred with ``schedule_at``, one worker with the
+  defaults (:mod:`bench.peers.procr`): lateness = job start − ``scheduled_at``.
+* **poller**: a minimal ``FOR UPDATE SKIP LOCKED`` poller on PostgreSQL, every ``--poll-ms``,
+  batches of 20 like fbh (:mod:`bench.peers.poller`): lateness = claim − due; the lower bound.
+
+Every system does the same work per message (:mod:`bench.peers.work`: render one fbh
+reminder, write it to a Maildir), so a message's lateness includes waiting for the messages
+before it, as it does in fbh. ``first`` is the lateness of the first message (how precisely
+the system wakes up); ``done p99`` is due → written to the Maildir.
+
+``python -m bench.lateness [--runs 5] [--count 1000] [--systems fbh-sqlite,aps,…]`` (systems:
+fbh-sqlite, fbh-pg, aps, procrastinate, poller; all by default)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bench import harness, seed
+from bench.harness import Metric, Options, percentile
+from bench.peers import aps, poller, procr
+from bench.peers.serve import (
+    Process,
+    aps_template,
+    fbh_ready,
+    fresh_dir,
+    peer_started,
+    poller_template,
+    procr_template,
+    sample_payload,
+    spawn_fbh,
+)
+from engine.store.store import Store
+from engine.store.tables import OutboxMessage
+
+SYSTEMS = ("fbh-sqlite", "fbh-pg", "aps", "procrastinate", "poller")
+PREFIX = {
+    "fbh-sqlite": "fbh_sqlite",
+    "fbh-pg": "fbh_pg",
+    "aps": "aps",
+    "procrastinate": "procrastinate",
+    "poller": "poller",
+}
+NAMES = {
+    "fbh_sqlite": "fbh on SQLite",
+    "fbh_pg": "fbh on PostgreSQL",
+    "aps": "APScheduler SQLAlchemyJobStore",
+    "procrastinate": "procrastinate (PostgreSQL)",
+    "poller": "SKIP LOCKED poller (PostgreSQL)",
+}
+PEER_OF = {"aps": "fbh_sqlite", "procrastinate": "fbh_pg", "poller": "fbh_pg"}
+TARGET_P99_MS = 100.0
+
+
+def _metrics() -> dict[str, Metric]:
+    metrics: dict[str, Metric] = {}
+    for prefix, name in NAMES.items():
+        ours = PEER_OF.get(prefix)
+        for key, label, target in (
+            ("p50", "lateness p50 (due → claimed/started)", None),
+            ("p99", "lateness p99 (due → claimed/started)", TARGET_P99_MS),
+            ("max", "lateness max (due → claimed/started)", None),
+            ("first", "first message claimed/started after due", None),
+            ("done_p99", "lateness p99 (due → in the Maildir)", None),
+        ):
+            metrics[f"{prefix}_{key}"] = Metric(
+                f"{name}: {label}",
+                "ms",
+                target if ours is None else None,
+                peer_of=f"{ours}_{key}" if ours else None,
+            )
+    return metrics
+
+
+METRICS = _metrics()
+
+
+def figures(prefix: str, claimed: list[float], done: list[float]) -> dict[str, float]:
+    """Milliseconds, from seconds after T."""
+    ms = [value * 1000 for value in claimed]
+    return {
+        f"{prefix}_p50": percentile(ms, 0.50),
+        f"{prefix}_p99": percentile(ms, 0.99),
+        f"{prefix}_max": max(ms),
+        f"{prefix}_first": min(ms),
+        f"{prefix}_done_p99": percentile([value * 1000 for value in done], 0.99),
+    }
+
+
+def _due(options: Options, lead: str = "lead") -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=float(options[lead]))
+
+
+def _check_ready(what: str, ready: float, due: datetime) -> None:
+    if ready > due.timestamp() - 0.2:
+        late = ready - due.timestamp()
+        raise SystemExit(
+            f"{what} was ready {late:+.2f} s after the messages fell due: raise the lead"
+        )
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ----- fbh -----------------------------------------------------------------------------------
+
+
+def run_fbh(options: Options, backend: str) -> dict[str, float]:
+    milestones, outbox, count = options["milestones"], options["outbox"], options["count"]
+    home = fresh_dir(seed.WORK / f"lateness-fbh-{backend}")
+    if backend == "sqlite":
+        url = seed.fresh_sqlite(home / "fbh.sqlite3", milestones, outbox, log=_log)
+    else:
+        url = seed.fresh_pg("bench_fbh", milestones, outbox, log=_log)
+    due = _due(options)
+    ids = seed.make_due(url, count, due)
+    maildir = home / "mail" / "new"
+    process = spawn_fbh(home, url)
+    try:
+        _check_ready("fbh serve", fbh_ready(process, float(options["lead"])), due)
+        _wait_files(maildir, count, float(options["timeout"]), "fbh serve")
+        time.sleep(0.3)  # a duplicate in flight would show
+    finally:
+        code = process.stop()
+    if code != 0:
+        raise SystemExit(f"fbh serve exited {code}; see {process.log}")
+    store = Store.open(url, run_migrations=False)
+    try:
+        with store.engine.connect() as connection:
+            table = OutboxMessage.__table__  # type: ignore[attr-defined]
+            rows = connection.execute(
+                select(table.c.claimed_at, table.c.state, table.c.attempts).where(
+                    table.c.id.in_(ids)
+                )
+            ).all()
+    finally:
+        store.dispose()
+    bad = [row for row in rows if row.state != "sent" or row.attempts != 1]
+    if len(rows) != count or bad or len(os.listdir(maildir)) != count:
+        raise SystemExit(f"fbh: {len(rows)} rows, {len(bad)} not sent once: {bad[:3]}")
+    claimed = [(row.claimed_at - due).total_seconds() for row in rows]
+    prefix = "fbh_sqlite" if backend == "sqlite" else "fbh_pg"
+    return figures(prefix, claimed, _mtimes(maildir, due))
+
+
+def _wait_files(maildir: Path, count: int, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not (maildir.is_dir() and len(os.listdir(maildir)) >= count):
+        if time.monotonic() > deadline:
+            found = len(os.listdir(maildir)) if maildir.is_dir() else 0
+            raise SystemExit(f"{what}: {found} of {count} messages within {seconds} s")
+        time.sleep(0.05)
+
+
+def _mtimes(maildir: Path, due: datetime) -> list[float]:
+    return [
+        entry.stat().st_mtime_ns / 1e9 - due.timestamp()
+        for entry in os.scandir(maildir)
+        if entry.is_file()
+    ]
+
+
+# ----- peers ---------------------------------------------------------------------------------
+
+
+def _run_peer(
+    options: Options,
+    prefix: str,
+    command: list[str],
+    home: Path,
+    due: datetime,
+    keys: list[str],
+) -> dict[str, float]:
+    out = home / "result.json"
+    common = ["--maildir", str(home / "mail"), "--out", str(out)]
+    common += ["--count", str(options["count"]), "--work", str(options["work"])]
+    process = Process(
+        [sys.executable, "-m", *command, *common], home / "peer.log", cwd=seed.REPO, stream="stdout"
+    )
+    try:
+        started = peer_started(process, float(options["peer_lead"]), NAMES[prefix])
+        _check_ready(NAMES[prefix], float(started["started"]), due)
+        code = process.wait(float(options["timeout"]) + float(options["peer_lead"]))
+    finally:
+        process.stop()
+    if code != 0:
+        raise SystemExit(f"{NAMES[prefix]} exited {code}; see {process.log}")
+    result: dict[str, Any] = json.loads(out.read_text("utf-8"))
+    moment = due.timestamp()
+    ran = result.get("claimed") or result["starts"]  # the poller records its claims
+    if set(result["starts"]) != set(keys):
+        raise SystemExit(f"{NAMES[prefix]} ran {len(result['starts'])} jobs, not the {len(keys)}")
+    claimed = [ran[key] - moment for key in keys]
+    done = [result["ends"][key] - moment for key in keys]
+    return figures(prefix, claimed, done)
+
+
+def run_aps(options: Options, payload: dict[str, Any]) -> dict[str, float]:
+    home = fresh_dir(seed.WORK / "lateness-aps")
+    template = aps_template(int(options["outbox"]), payload, log=_log)
+    database = home / "jobs.sqlite3"
+    database.write_bytes(template.read_bytes())
+    due = _due(options, "peer_lead")
+    keys = aps.due_ids(int(options["outbox"]), int(options["count"]))
+    aps.make_due(database, keys, due)
+    return _run_peer(options, "aps", ["bench.peers.aps", "--db", str(database)], home, due, keys)
+
+
+def run_procrastinate(options: Options, payload: dict[str, Any]) -> dict[str, float]:
+    home = fresh_dir(seed.WORK / "lateness-procrastinate")
+    template = procr_template(int(options["outbox"]), payload, log=_log)
+    dsn = seed.libpq(seed.create_database("bench_procrastinate", template=template))
+    due = _due(options, "peer_lead")
+    keys = procr.make_due(dsn, int(options["count"]), due)
+    command = ["bench.peers.procr", "--dsn", dsn]
+    return _run_peer(options, "procrastinate", command, home, due, keys)
+
+
+def run_poller(options: Options, payload: dict[str, Any]) -> dict[str, float]:
+    home = fresh_dir(seed.WORK / "lateness-poller")
+    template = poller_template(int(options["outbox"]), payload, log=_log)
+    dsn = seed.libpq(seed.create_database("bench_poller", template=template))
+    due = _due(options, "peer_lead")
+    keys = poller.make_due(dsn, int(options["count"]), due)
+    command = ["bench.peers.poller", "--dsn", dsn, "--poll-ms", str(options["poll_ms"])]
+    return _run_peer(options, "poller", command, home, due, keys)
+
+
+RUNNERS: dict[str, Callable[[Options, dict[str, Any]], dict[str, float]]] = {
+    "fbh-sqlite": lambda options, _payload: run_fbh(options, "sqlite"),
+    "fbh-pg": lambda options, _payload: run_fbh(options, "postgresql"),
+    "aps": run_aps,
+    "procrastinate": run_procrastinate,
+    "poller": run_poller,
+}
+
+
+def measure_once(options: Options) -> dict[str, float]:
+    payload = sample_payload(int(options["milestones"]), int(options["outbox"]))
+    found: dict[str, float] = {}
+    for system in str(options["systems"]).split(","):
+        began = time.perf_counter()
+        found |= RUNNERS[system](options, payload)
+        _log(f"{system}: {time.perf_counter() - began:.1f} s")
+    return found
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--count", type=int, default=1000, help="messages due at T")
+    parser.add_argument("--outbox", type=int, default=100_000, help="pending messages in all")
+    parser.add_argument("--milestones", type=int, default=100_000, help="fbh: pending")
+    parser.add_argument("--lead", type=float, default=5.0, help="fbh: seconds from start to T")
+    parser.add_argument("--peer-lead", type=float, default=4.0, help="peers: the same")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds after T")
+    parser.add_argument("--work", default="render", choices=["render", "none"])
+    parser.add_argument("--poll-ms", type=float, default=50.0, help="the poller's interval")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated")
+
+
+def chosen_metrics(argv: list[str]) -> dict[str, Metric]:
+    """The metrics of the systems ``--systems`` names (all by default)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    known, _ = parser.parse_known_args(argv)
+    prefixes = [PREFIX[system] for system in known.systems.split(",")]
+    return {k: m for k, m in METRICS.items() if any(k.startswith(f"{p}_") for p in prefixes)}
+
+
+def main() -> None:
+    harness.main(
+        "lateness",
+        chosen_metrics(sys.argv[1:]),
+        measure_once,
+        description=__doc__.split("\n\n")[0] if __doc__ else "lateness",
+        add_arguments=add_arguments,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Running fbh and the peers as processes for the scheduling benchmarks, and the peers'
+seeded templates (made once, copied per run, like :mod:`bench.seed`'s).
+
+A :class:`Process` reads the child's stderr (or stdout) line by line in a thread, copies it
+to a log file, and notes the moment a wanted line arrives, so start-up is timed when the
+line is written, not when a poll happens to look.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from bench import seed
+from bench.peers import aps, poller, procr
+
+FBH = Path(sys.executable).with_name("fbh")
+PEER_VERSION = "1"
+
+
+class Process:
+    """A child process whose output lines are logged and watched."""
+
+    def __init__(self, command: list[str], log: Path, *, cwd: Path, stream: str = "stderr"):
+        self.log = log
+        self.lines: list[tuple[float, str]] = []  # (time.time() when read, line)
+        self._handle = log.open("w", encoding="utf-8")
+        self._seen = threading.Condition()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FBH_")}
+        self.spawned = time.time()
+        self.proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE if stream == "stdout" else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if stream == "stderr" else None,
+            cwd=cwd,
+            env=env,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+        pipe = self.proc.stderr if stream == "stderr" else self.proc.stdout
+        assert pipe is not None
+        self._reader = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._reader.start()
+
+    def _read(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            at = time.time()
+            self._handle.write(line)
+            self._handle.flush()
+            with self._seen:
+                self.lines.append((at, line))
+                self._seen.notify_all()
+        with self._seen:
+            self._seen.notify_all()
+
+    def wait_line(
+        self, predicate: Callable[[str], bool], seconds: float, what: str
+    ) -> tuple[float, str]:
+        """The first line for which ``predicate`` holds, and when it was read."""
+        deadline = time.monotonic() + seconds
+        with self._seen:
+            while True:
+                for at, line in self.lines:
+                    if predicate(line):
+                        return at, line
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    code = self.proc.returncode
+                    raise SystemExit(f"{what}: the process exited {code}; see {self.log}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SystemExit(f"{what}: not within {seconds} s; see {self.log}")
+                self._seen.wait(min(left, 0.5))
+
+    def stop(self, seconds: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        self._handle.close()
+        return code
+
+    def wait(self, seconds: float) -> int:
+        code = self.proc.wait(timeout=seconds)
+        self._reader.join(timeout=5)
+        self._handle.close()
+        return code
+
+
+def write_fbh_config(home: Path, url: str) -> Path:
+    config = home / "config.toml"
+    config.write_text(
+        f"""
+[engine]
+workflows = "{seed.REPO / "workflows"}"
+
+[database]
+url = "{url}"
+
+[mail]
+transport = "maildir"
+maildir = "{home / "mail"}"
+sender = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
+lead = "Programleder <programleder@bl.dk>"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def spawn_fbh(home: Path, url: str) -> Process:
+    """``fbh serve`` (the real CLI) on ``url``, delivering to ``home/mail``."""
+    config = write_fbh_config(home, url)
+    return Process([str(FBH), "--config", str(config), "serve"], home / "serve.log", cwd=home)
+
+
+def fbh_ready(process: Process, seconds: float) -> float:
+    """When ``fbh serve`` logged its ``ready`` line (time.time())."""
+    at, _ = process.wait_line(lambda line: " ready: " in line, seconds, "fbh serve ready")
+    return at
+
+
+def peer_started(process: Process, seconds: float, what: str) -> dict[str, Any]:
+    """The JSON line a peer prints when it has started."""
+    _, line = process.wait_line(lambda line: line.startswith("{"), seconds, what)
+    started: dict[str, Any] = json.loads(line)
+    return started
+
+
+def fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+# ----- the payload and the peers' templates --------------------------------------------------
+
+
+def sample_payload(milestones: int, outbox: int) -> dict[str, Any]:
+    """The payload of a pending fbh reminder in the seeded template: what every peer job
+    carries and renders."""
+    return seed.sqlite_payload(seed.sqlite_template(milestones, outbox))
+
+
+def _key(total: int, payload: dict[str, Any]) -> str:
+    raw = json.dumps([PEER_VERSION, total, payload], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:10]
+
+
+def aps_template(total: int, payload: dict[str, Any], *, log: Any = print) -> Path:
+    seed.WORK.mkdir(parents=True, exist_ok=True)
+    path = seed.WORK / f"aps-{_key(total, payload)}.sqlite3"
+    if path.exists() and seed._young(path.stat().st_mtime):
+        return path
+    log(f"filling the APScheduler job store {path} with {total} jobs …")
+    partial = path.with_suffix(".partial")
+    aps.make_template(partial, total, payload)
+    os.replace(partial, path)
+    return path
+
+
+def procr_template(total: int, payload: dict[str, Any], *, log: Any = print) -> str:
+    def build(url: str) -> None:
+        log(f"deferring {total} procrastinate jobs into {seed.redact(url)} …")
+        procr.make_template(seed.libpq(url), total, payload)
+
+    return seed.cached_database(f"bench_procr_tpl_{_key(total, payload)}", build)
+
+
+def poller_template(total: int, payload: dict[str, Any], *, log: Any = print) -> str:
+    def build(url: str) -> None:
+        log(f"filling the poller's table in {seed.redact(url)} with {total} rows …")
+        poller.make_template(seed.libpq(url), total, payload)
+
+    return seed.cached_database(f"bench_poller_tpl_{_key(total, payload)}", build)

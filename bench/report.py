@@ -1,0 +1,110 @@
+"""Write the results table of docs/benchmarks.md from ``bench/results/*.json``.
+
+``python -m bench.report`` replaces the text between the ``results`` markers in
+docs/benchmarks.md; everything else in that file is written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+DOC = BENCH.parent / "docs" / "benchmarks.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ["create_programmes", "startup", "lateness", "delivery", "digests"]
+
+
+def number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def verdict(metric: dict[str, Any]) -> str:
+    target = metric.get("target")
+    if target is None:
+        return ""
+    ok = metric["median"] >= target if metric["higher_is_better"] else metric["median"] <= target
+    bound = "≥" if metric["higher_is_better"] else "≤"
+    return f"{bound} {number(target)} {'✅' if ok else '❌ (see gap)'}"
+
+
+def ratio(metric: dict[str, Any], metrics: dict[str, Any]) -> str:
+    ours = metrics.get(metric.get("peer_of") or "")
+    if not ours or not ours["median"] or not metric["median"]:
+        return ""
+    if metric["higher_is_better"]:
+        return f"fbh ×{ours['median'] / metric['median']:.2g}"
+    return f"peer ×{metric['median'] / ours['median']:.2g}"
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| benchmark | figure | median | spread (min – max) | target | vs fbh |",
+        "|---|---|---:|---|---|---|",
+    ]
+    for result in results:
+        metrics = result["metrics"]
+        for metric in metrics.values():
+            spread = (
+                f"{number(metric['min'])} – {number(metric['max'])} ({metric['spread_pct']:.0f} %)"
+            )
+            lines.append(
+                f"| `{result['benchmark']}` | {metric['label']} | "
+                f"{number(metric['median'])} {metric['unit']} | {spread} | {verdict(metric)} | "
+                f"{ratio(metric, metrics)} |"
+            )
+    return lines
+
+
+def runs(results: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "| benchmark | runs | date (UTC) | options | wall time |"]
+    lines.append("|---|---:|---|---|---:|")
+    for result in results:
+        options = ", ".join(f"{k}={v}" for k, v in result["options"].items()) or "defaults"
+        lines.append(
+            f"| `{result['benchmark']}` | {result['runs']} | {result['date']} | {options} "
+            f"| {result['seconds']:.0f} s |"
+        )
+    return lines
+
+
+def machine(results: list[dict[str, Any]]) -> list[str]:
+    seen = {json.dumps(r["machine"], sort_keys=True) for r in results}
+    lines = [""]
+    for text in sorted(seen):
+        info = json.loads(text)
+        lines.append(
+            f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}, "
+            f"Python {info['python']}, SQLite {info['sqlite']}."
+        )
+    return lines
+
+
+def load() -> list[dict[str, Any]]:
+    found = {p.stem: json.loads(p.read_text()) for p in sorted((BENCH / "results").glob("*.json"))}
+    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
+    return [found[name] for name in names]
+
+
+def main() -> None:
+    results = load()
+    if not results:
+        raise SystemExit("no results in bench/results/: run a benchmark first")
+    text = DOC.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{DOC}: the {START} … {END} markers are missing")
+    block = "\n".join([START, *table(results), *runs(results), *machine(results), END])
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(head + block + tail)
+    sys.stdout.write(f"wrote {len(results)} benchmark(s) into {DOC}\n")
+
+
+if __name__ == "__main__":
+    main()

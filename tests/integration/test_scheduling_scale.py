@@ -1,0 +1,324 @@
+"""What keeps the daemon cheap with many pending rows (bench/startup.py, bench/lateness.py),
+on SQLite and PostgreSQL: the outbox index on the due column, transitions found and timed in
+SQL instead of by reading every programme's timeline, a change counter on SQLite that the
+daemon's own writes do not move, the weekly digest not rebuilt at every start, and the
+catch-up reading only the parts of a payload it needs. Times are explicit."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import make_url
+
+from engine import timeline
+from engine.catchup import EXPIRY_PATHS, expiry
+from engine.daemon import WEEKLY_DIGEST_EVENT, Daemon
+from engine.domain import Contact, OutboxDraft
+from engine.service import Fbh, NewProgramme
+from engine.store import daemons as daemon_store
+from engine.store.store import Store, Tx
+from engine.timelog import check_budget_end
+from engine.watch import change_counter
+from notifications.transports.memory import InMemoryTransport
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def new(n: int, start: date, *, tilpasset: bool = False) -> NewProgramme:
+    return NewProgramme(
+        workflow="socialt-beredskab",
+        organisation=f"Boligselskabet {n}",
+        municipality="Helsingør",
+        consultant=Contact(f"Konsulent {n}", f"konsulent{n}@bl.dk"),
+        tovholder=Contact(f"Tovholder {n}", f"tovholder{n}@example.dk"),
+        start=start,
+        extensions=("tilpasset",) if tilpasset else (),
+    )
+
+
+@pytest.fixture
+def three(fbh: Fbh) -> list[int]:
+    """Three programmes, the third paused."""
+    ids = [
+        fbh.create_programme(new(1, date(2027, 1, 4)), NOW).id,
+        fbh.create_programme(new(2, date(2027, 1, 18), tilpasset=True), NOW).id,
+        fbh.create_programme(new(3, date(2027, 2, 1)), NOW).id,
+    ]
+    return ids
+
+
+# ----- the outbox's due column ---------------------------------------------------------------
+
+
+def test_the_outbox_is_indexed_by_state_and_next_attempt(store: Store) -> None:
+    indexes = {
+        index["name"]: index["column_names"]
+        for index in inspect(store.engine).get_indexes("outbox")
+    }
+    assert indexes.get("ix_outbox_next") == ["state", "next_attempt_at"]
+
+
+def test_sqlite_claims_and_times_the_outbox_through_the_index(store: Store) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    statements = {
+        "claim": "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now "
+        "ORDER BY next_attempt_at, id LIMIT 20",
+        "next due": "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
+    }
+    with store.engine.connect() as connection:
+        for what, sql in statements.items():
+            plan = " ".join(
+                str(row[3])
+                for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"), {"now": "x"})
+            )
+            assert "ix_outbox_next" in plan, (what, plan)
+            assert "TEMP B-TREE" not in plan, (what, plan)  # no sort of every pending row
+
+
+def test_sqlite_claims_the_picked_rows_by_primary_key(store: Store) -> None:
+    """The claim's conditional UPDATE walked every pending row of the state index."""
+    if store.dialect != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    drafts = [
+        OutboxDraft(
+            dedupe_key=f"k:{i}",
+            kind="reminder",
+            recipient=f"r{i}@example.dk",
+            due_at=NOW,
+            payload={"i": i},
+            message_id=f"<k{i}@bl.dk>",
+        )
+        for i in range(30)
+    ]
+    with store.transaction() as tx:
+        tx.enqueue(drafts, NOW)
+    updates: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("UPDATE outbox"):
+            updates.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        with store.transaction() as tx:
+            assert len(tx.claim_due(NOW, "daemon:t", 5)) == 5
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = updates
+    with store.engine.connect() as connection:
+        plan = " ".join(
+            str(row[3])
+            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        )
+    assert "PRIMARY KEY" in plan and "ix_outbox" not in plan, plan
+
+
+# ----- transitions in SQL --------------------------------------------------------------------
+
+
+def moments(fbh: Fbh) -> Iterator[datetime]:
+    """Every moment some step of the live programmes falls due, and a minute either side."""
+    with fbh.store.transaction() as tx:
+        clocks = daemon_store.live_clocks(tx)
+    for clock in clocks:
+        for step in timeline._steps(clock, fbh.tz):
+            for delta in (-60, 0, 60):
+                yield step.at + timedelta(seconds=delta)
+
+
+def bound(fbh: Fbh, now: datetime) -> datetime | None:
+    with fbh.store.transaction() as tx:
+        return daemon_store.next_transition_bound(tx, now, fbh.tz)
+
+
+def due_ids(fbh: Fbh, now: datetime) -> set[int]:
+    with fbh.store.transaction() as tx:
+        return set(daemon_store.due_programme_ids(tx, now, fbh.tz))
+
+
+def exact_due(fbh: Fbh, now: datetime) -> set[int]:
+    with fbh.store.transaction() as tx:
+        clocks = daemon_store.live_clocks(tx)
+    return {c.id for c in clocks if timeline.due_steps(c, now, fbh.tz)}
+
+
+def test_the_timer_bound_is_the_next_transition(fbh: Fbh, three: list[int]) -> None:
+    for now in sorted(set(moments(fbh)))[::3]:
+        assert bound(fbh, now) == fbh.next_transition(now), now
+        assert due_ids(fbh, now) >= exact_due(fbh, now), now
+
+
+def test_with_a_paused_programme_the_bound_is_never_late(fbh: Fbh, three: list[int]) -> None:
+    fbh.pause(three[2], NOW)
+    for now in sorted(set(moments(fbh)))[::3]:
+        found, exact = bound(fbh, now), fbh.next_transition(now)
+        assert found is not None and found > now
+        assert exact is None or found <= exact, now
+        assert three[2] not in due_ids(fbh, now)
+
+
+def test_following_the_bound_fires_every_transition_in_time(fbh: Fbh, three: list[int]) -> None:
+    """What the daemon does: advance, arm at the bound, wake there, advance again."""
+    now, wakes = NOW, 0
+    while (wake := bound(fbh, now)) is not None:
+        assert wake > now
+        now, wakes = wake, wakes + 1
+        assert fbh.advance(now), f"woke at {now} for nothing"
+    assert fbh.next_transition(now) is None
+    assert wakes > 10
+    with fbh.store.transaction() as tx:
+        auto = [e for e in tx.events() if e.data.get("auto")]
+    assert {(e.programme_id, e.event) for e in auto} >= {(i, "complete") for i in three}
+    for fired in auto:  # each fired at its due moment, not later
+        assert fired.at == datetime.fromisoformat(fired.data["due"]), fired
+
+
+def test_a_wake_up_with_nothing_due_reads_no_timelines(
+    fbh: Fbh, three: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 11k programmes, reading every timeline took 5 s per wake-up (bench/startup.py)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("read every programme's timeline")
+
+    daemon = Daemon(fbh, InMemoryTransport(), clock=lambda: NOW, name="daemon:test")
+    monkeypatch.setattr(daemon_store, "live_clocks", refuse)
+    assert daemon.advance() == []
+    armed = daemon.timer.scheduler.get_job("wake-advance")  # not started: the trigger tells
+    assert armed is not None
+    assert armed.trigger.run_date == datetime(2027, 1, 4, tzinfo=fbh.tz)
+
+
+# ----- SQLite's change counter ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def counter(store: Store) -> Iterator[sqlite3.Connection]:
+    database = make_url(str(store.engine.url)).database
+    assert database
+    connection = sqlite3.connect(database)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def test_the_daemons_own_writes_do_not_move_the_change_counter(fbh: Fbh, store: Store) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL has NOTIFY")
+    with counter(store) as watched:
+        before = change_counter(watched)
+        fbh.create_programme(new(1, date(2027, 1, 4)), NOW)  # the CLI's change
+        after_create = change_counter(watched)
+        with store.transaction() as tx:
+            daemon_store.beat(
+                tx, name="daemon:t", host="h", pid=1, started_at=NOW, now=NOW, leader=True
+            )
+        with store.transaction() as tx:
+            claimed = tx.claim_due(NOW, "daemon:t", 5)
+        with store.transaction() as tx:
+            tx.release_claims("daemon:t", NOW)
+        assert claimed
+        assert after_create != before
+        assert change_counter(watched) == after_create
+
+
+# ----- the weekly digest at start-up ---------------------------------------------------------
+
+
+class Leading:
+    """Leadership settled elsewhere: this daemon leads."""
+
+    is_leader = True
+
+    async def start(self) -> None:
+        pass
+
+    async def check(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_leader_starting_later_in_the_week_does_not_rebuild_the_digest(fbh: Fbh) -> None:
+    wednesday = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # Monday's 07:00 digest has passed
+    calls: list[datetime] = []
+
+    def digest(_fbh: Fbh, now: datetime) -> int:
+        calls.append(now)
+        return 3
+
+    def started(moment: datetime) -> Daemon:
+        daemon = Daemon(
+            fbh,
+            InMemoryTransport(),
+            clock=lambda: moment,
+            name="daemon:test",
+            leadership=Leading(),
+        )
+        daemon.digest_hook = digest
+        daemon.budget_hook = None
+        return daemon
+
+    await started(wednesday)._became_leader()
+    await started(wednesday + timedelta(hours=5))._became_leader()
+    assert calls == [wednesday]  # the second one found the job's event
+    with fbh.store.transaction() as tx:
+        (event,) = tx.events(event=WEEKLY_DIGEST_EVENT)
+    assert event.data == {"queued": 3}
+    await started(wednesday + timedelta(days=7))._became_leader()  # next week: runs again
+    assert len(calls) == 2
+
+
+# ----- start-up steps that read every programme ----------------------------------------------
+
+
+def test_the_budget_check_reads_only_programmes_that_ended_lately(
+    fbh: Fbh, three: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("read every programme")
+
+    monkeypatch.setattr(Tx, "list_programmes", refuse)
+    assert check_budget_end(fbh, NOW) == 0
+
+
+# ----- the catch-up reads what it needs ------------------------------------------------------
+
+
+def test_late_rows_carry_the_parts_of_the_payload_that_say_when_they_expire(
+    fbh: Fbh, store: Store
+) -> None:
+    fbh.create_programme(new(1, date(2027, 1, 4), tilpasset=True), NOW)
+    fbh.add_request(
+        organisation="Fællesbo",
+        contact=Contact("Kim", "kim@faellesbo.dk"),
+        wished_start=date(2027, 3, 1),
+        received=date(2026, 11, 30),
+        now=NOW,
+    )
+    later = datetime(2027, 6, 1, tzinfo=UTC)  # every row is late by then
+    with store.transaction() as tx:
+        full = {row.id: row for row in tx.outbox(states=["pending"])}
+        late = daemon_store.late_pending(tx, later, EXPIRY_PATHS)
+    kinds = {row.kind for row in late}
+    assert {"invite", "reminder", "task_due", "request_reminder"} <= kinds
+    assert len(late) == len(full)
+    for row in late:
+        whole = full[row.id]
+        assert (row.kind, row.due_at, row.recipient) == (whole.kind, whole.due_at, whole.recipient)
+        assert expiry(row.kind, row.payload, fbh.tz) == expiry(whole.kind, whole.payload, fbh.tz)
+        assert expiry(row.kind, row.payload, fbh.tz) is not None or row.kind not in (
+            "invite",
+            "reminder",
+            "task_due",
+            "request_reminder",
+        )
