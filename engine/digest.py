@@ -13,10 +13,8 @@ Turning the model into mail (template context, outbox drafts, the weekly queuing
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, cast
@@ -26,6 +24,7 @@ from engine.budget import BudgetPart, PartStatus, round_hours
 from engine.config import DigestTime
 from engine.domain import Contact, MilestoneKind, MilestoneState, ProgrammeState
 from engine.errors import NotFoundError
+from engine.gcpause import paused_gc
 from engine.service import Fbh
 from engine.service import _definition_from_snapshot as definition_from_snapshot
 from engine.store import digests as digest_store
@@ -271,22 +270,6 @@ def iso_week_label(day: date) -> str:
 
 
 # ----- building the model from the store ------------------------------------------------------
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a run builds its digests.
-
-    A weekly run keeps hundreds of thousands of small objects alive at once, and every full
-    collection walks all of them: a quarter of the run's time went there. They hold no
-    reference cycles, so reference counting frees them anyway; collection resumes after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 #

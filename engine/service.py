@@ -7,7 +7,6 @@ happens or nothing does.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from engine.errors import (
     InvalidInputError,
     PrerequisiteError,
 )
+from engine.gcpause import paused_gc
 from engine.planning import BusySlot, Plan, PlannedMilestone, plan_programme
 from engine.request_sla import queue_sla
 from engine.states import MILESTONE, PROGRAMME
@@ -217,7 +217,7 @@ class Fbh:
         ids: list[int] = []
         for start in range(0, len(items), chunk_size):
             chunk = items[start : start + chunk_size]
-            with _gc_paused(), self.store.transaction() as tx:
+            with paused_gc(), self.store.transaction() as tx:
                 created = self._create_chunk(tx, chunk, now, shared, committed=len(ids))
                 if on_created is not None:
                     for item, programme_id in zip(chunk, created, strict=True):
@@ -1062,24 +1062,6 @@ class BatchItemError(FbhError):
             f"programme {index} of the batch: {error} "
             f"({committed} programmes before it were created)"
         )
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a chunk is built and written.
-
-    A chunk allocates hundreds of thousands of dicts that all live until it is written; every
-    collection walks them again, which doubled the time to compose a programme. Nothing built
-    here forms a cycle, so plain reference counting frees it; the collector resumes (if it
-    ran before) when the chunk is done.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @contextmanager

@@ -34,10 +34,10 @@ from engine.digest import (
     build_digests,
     digest_consultants,
     iso_week_label,
-    paused_gc,
     relative_week,
 )
 from engine.domain import Contact, OutboxDraft
+from engine.gcpause import paused_gc
 from engine.service import Fbh
 from engine.workdays import iso_week, week_monday
 from notifications.compose import mail_draft

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
+from faults import Daemons, SmtpSwitch
 
 REPO = Path(__file__).resolve().parents[2]
 COUNTERS = ("inputs", "faults", "sent", "lost", "tracebacks")
@@ -103,3 +104,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {area: asdict(counts) for area, counts in sorted(_TOTALS.items())}
     path.write_text(json.dumps({"areas": document, "total": asdict(grand)}, indent=2) + "\n")
+
+
+@pytest.fixture
+def daemons() -> Iterator[Daemons]:
+    """Real ``fbh serve`` processes started by the test; all are stopped afterwards."""
+    daemons = Daemons()
+    yield daemons
+    daemons.cleanup()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSwitch]:
+    """A real aiosmtpd server the test can switch off, silence and switch on again."""
+    switch = SmtpSwitch()
+    switch.up()
+    yield switch
+    switch.off()

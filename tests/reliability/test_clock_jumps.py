@@ -22,7 +22,6 @@ step, delivered) or for the state it expects, instead of sleeping.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -80,21 +79,6 @@ def at(hour: int, minute: int = 0) -> datetime:
 
 
 REMINDERS = [at(10), at(10, 30), at(11), at(11, 30), at(11, 58)]
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    daemons = Daemons()
-    yield daemons
-    daemons.cleanup()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSwitch]:
-    switch = SmtpSwitch()
-    switch.up()
-    yield switch
-    switch.off()
 
 
 def create(cli: Cli, index: int, start: date, now: datetime) -> None:

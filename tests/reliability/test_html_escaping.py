@@ -32,6 +32,7 @@ from mail_flow import (
     swap_text,
 )
 
+from engine.domain import MAIL_KINDS
 from engine.store.store import OutboxMessage
 
 PAYLOADS = [
@@ -103,19 +104,7 @@ def base(flow: Flow) -> Mails:
         assert MARKERS["org"] in html.visible, f"{row.kind} does not show the organisation"
         rendered.append((row, message))
     kinds = {row.kind for row, _ in rendered}
-    assert {
-        "invite",
-        "reminder",
-        "task_due",
-        "programme_summary",
-        "programme_cancelled",
-        "request_proposal",
-        "request_reminder",
-        "request_escalation",
-        "budget_alert",
-        "digest_consultant",
-        "digest_lead",
-    } <= kinds
+    assert set(MAIL_KINDS) <= kinds
     return rendered
 
 

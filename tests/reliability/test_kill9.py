@@ -14,7 +14,6 @@ here, counting Message-IDs at the server:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,21 +36,6 @@ from faults import (
 KILLS = 3
 PROGRAMMES = 14  # 126 messages due at once, plus the weekly digests a daemon catches up on
 BATCH = 20  # daemon.batch_size (the default, stated so the bound below is explicit)
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    daemons = Daemons()
-    yield daemons
-    daemons.cleanup()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSwitch]:
-    switch = SmtpSwitch()
-    switch.up()
-    yield switch
-    switch.off()
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,21 +33,6 @@ from faults import (
 )
 
 from engine.leadership import libpq_url
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    daemons = Daemons()
-    yield daemons
-    daemons.cleanup()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSwitch]:
-    switch = SmtpSwitch()
-    switch.up()
-    yield switch
-    switch.off()
 
 
 @pytest.mark.slow

@@ -69,21 +69,6 @@ def cluster() -> Iterator[PrivateCluster]:
     private.destroy()
 
 
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    daemons = Daemons()
-    yield daemons
-    daemons.cleanup()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSwitch]:
-    switch = SmtpSwitch()
-    switch.up()
-    yield switch
-    switch.off()
-
-
 @pytest.mark.slow
 def test_the_daemon_survives_postgres_restarts_and_delivers_everything(
     tmp_path: Path, cluster: PrivateCluster, daemons: Daemons, smtp: SmtpSwitch, tally: object

@@ -56,14 +56,6 @@ RETRY = 60  # mail.retry_base_seconds
 DUE_NOW = 9  # 8 invites and the summary
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpSwitch]:
-    switch = SmtpSwitch()
-    switch.up()
-    yield switch
-    switch.off()
-
-
 @dataclass
 class Outbox:
     """fbh in this process, delivering with the outbox worker at a given ``now``."""
@@ -283,13 +275,6 @@ async def test_retries_end_after_max_attempts_visibly(
 # ----- the daemon through a sequence of outages ----------------------------------------------
 
 DAEMON_MAIL = "retry_base_seconds = 0.5\nretry_cap_seconds = 8\nmax_attempts = 1000"
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    daemons = Daemons()
-    yield daemons
-    daemons.cleanup()
 
 
 def errors_of(cli: Cli, recipient: str) -> list[str]:
