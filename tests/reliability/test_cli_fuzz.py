@@ -190,25 +190,34 @@ BAD_DATES = st.one_of(
     st.text(max_size=16),
 ).filter(lambda text: not valid_date(text))
 
+CREATE = [
+    "programme",
+    "create",
+    "--workflow",
+    "socialt-beredskab",
+    "--org",
+    "Ny Org",
+    "--municipality",
+    "Aarhus",
+    "--consultant",
+    "Bo <bo@bl.dk>",
+    "--tovholder",
+    "Tove <tove@nyorg.dk>",
+    "--start",
+    "2027-03-01",
+]
+
+
+def _replace(args: list[str], option: str, value: str) -> list[str]:
+    out = list(args)
+    out[out.index(option) + 1] = value
+    return out
+
+
 DATE_SLOTS: list[tuple[list[str], str]] = [
     (["plan", "socialt-beredskab", "--start", "{}"], "--start"),
     (
-        [
-            "programme",
-            "create",
-            "--workflow",
-            "socialt-beredskab",
-            "--org",
-            "Ny Org",
-            "--municipality",
-            "Aarhus",
-            "--consultant",
-            "Bo <bo@bl.dk>",
-            "--tovholder",
-            "Tove <tove@nyorg.dk>",
-            "--start",
-            "{}",
-        ],
+        _replace(CREATE, "--start", "{}"),
         "--start",
     ),
     (["programme", "move", "1", "--start", "{}"], "--start"),
@@ -388,41 +397,11 @@ def refused_by_parser(text: str) -> bool:
 
 CONTACT_SLOTS: list[tuple[list[str], str]] = [
     (
-        [
-            "programme",
-            "create",
-            "--workflow",
-            "socialt-beredskab",
-            "--org",
-            "Ny Org",
-            "--municipality",
-            "Aarhus",
-            "--consultant",
-            "{}",
-            "--tovholder",
-            "Tove <tove@nyorg.dk>",
-            "--start",
-            "2027-03-01",
-        ],
+        _replace(CREATE, "--consultant", "{}"),
         "--consultant",
     ),
     (
-        [
-            "programme",
-            "create",
-            "--workflow",
-            "socialt-beredskab",
-            "--org",
-            "Ny Org",
-            "--municipality",
-            "Aarhus",
-            "--consultant",
-            "Bo <bo@bl.dk>",
-            "--tovholder",
-            "{}",
-            "--start",
-            "2027-03-01",
-        ],
+        _replace(CREATE, "--tovholder", "{}"),
         "--tovholder",
     ),
     (
@@ -569,28 +548,6 @@ def test_bad_ids(
 # ----- other values --------------------------------------------------------------------------
 
 TEXT = st.text(max_size=24)
-CREATE = [
-    "programme",
-    "create",
-    "--workflow",
-    "socialt-beredskab",
-    "--org",
-    "Ny Org",
-    "--municipality",
-    "Aarhus",
-    "--consultant",
-    "Bo <bo@bl.dk>",
-    "--tovholder",
-    "Tove <tove@nyorg.dk>",
-    "--start",
-    "2027-03-01",
-]
-
-
-def _replace(args: list[str], option: str, value: str) -> list[str]:
-    out = list(args)
-    out[out.index(option) + 1] = value
-    return out
 
 
 def _hours_ok(text: str) -> bool:
