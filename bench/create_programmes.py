@@ -26,10 +26,10 @@ from pathlib import Path
 
 from bench import harness
 from bench.harness import Metric, Options
-from engine.config import DatabaseSection, EngineSection, MailSection, Settings
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.service import CHUNK_SIZE, Fbh, NewProgramme
+from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
+from engine.domain.definitions import load_registry
+from engine.domain.model import Contact
+from engine.services.programmes import CHUNK_SIZE, Fbh, NewProgramme
 from engine.store.store import Store
 
 REPO = harness.BENCH.parent

@@ -42,9 +42,9 @@ from sqlmodel import col
 from bench import harness
 from bench.harness import Metric, Options
 from bench.smtp_sink import SinkProcess
-from engine.config import load_settings
-from engine.domain import Contact
-from engine.service import Fbh, NewProgramme
+from engine.config.settings import load_settings
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
 from engine.store.store import OutboxMessage
 
 REPO = harness.BENCH.parent

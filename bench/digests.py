@@ -5,7 +5,7 @@ Set-up (not timed, cached): one consultant's world is made through fbh's own API
 starting from 16 weeks before the digest to 4 weeks after it, each created three weeks
 before its start; ``Fbh.advance`` up to the digest time (programmes started, tasks opened
 and overdue, meetings held, two programmes completed); some tasks marked done; the
-tovholders' hours logged with ``engine.timelog.log_time``; two requests assigned to the
+tovholders' hours logged with ``engine.services.timelog.log_time``; two requests assigned to the
 consultant; the mail due before the digest recorded as sent, and two reminders recorded as
 missed (as the daemon does after downtime). Those rows — programmes, milestones, invites,
 outbox, events, time entries, people, organisations, requests — are then cloned with SQL
@@ -14,10 +14,11 @@ three unassigned requests are added, which every consultant's digest lists. The 
 is cached (``$FBH_BENCH_WORK`` or ``/tmp/fbh-bench``, keyed by the parameters, this file's
 ``SEED_VERSION`` and the schema head) and copied for each run.
 
-Measured, in a fresh process per run, on a fresh copy: ``engine.digest.queue_weekly_digests``
-(what the daemon runs at the digest time: every consultant's digest and the lead's, built and
-queued in the outbox), then rendering every queued digest to its MIME bytes as the daemon's
-delivery does: claimed ``daemon.batch_size`` at a time, each rendered with
+Measured, in a fresh process per run, on a fresh copy:
+``engine.services.digests.queue_weekly_digests`` (what the daemon runs at the digest time:
+every consultant's digest and the lead's, built and queued in the outbox), then rendering every
+queued digest to its MIME bytes as the daemon's delivery does:
+claimed ``daemon.batch_size`` at a time, each rendered with
 ``notifications.outbox.render_envelope`` (not sent).
 
 ``python -m bench.digests [--runs 5] [--consultants 500] [--programmes 20]``
@@ -42,17 +43,17 @@ from sqlmodel import col
 
 from bench import harness
 from bench.harness import Metric, Options
-from engine.config import DatabaseSection, EngineSection, MailSection, Settings
-from engine.definitions import load_registry
-from engine.digest import queue_weekly_digests
-from engine.domain import Contact
-from engine.errors import PlanningError
-from engine.service import Fbh, NewProgramme
+from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
+from engine.domain.definitions import load_registry
+from engine.domain.errors import PlanningError
+from engine.domain.model import Contact
+from engine.services.digests import queue_weekly_digests
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.timelog import log_time
 from engine.store import daemons as daemon_store
 from engine.store.database import head_revision
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
-from engine.timelog import log_time
 from notifications.outbox import render_envelope
 
 SEED_VERSION = "1"
@@ -393,7 +394,7 @@ if __name__ == "__main__":
         METRICS,
         measure_once,
         description=(
-            "engine.digest.queue_weekly_digests for N consultants with M programmes each "
+            "engine.services.digests.queue_weekly_digests for N consultants with M programmes each "
             "(SQLite), then every queued digest rendered to MIME as the outbox does"
         ),
         add_arguments=add_arguments,

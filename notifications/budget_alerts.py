@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from engine.budget import AlertLevel, PartStatus, round_hours
-from engine.domain import Contact, OutboxDraft, Role
+from engine.domain.budget import AlertLevel, PartStatus, round_hours
+from engine.domain.model import Contact, OutboxDraft, Role
 from notifications.compose import ProgrammeFacts, mail_draft
 from notifications.render import da_date
 

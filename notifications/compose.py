@@ -14,10 +14,10 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.domain import Contact, OutboxDraft, Role
-from engine.planning import PlannedMilestone, reminder_times
-from engine.workdays import WorkingCalendar
-from engine.workflow import MilestoneDef
+from engine.domain.model import Contact, OutboxDraft, Role
+from engine.domain.planning import PlannedMilestone, reminder_times
+from engine.domain.workdays import WorkingCalendar
+from engine.domain.workflow import MilestoneDef
 from notifications.invites import invite_uid
 from notifications.mime import message_id_for
 

@@ -17,8 +17,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.domain import Contact, OutboxDraft
-from engine.planning import PlannedMilestone
+from engine.domain.model import Contact, OutboxDraft
+from engine.domain.planning import PlannedMilestone
 from notifications.compose import mail_draft
 
 REMINDER = "request_reminder"

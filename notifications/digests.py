@@ -1,13 +1,13 @@
 """The weekly digests as mail: the template context, the outbox drafts and the queuing.
 
-The context is the digest model of :mod:`engine.digest` turned into the JSON-safe dict the
+The context is the digest model of :mod:`engine.services.digests` turned into the JSON-safe dict the
 ``digest_consultant`` and ``digest_lead`` templates render. The same dict is stored in the
 outbox payload, so a queued digest renders the same later. It holds only strings, numbers,
 booleans and lists, and avoids the payload keys that ``notifications.outbox.revive`` turns
 into dates (``start``, ``end``, ``deadline``, …).
 
 :func:`queue_weekly_digests` is what the daemon calls at the configured time (``[digest]`` in
-config.toml; :func:`engine.digest.next_digest_at` gives the next run). Each digest has a
+config.toml; :func:`engine.services.digests.next_digest_at` gives the next run). Each digest has a
 dedupe key per recipient and ISO week (``digest:{email}:{YYYY}-W{WW}``; the lead's starts
 ``digest-lead:``), so a week's digest is queued once however often it is asked for.
 """
@@ -20,8 +20,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.budget import PartStatus, bar_segments, round_hours, text_bar
-from engine.digest import (
+from engine.domain.budget import PartStatus, bar_segments, round_hours, text_bar
+from engine.domain.gcpause import paused_gc
+from engine.domain.model import Contact, OutboxDraft
+from engine.domain.workdays import iso_week, week_monday
+from engine.services.digests import (
     SOON_DAYS,
     BudgetAlertItem,
     ConsultantDigest,
@@ -36,10 +39,7 @@ from engine.digest import (
     iso_week_label,
     relative_week,
 )
-from engine.domain import Contact, OutboxDraft
-from engine.gcpause import paused_gc
-from engine.service import Fbh
-from engine.workdays import iso_week, week_monday
+from engine.services.programmes import Fbh
 from notifications.compose import mail_draft
 from notifications.render import da_date, da_hours, da_period, da_timespan, da_weekday
 

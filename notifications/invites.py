@@ -31,7 +31,7 @@ from icalendar import (
     vCalAddress,
 )
 
-from engine.domain import Contact
+from engine.domain.model import Contact
 
 __all__ = ["PRODID", "TZID", "InviteSpec", "build_calendar", "copenhagen_vtimezone", "invite_uid"]
 

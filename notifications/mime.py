@@ -21,7 +21,7 @@ from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP
 from functools import lru_cache
 
-from engine.domain import Contact
+from engine.domain.model import Contact
 
 __all__ = [
     "MailSpec",

@@ -24,9 +24,9 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from engine.config import Settings
-from engine.domain import Contact, OutboxState
-from engine.errors import ConfigError, StoreError, TransportError
+from engine.config.settings import Settings
+from engine.domain.errors import ConfigError, StoreError, TransportError
+from engine.domain.model import Contact, OutboxState
 from engine.store import daemons as daemon_store
 from engine.store.store import OutboxMessage, Store, Tx
 from notifications.invites import InviteSpec, build_calendar

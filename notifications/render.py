@@ -28,7 +28,7 @@ from jinja2 import (
 )
 from markupsafe import Markup, escape
 
-from engine.domain import MAIL_KINDS
+from engine.domain.model import MAIL_KINDS
 
 __all__ = [
     "KINDS",

@@ -27,7 +27,7 @@ import binascii
 import hashlib
 from email.utils import format_datetime
 
-from engine.domain import Contact
+from engine.domain.model import Contact
 from notifications.mime import MailSpec, check_spec, clean_header_text
 
 __all__ = ["message_bytes"]

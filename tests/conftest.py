@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from fbhtest import make_settings
 
-from engine.config import Settings
-from engine.service import Fbh
+from engine.config.settings import Settings
+from engine.services.programmes import Fbh
 from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,6 +78,6 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def fbh(settings: Settings, store: Store) -> Fbh:
-    from engine.definitions import load_registry
+    from engine.domain.definitions import load_registry
 
     return Fbh(settings, store, load_registry(settings.workflows_dir), actor="test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-from engine.config import DatabaseSection, EngineSection, MailSection, Settings
+from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.config import DatabaseSection, EngineSection, MailSection, Settings
+from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 from engine.store.tables import OutboxMessage
 from notifications.outbox import render_envelope
 from notifications.transports import MaildirTransport

@@ -18,11 +18,11 @@ from sqlalchemy import and_, case, delete, func, or_, type_coerce, update
 from sqlalchemy import select as columns  # many columns: sqlmodel's select types up to four
 from sqlmodel import col, select
 
-from engine.domain import MilestoneKind, MilestoneState, OutboxState, ProgrammeState
+from engine.domain.model import MilestoneKind, MilestoneState, OutboxState, ProgrammeState
+from engine.domain.timeline import _OPEN_MILESTONE as OPEN_MILESTONE  # the states time moves on
+from engine.domain.timeline import LIVE_STATES, MilestoneClock, ProgrammeClock, midnight
 from engine.store.store import Milestone, OutboxMessage, Programme, Request, Tx
 from engine.store.tables import Daemon, Event
-from engine.timeline import _OPEN_MILESTONE as OPEN_MILESTONE  # the states time moves on
-from engine.timeline import LIVE_STATES, MilestoneClock, ProgrammeClock, midnight
 
 DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
 
@@ -274,7 +274,7 @@ def live_clocks(tx: Tx, programme_ids: Sequence[int] | None = None) -> list[Prog
 def due_programme_ids(tx: Tx, now: datetime, tz: ZoneInfo) -> list[int]:
     """The live programmes that may have a transition due at ``now``, found in SQL.
 
-    A superset of those :func:`engine.timeline.due_steps` finds something for (the caller
+    A superset of those :func:`engine.domain.timeline.due_steps` finds something for (the caller
     checks each under its row lock): a planned programme whose start date has come, one whose
     end date has passed, or an open milestone that is a meeting whose end has passed, or a
     task whose window has opened (still planned) or closed. Dates compare with the local

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, String, cast, select, type_coerce
 from sqlmodel import col
 
-from engine.domain import Contact, MilestoneKind
+from engine.domain.model import Contact, MilestoneKind
 from engine.store.store import Tx
 from engine.store.tables import Milestone, Organisation, Person, Programme, TimeEntry
 
@@ -166,7 +166,7 @@ def milestones(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[Milestone
 
 def hours_by_part(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[tuple[str, float]]]:
     """Each programme's time entries as (part, hours), in the order ``Tx.time_entries``
-    gives them (so sums come out exactly as ``engine.timelog.used_by_part`` makes them)."""
+    gives them (so sums come out exactly as ``engine.services.timelog.used_by_part`` makes them)."""
     found: dict[int, list[tuple[str, float]]] = defaultdict(list)
     for chunk in _chunks(sorted(set(programme_ids))):
         statement = (

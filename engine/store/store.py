@@ -22,7 +22,8 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from engine.domain import (
+from engine.domain.errors import InvalidInputError, NotFoundError, StoreError
+from engine.domain.model import (
     Contact,
     MilestoneKind,
     MilestoneState,
@@ -30,7 +31,6 @@ from engine.domain import (
     OutboxState,
     ProgrammeState,
 )
-from engine.errors import InvalidInputError, NotFoundError, StoreError
 from engine.store.bulk import BulkInsert
 from engine.store.database import create_db_engine, migrate, redact
 from engine.store.tables import (
@@ -65,7 +65,7 @@ __all__ = [
 
 NOTIFY_CHANNEL = "fbh"  # PostgreSQL channel of committed changes to the schedule
 # SQLite has no NOTIFY: a transaction that changes the schedule bumps this header field
-# instead, which ``fbh serve`` polls (engine.watch). Unlike ``PRAGMA data_version`` it does
+# instead, which ``fbh serve`` polls (engine.backends.watch). Unlike ``PRAGMA data_version`` it does
 # not move on the daemon's own heartbeats and claims.
 CHANGE_COUNTER_PRAGMA = "user_version"
 _CLOSED_MILESTONE = (MilestoneState.CANCELLED.value, MilestoneState.SKIPPED.value)

@@ -7,8 +7,8 @@ Error reporting (every transport follows it):
   can help (5xx, a malformed address) or not (4xx, a dropped connection, a timeout).
 * A failure that happens **before any envelope is attempted** (connection refused, connect or
   greeting timeout, TLS handshake failure, authentication rejected) raises
-  :class:`~engine.errors.TransportError` for the whole batch; nothing was sent. It is transient
-  (``permanent=False``) except when the server rejects the credentials with a 5xx reply.
+  :class:`~engine.domain.errors.TransportError` for the whole batch; nothing was sent. It is
+  transient (``permanent=False``) except when the server rejects the credentials with a 5xx reply.
 * A connection lost **during** the batch (disconnect or timeout mid-transaction) does not
   raise: the envelope being sent and every later one get a transient error, while the
   envelopes already accepted keep their ``ok`` result. The envelope in flight may still have
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from engine.errors import TransportError
+from engine.domain.errors import TransportError
 
 __all__ = ["DeliveryResult", "Envelope", "Transport"]
 

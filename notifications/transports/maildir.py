@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.errors import TransportError
+from engine.domain.errors import TransportError
 from notifications.transports.base import DeliveryResult, Envelope, Transport
 
 __all__ = ["MaildirTransport"]

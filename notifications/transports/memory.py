@@ -6,7 +6,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-from engine.errors import TransportError
+from engine.domain.errors import TransportError
 from notifications.transports.base import DeliveryResult, Envelope, Transport
 
 __all__ = ["InMemoryTransport"]

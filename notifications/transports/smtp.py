@@ -2,8 +2,8 @@
 
 A batch is spread over ``connections`` connections at once (``mail.smtp.connections``), each
 carrying an equal share in order. Replies are translated into
-:class:`~engine.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx replies are
-permanent, 4xx replies and connection problems transient. See
+:class:`~engine.domain.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx
+replies are permanent, 4xx replies and connection problems transient. See
 :mod:`notifications.transports.base` for when ``send_batch`` raises and when it reports.
 """
 
@@ -24,7 +24,7 @@ from aiosmtplib import (
     SMTPResponseException,
 )
 
-from engine.errors import ConfigError, TransportError
+from engine.domain.errors import ConfigError, TransportError
 from notifications.transports.base import DeliveryResult, Envelope, Transport
 
 __all__ = ["SmtpTransport", "is_local_host"]

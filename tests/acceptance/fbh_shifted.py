@@ -1,7 +1,7 @@
 """Tests only: run the ``fbh`` CLI with its clock shifted by ``FBH_TEST_SHIFT_SECONDS``.
 
 Time goes on ticking at the normal rate, so every process of a test that starts with the same
-shift sees the same (shifted) wall clock. fbh reads time only through ``engine.clock``;
+shift sees the same (shifted) wall clock. fbh reads time only through ``engine.domain.clock``;
 time-machine moves ``datetime.now`` and ``time.time`` for the whole process.
 """
 
@@ -15,6 +15,6 @@ import time_machine
 shift = timedelta(seconds=float(os.environ["FBH_TEST_SHIFT_SECONDS"]))
 time_machine.travel(datetime.now(UTC) + shift, tick=True).start()
 
-from engine.cli import main  # noqa: E402
+from engine.cli.app import main  # noqa: E402
 
 main()

@@ -29,10 +29,10 @@ from served import (
 )
 from smtpserver import SmtpTestServer, start_smtp_server
 
-from engine.config import Settings, load_settings
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.service import Fbh, NewProgramme
+from engine.config.settings import Settings, load_settings
+from engine.domain.definitions import load_registry
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
 from engine.store import daemons as daemon_store
 from engine.store.store import Store
 
@@ -138,7 +138,7 @@ def sent_ids(cli: Cli) -> set[str]:
 
 
 def sent_in_log(text: str) -> int:
-    marker = "engine.daemon: sent "
+    marker = "engine.daemon.runner: sent "
     return sum(
         int(line.split(marker)[1].split()[0]) for line in text.splitlines() if marker in line
     )

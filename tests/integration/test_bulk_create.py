@@ -19,10 +19,10 @@ import pytest
 from fbhtest import make_settings
 from sqlalchemy import select
 
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.errors import InvalidInputError, NotFoundError, PlanningError, PrerequisiteError
-from engine.service import BatchItemError, Fbh, NewProgramme
+from engine.domain.definitions import load_registry
+from engine.domain.errors import InvalidInputError, NotFoundError, PlanningError, PrerequisiteError
+from engine.domain.model import Contact
+from engine.services.programmes import BatchItemError, Fbh, NewProgramme
 from engine.store.store import Store
 from engine.store.tables import (
     Event,

@@ -13,15 +13,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from engine.config import Settings
-from engine.daemon import Daemon
-from engine.daemon_config import CatchUpSection, DaemonSection
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.errors import ConflictError
-from engine.leadership import PgLeadership, SqliteLeadership, libpq_url
-from engine.service import Fbh, NewProgramme
-from engine.status import gather
+from engine.backends.leadership import PgLeadership, SqliteLeadership, libpq_url
+from engine.config.daemon import CatchUpSection, DaemonSection
+from engine.config.settings import Settings
+from engine.daemon.runner import Daemon
+from engine.domain.definitions import load_registry
+from engine.domain.errors import ConflictError
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.status import gather
 from engine.store import daemons as daemon_store
 from engine.store.store import Store
 from notifications.transports.memory import InMemoryTransport

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from engine import digest as engine_digest
-from engine.digest import consultant_digest, lead_digest
-from engine.domain import Contact
-from engine.errors import NotFoundError
-from engine.service import Fbh, NewProgramme
+from engine.domain.errors import NotFoundError
+from engine.domain.model import Contact
+from engine.services import digests as engine_digest
+from engine.services.digests import consultant_digest, lead_digest
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.timelog import log_time
 from engine.store.store import Store
-from engine.timelog import log_time
 from notifications.digests import queue_digests, queue_weekly_digests
 from notifications.outbox import render_envelope
 

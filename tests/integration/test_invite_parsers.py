@@ -32,7 +32,7 @@ import vobject
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.domain import Contact
+from engine.domain.model import Contact
 from notifications.invites import InviteSpec, build_calendar, invite_uid
 from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
 

@@ -18,10 +18,10 @@ import pytest
 import vobject
 from fbhtest import make_settings
 
-from engine.config import Settings, SmtpSection
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.service import Fbh, NewProgramme
+from engine.config.settings import Settings, SmtpSection
+from engine.domain.definitions import load_registry
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
 from engine.store.store import Store
 from notifications.outbox import OutboxWorker, SendReport, make_transport
 

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from engine.domain import Contact
-from engine.errors import InvalidInputError, InvalidTransitionError
-from engine.requests import Acceptance, RequestDesk
-from engine.service import Fbh
+from engine.domain.errors import InvalidInputError, InvalidTransitionError
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh
+from engine.services.requests import Acceptance, RequestDesk
 from engine.store.store import Store
 from notifications.outbox import OutboxWorker
 from notifications.transports.memory import InMemoryTransport

@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 
-from engine import timeline
-from engine.catchup import EXPIRY_PATHS, expiry
-from engine.daemon import WEEKLY_DIGEST_EVENT, Daemon
-from engine.domain import Contact, OutboxDraft
-from engine.service import Fbh, NewProgramme
+from engine.backends.watch import change_counter
+from engine.daemon.runner import WEEKLY_DIGEST_EVENT, Daemon
+from engine.domain import timeline
+from engine.domain.catchup import EXPIRY_PATHS, expiry
+from engine.domain.model import Contact, OutboxDraft
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.timelog import check_budget_end
 from engine.store import daemons as daemon_store
 from engine.store.store import Store, Tx
-from engine.timelog import check_budget_end
-from engine.watch import change_counter
 from notifications.transports.memory import InMemoryTransport
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.domain import Contact, OutboxDraft
-from engine.errors import (
+from engine.domain.errors import (
     ConflictError,
     InvalidInputError,
     InvalidTransitionError,
@@ -17,7 +16,8 @@ from engine.errors import (
     PlanningError,
     PrerequisiteError,
 )
-from engine.service import Fbh, NewProgramme
+from engine.domain.model import Contact, OutboxDraft
+from engine.services.programmes import Fbh, NewProgramme
 from engine.store.store import Store
 
 CPH = ZoneInfo("Europe/Copenhagen")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.domain import Contact
-from engine.errors import ConfigError, TransportError
+from engine.domain.errors import ConfigError, TransportError
+from engine.domain.model import Contact
 from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
 from notifications.transports import DeliveryResult, Envelope, SmtpTransport
 

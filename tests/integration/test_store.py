@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import inspect, text
 
-from engine.domain import OutboxDraft, OutboxState
-from engine.errors import StoreError
+from engine.domain.errors import StoreError
+from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.database import current_revision, head_revision
 from engine.store.store import Store
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from engine.domain import Contact
-from engine.errors import InvalidInputError, NotFoundError
-from engine.service import Fbh, NewProgramme
-from engine.store.store import Store
-from engine.timelog import (
+from engine.domain.errors import InvalidInputError, NotFoundError
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.timelog import (
     check_budget_end,
     delete_time,
     edit_time,
@@ -21,6 +20,7 @@ from engine.timelog import (
     log_time,
     time_status,
 )
+from engine.store.store import Store
 from notifications.outbox import render_envelope
 
 NOW = datetime(2027, 2, 15, 9, 0, tzinfo=UTC)  # Monday of programme week 6

@@ -1,12 +1,12 @@
-"""engine.watch on SQLite: the change counter the store bumps wakes the daemon."""
+"""engine.backends.watch on SQLite: the change counter the store bumps wakes the daemon."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from engine.backends.watch import SqliteWatcher
 from engine.store.store import Store
-from engine.watch import SqliteWatcher
 
 
 async def test_a_change_committed_while_the_daemon_starts_is_not_missed(tmp_path: Path) -> None:

@@ -48,11 +48,11 @@ from fbhcli import FBH, REPO, Cli  # noqa: E402
 from served import Daemons, Served, cli_env, wait_until, write_daemon_config  # noqa: E402
 from smtpserver import HOST, SmtpTestServer, free_port  # noqa: E402
 
-from engine.config import load_settings  # noqa: E402
-from engine.definitions import load_registry  # noqa: E402
-from engine.domain import Contact  # noqa: E402
-from engine.errors import StoreError  # noqa: E402
-from engine.service import Fbh, NewProgramme  # noqa: E402
+from engine.config.settings import load_settings  # noqa: E402
+from engine.domain.definitions import load_registry  # noqa: E402
+from engine.domain.errors import StoreError  # noqa: E402
+from engine.domain.model import Contact  # noqa: E402
+from engine.services.programmes import Fbh, NewProgramme  # noqa: E402
 from engine.store import daemons as daemon_store  # noqa: E402
 from engine.store.store import OutboxMessage, Store, Tx  # noqa: E402
 

@@ -27,13 +27,13 @@ from typing import Any
 
 from hostile_input import SENDER, WORKFLOWS
 
-from engine.config import DatabaseSection, EngineSection, MailSection, Settings
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.requests import RequestDesk
-from engine.service import Fbh, NewProgramme
+from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
+from engine.domain.definitions import load_registry
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.requests import RequestDesk
+from engine.services.timelog import log_time
 from engine.store.store import OutboxMessage, Store
-from engine.timelog import log_time
 from notifications.digests import queue_digests
 from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
 

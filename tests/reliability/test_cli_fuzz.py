@@ -3,7 +3,7 @@
 The rule (DESIGN.md §5): a user error exits with code 2 and one line ``error: …`` on stderr that
 says what is wrong, with no traceback, and the database is exactly as it was (nothing
 half-written). Hypothesis generates inputs that are invalid by construction and feeds them to
-every command that takes such a value, through ``engine.cli.main`` in process; a handful of
+every command that takes such a value, through ``engine.cli.app.main`` in process; a handful of
 cases run the installed ``fbh`` binary to show it behaves the same.
 """
 
@@ -28,12 +28,12 @@ from hostile_input import (
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.errors import InvalidInputError
-from engine.service import Fbh, NewProgramme
+from engine.domain.definitions import load_registry
+from engine.domain.errors import InvalidInputError
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.timelog import log_time
 from engine.store.store import Store
-from engine.timelog import log_time
 
 NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)  # the clock of every in-process run
 CREATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -75,7 +75,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
     database = home / "fbh.sqlite3"
     config = write_config(home, database)
     cli = Cli(home, config)
-    from engine.config import load_settings
+    from engine.config.settings import load_settings
 
     settings_ = load_settings(str(config))
     store = Store.open(settings_.database_url)

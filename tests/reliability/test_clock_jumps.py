@@ -42,8 +42,8 @@ from faults import (
 )
 from fbhcli import Cli
 
-from engine.catchup import LateMessage, Verdict, decide, expiry
-from engine.config import load_settings
+from engine.config.settings import load_settings
+from engine.domain.catchup import LateMessage, Verdict, decide, expiry
 from engine.store.store import OutboxMessage
 
 WORKFLOW = """
@@ -197,7 +197,7 @@ def test_clock_steps_forwards_and_backwards_under_a_running_daemon(
 def _check_with_catch_up_rules(
     cli: Cli, rows: list[OutboxMessage], steps: list[tuple[str, datetime]]
 ) -> None:
-    """Each reminder of programme 1 ended as engine.catchup.decide says for the moment the
+    """Each reminder of programme 1 ended as engine.domain.catchup.decide says for the moment the
     daemon first saw it due: the step that jumped past it (or its own time)."""
     settings = load_settings(cli.config)
     policy, tz = settings.daemon.catch_up, settings.tz

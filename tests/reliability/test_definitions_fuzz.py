@@ -24,9 +24,9 @@ from hostile_input import WORKFLOWS, Cli, is_traceback, write_config
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from engine.definitions import check_paths, load_file, load_registry
-from engine.errors import DefinitionError, DefinitionProblem
-from engine.workflow import WorkflowDefinition
+from engine.domain.definitions import check_paths, load_file, load_registry
+from engine.domain.errors import DefinitionError, DefinitionProblem
+from engine.domain.workflow import WorkflowDefinition
 
 SHIPPED = {path.name: path.read_bytes() for path in sorted(WORKFLOWS.glob("*.toml"))}
 PARSED = {name: tomllib.loads(data.decode("utf-8")) for name, data in SHIPPED.items()}

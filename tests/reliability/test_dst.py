@@ -33,11 +33,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from faults import make_cli
 
-from engine.config import load_settings
-from engine.daemon import Daemon
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.service import Fbh, NewProgramme
+from engine.config.settings import load_settings
+from engine.daemon.runner import Daemon
+from engine.domain.definitions import load_registry
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
 from engine.store.store import OutboxMessage, Store
 from notifications.transports.maildir import MaildirTransport
 

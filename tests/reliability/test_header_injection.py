@@ -49,9 +49,9 @@ from mail_flow import (
     swap_text,
 )
 
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.service import Fbh, NewProgramme
+from engine.domain.definitions import load_registry
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
 from engine.store.store import OutboxMessage, Store
 from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
 from notifications.wire import message_bytes

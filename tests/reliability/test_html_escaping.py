@@ -32,7 +32,7 @@ from mail_flow import (
     swap_text,
 )
 
-from engine.domain import MAIL_KINDS
+from engine.domain.model import MAIL_KINDS
 from engine.store.store import OutboxMessage
 
 PAYLOADS = [

@@ -44,10 +44,10 @@ from faults import (
 )
 from fbhtest import make_settings
 
-from engine.config import SmtpSection
-from engine.definitions import load_registry
-from engine.errors import StoreError
-from engine.service import Fbh
+from engine.config.settings import SmtpSection
+from engine.domain.definitions import load_registry
+from engine.domain.errors import StoreError
+from engine.services.programmes import Fbh
 from engine.store.store import Store
 from notifications.outbox import OutboxWorker, make_transport
 

@@ -40,11 +40,11 @@ from faults import (
 from fbhcli import Cli
 from fbhtest import make_settings
 
-from engine.config import Settings, SmtpSection
-from engine.definitions import load_registry
-from engine.domain import Contact
-from engine.service import Fbh, NewProgramme
-from engine.status import gather
+from engine.config.settings import Settings, SmtpSection
+from engine.domain.definitions import load_registry
+from engine.domain.model import Contact
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.status import gather
 from engine.store.store import OutboxMessage, Store
 from notifications.outbox import OutboxWorker, SendReport, make_transport
 

@@ -1,6 +1,6 @@
 """Workflow definitions built in Python for unit tests (mirrors DESIGN.md's key table).
 
-Used until ``workflows/*.toml`` and ``engine.definitions`` can be relied on; also gives small
+Used until ``workflows/*.toml`` and ``engine.domain.definitions`` can be relied on; also gives small
 builders for ad-hoc definitions in tests.
 """
 
@@ -9,8 +9,14 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Any
 
-from engine.domain import MilestoneKind, Role
-from engine.workflow import ExtensionDef, MilestoneDef, Offset, ReminderDef, WorkflowDefinition
+from engine.domain.model import MilestoneKind, Role
+from engine.domain.workflow import (
+    ExtensionDef,
+    MilestoneDef,
+    Offset,
+    ReminderDef,
+    WorkflowDefinition,
+)
 
 MEETING = MilestoneKind.MEETING
 TASK = MilestoneKind.TASK

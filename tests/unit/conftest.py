@@ -1,7 +1,7 @@
 """Shared fixtures for unit tests.
 
 ``python_workflows`` builds the two workflows of DESIGN.md's milestone key table in Python, so
-planning can be tested without the TOML files or ``engine.definitions``.
+planning can be tested without the TOML files or ``engine.domain.definitions``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from _defs import socialt_beredskab, tilpasset
 
-from engine.workflow import WorkflowDefinition
+from engine.domain.workflow import WorkflowDefinition
 
 
 @pytest.fixture(scope="session")

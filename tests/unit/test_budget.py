@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.budget import (
+from engine.domain.budget import (
     BudgetPart,
     PartStatus,
     alert_level,

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from engine.catchup import LateMessage, Verdict, decide, expiry
-from engine.daemon_config import CatchUpSection, DaemonSection
+from engine.config.daemon import CatchUpSection, DaemonSection
+from engine.domain.catchup import LateMessage, Verdict, decide, expiry
 
 CPH = ZoneInfo("Europe/Copenhagen")
 NOW = datetime(2027, 3, 8, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from engine.daemon import JOB_DEFAULTS, daemon_name, fired_this_week
+from engine.daemon.runner import JOB_DEFAULTS, daemon_name, fired_this_week
 
 CPH = ZoneInfo("Europe/Copenhagen")
 MONDAY_7 = CronTrigger(day_of_week=0, hour=7, minute=0, timezone=CPH)

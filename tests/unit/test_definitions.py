@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.definitions import (
+from engine.domain.definitions import (
     WorkflowRegistry,
     check_paths,
     load_file,
     load_registry,
     parse_definition,
 )
-from engine.domain import MilestoneKind, Placement, Role
-from engine.errors import DefinitionError, DefinitionProblem, NotFoundError
+from engine.domain.errors import DefinitionError, DefinitionProblem, NotFoundError
+from engine.domain.model import MilestoneKind, Placement, Role
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 PROBLEM_LINE = re.compile(r"^[^:]+: [^:]+: .+")

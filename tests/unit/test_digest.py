@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from fbhtest import visible_text
 
-from engine.budget import BudgetPart, PartStatus
-from engine.config import DigestSection, DigestTime, Settings
-from engine.digest import (
+from engine.config.settings import DigestSection, DigestTime, Settings
+from engine.domain.budget import BudgetPart, PartStatus
+from engine.domain.model import Contact
+from engine.services.digests import (
     BudgetAlertItem,
     ConsultantDigest,
     DigestMilestone,
@@ -29,7 +30,6 @@ from engine.digest import (
     timeline_cells,
     upcoming,
 )
-from engine.domain import Contact
 from notifications.digests import consultant_context, digest_key, lead_context
 from notifications.outbox import revive
 from notifications.render import render_mail

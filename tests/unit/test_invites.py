@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from engine.domain import Contact
+from engine.domain.model import Contact
 from notifications.invites import PRODID, InviteSpec, build_calendar, invite_uid
 
 CPH = ZoneInfo("Europe/Copenhagen")

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.domain import Contact
-from engine.errors import TransportError
+from engine.domain.errors import TransportError
+from engine.domain.model import Contact
 from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
 from notifications.transports import (
     DeliveryResult,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.domain import Contact
+from engine.domain.model import Contact
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import (
     MailSpec,

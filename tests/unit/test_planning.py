@@ -13,9 +13,9 @@ from _defs import meeting, task, workflow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.domain import MilestoneKind, Placement, Role
-from engine.errors import PlanningError
-from engine.planning import (
+from engine.domain.errors import PlanningError
+from engine.domain.model import MilestoneKind, Placement, Role
+from engine.domain.planning import (
     CPH,
     BusySlot,
     Plan,
@@ -25,8 +25,8 @@ from engine.planning import (
     plan_to_json,
     reminder_times,
 )
-from engine.workdays import WorkingCalendar, week_friday, week_monday
-from engine.workflow import ExtensionDef, Offset, ReminderDef, WorkflowDefinition
+from engine.domain.workdays import WorkingCalendar, week_friday, week_monday
+from engine.domain.workflow import ExtensionDef, Offset, ReminderDef, WorkflowDefinition
 
 Workflows = dict[str, WorkflowDefinition]
 CAL = WorkingCalendar.danish()
@@ -95,7 +95,7 @@ def test_the_toml_workflows_plan_the_worked_example() -> None:
     paths = [root / "socialt-beredskab.toml", root / "tilpasset.toml"]
     if not all(path.exists() for path in paths):
         pytest.skip("workflows/*.toml not present")
-    definitions = pytest.importorskip("engine.definitions")
+    definitions = pytest.importorskip("engine.domain.definitions")
     sb, tp = (definitions.load_file(path) for path in paths)
     plan = plan_programme(sb, S, CAL, extensions=[tp])
     workshop = plan.milestone("socialt-beredskab", "workshop")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from engine.domain import Contact, MilestoneKind
-from engine.planning import PlannedMilestone
+from engine.domain.model import Contact, MilestoneKind
+from engine.domain.planning import PlannedMilestone
 from notifications.compose_requests import (
     ESCALATION,
     REMINDER,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from engine.timeline import (
+from engine.domain.timeline import (
     MilestoneClock,
     ProgrammeClock,
     Step,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import ConfigError
-from engine.workdays import WorkingCalendar, iso_week, week_friday, week_monday
+from engine.domain.errors import ConfigError
+from engine.domain.workdays import WorkingCalendar, iso_week, week_friday, week_monday
 
 PLAIN = WorkingCalendar.danish()
 ALL_OPTIONAL = WorkingCalendar.danish(["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"])

@@ -8,7 +8,7 @@ Loading goes in stages, and every stage collects *all* of its problems before gi
    and the small value syntaxes (keys, roles, times, offsets, amounts);
 4. **semantics**: rules that span keys and milestones: windows inside the programme, the keys
    that only meetings or only tasks may have, ``after`` references, cycles and order;
-5. **build**: the frozen ``engine.workflow`` model, versioned by the text's sha256.
+5. **build**: the frozen ``engine.domain.workflow`` model, versioned by the text's sha256.
 
 Cross-file rules (duplicate keys, ``requires``/``extends`` naming a known workflow, the week an
 extension attaches at) run over a set of files: a directory (``load_registry``) or the paths
@@ -35,9 +35,9 @@ from typing import Annotated, Any, TypeVar, get_args
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from engine.domain import MilestoneKind, Placement, Role
-from engine.errors import DefinitionError, DefinitionProblem, NotFoundError
-from engine.workflow import (
+from engine.domain.errors import DefinitionError, DefinitionProblem, NotFoundError
+from engine.domain.model import MilestoneKind, Placement, Role
+from engine.domain.workflow import (
     Amount,
     BudgetDef,
     ExtensionDef,

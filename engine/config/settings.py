@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine.daemon_config import DaemonSection, RequestsSection
-from engine.domain import Contact
-from engine.errors import ConfigError, InvalidInputError
+from engine.config.daemon import DaemonSection, RequestsSection
+from engine.domain.errors import ConfigError, InvalidInputError
+from engine.domain.model import Contact
 
 CONFIG_ENV = "FBH_CONFIG"
 PASSWORD_ENV = "FBH_SMTP_PASSWORD"
 DATABASE_URL_ENV = "FBH_DATABASE_URL"
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
 
 

@@ -21,18 +21,18 @@ from typing import Annotated, Any
 
 import typer
 
-from engine import clock
-from engine.config import Settings, load_settings
-from engine.definitions import check_paths, load_registry
-from engine.domain import Contact
-from engine.errors import FbhError, InvalidInputError
-from engine.planning import Plan, plan_to_json
-from engine.service import Fbh, MoveResult, NewProgramme, Planner
-from engine.views import ProgrammeView
-from engine.workdays import iso_week
+from engine.config.settings import Settings, load_settings
+from engine.domain import clock
+from engine.domain.definitions import check_paths, load_registry
+from engine.domain.errors import FbhError, InvalidInputError
+from engine.domain.model import Contact
+from engine.domain.planning import Plan, plan_to_json
+from engine.domain.views import ProgrammeView
+from engine.domain.workdays import iso_week
+from engine.services.programmes import Fbh, MoveResult, NewProgramme, Planner
 from notifications.outbox import OutboxWorker, SendReport, make_transport
 
-log = logging.getLogger("engine.cli")
+log = logging.getLogger(__name__)
 
 WEEKDAYS_DA = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag")
 
@@ -690,4 +690,5 @@ def _fail(message: str, code: int) -> None:
 
 
 # Command groups that live in their own modules register themselves on ``app`` on import.
-from engine import cli_daemon, cli_time  # noqa: E402, F401
+from engine.cli import daemon as cli_daemon  # noqa: E402, F401
+from engine.cli import time as cli_time  # noqa: E402, F401

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from engine.domain import MilestoneState, ProgrammeState, RequestState
-from engine.errors import InvalidTransitionError
+from engine.domain.errors import InvalidTransitionError
+from engine.domain.model import MilestoneState, ProgrammeState, RequestState
 
 S = TypeVar("S", bound=StrEnum)
 

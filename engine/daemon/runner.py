@@ -10,8 +10,8 @@ database decides what is due.
 Loops (each an asyncio task):
 
 * **deliver** (every daemon, or only the leader with ``daemon.deliver = "leader"``): catch-up
-  decisions for the due rows (:mod:`engine.catchup`), then claim → render → send in batches of
-  ``daemon.batch_size`` until nothing is due; then arm at ``Tx.next_due()``.
+  decisions for the due rows (:mod:`engine.domain.catchup`), then claim → render → send in
+  batches of ``daemon.batch_size`` until nothing is due; then arm at ``Tx.next_due()``.
 * **advance** (leader): fire the transitions time has made due (``Fbh.advance``), then arm at
   the next moment one may fall due (``daemons.next_transition_bound``: aggregates in SQL, so
   a wake-up costs a few queries however many programmes there are).
@@ -22,9 +22,9 @@ Loops (each an asyncio task):
 
 Timer jobs: the one-shot wake-ups, a safety poll every ``poll_seconds``, and cron jobs in the
 engine's time zone: the request SLA check (``daemon.sla_cron``), the weekly digest
-(``[digest]`` weekday and time; ``engine.digest.queue_weekly_digests``) and the check of
+(``[digest]`` weekday and time; ``engine.services.digests.queue_weekly_digests``) and the check of
 programmes that ended under their time budget (``daemon.budget_cron``;
-``engine.timelog.check_budget_end``). A new leader runs these at once too (each queues its
+``engine.services.timelog.check_budget_end``). A new leader runs these at once too (each queues its
 mail once), the digest only if this week's digest time has passed, no leader has run it
 since (the ``weekly-digest`` event it writes) and ``daemon.catch_up.digest`` is ``send``.
 
@@ -57,15 +57,15 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 
-from engine import clock as default_clock
-from engine.catchup import EXPIRY_PATHS, LateMessage, Verdict, decide, expiry
-from engine.errors import FbhError
-from engine.leadership import Leadership, make_leadership
-from engine.requests import RequestDesk
-from engine.service import Fbh
+from engine.backends.leadership import Leadership, make_leadership
+from engine.backends.watch import Watcher, make_watcher
+from engine.domain import clock as default_clock
+from engine.domain.catchup import EXPIRY_PATHS, LateMessage, Verdict, decide, expiry
+from engine.domain.errors import FbhError
+from engine.services.programmes import Fbh
+from engine.services.requests import RequestDesk
 from engine.store import daemons as daemon_store
 from engine.store.database import redact
-from engine.watch import Watcher, make_watcher
 from notifications.outbox import DEFAULT_STUCK_AFTER, OutboxWorker
 from notifications.transports import Transport
 
@@ -177,8 +177,8 @@ class Daemon:
         self._last_beat: datetime | None = None
         self._last_tick: tuple[datetime, float] | None = None  # wall clock, monotonic clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self.digest_hook: Hook | None = _hook("engine.digest", "queue_weekly_digests")
-        self.budget_hook: Hook | None = _hook("engine.timelog", "check_budget_end")
+        self.digest_hook: Hook | None = _hook("engine.services.digests", "queue_weekly_digests")
+        self.budget_hook: Hook | None = _hook("engine.services.timelog", "check_budget_end")
 
     # ----- life cycle -------------------------------------------------------------------------
 

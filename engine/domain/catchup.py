@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.daemon_config import CatchUpSection
+from engine.config.daemon import CatchUpSection
 
 
 class Verdict(StrEnum):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.domain import MAIL_KINDS
+from engine.domain.model import MAIL_KINDS
 
 CatchUpMode = Literal["send", "miss"]
 

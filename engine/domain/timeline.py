@@ -1,7 +1,7 @@
 """Time-driven transitions: which state changes the passing of time has made due.
 
 Pure functions over a programme's dates and its milestones' states and ``now``; the service
-(:meth:`engine.service.Fbh.advance`) applies them through the state machines, and the
+(:meth:`engine.services.programmes.Fbh.advance`) applies them through the state machines, and the
 daemon's leader calls it whenever the next moment computed by :func:`next_moment` comes.
 
 The rules (times are local, in the configured zone; a day begins at 00:00):
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from engine.domain import MilestoneKind, MilestoneState, ProgrammeState
+from engine.domain.model import MilestoneKind, MilestoneState, ProgrammeState
 
 LIVE_STATES = (ProgrammeState.PLANNED.value, ProgrammeState.RUNNING.value)
 _OPEN_MILESTONE = (MilestoneState.PLANNED.value, MilestoneState.SCHEDULED.value)

@@ -7,8 +7,8 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.domain import Contact
-from engine.planning import PlannedMilestone, milestone_to_json
+from engine.domain.model import Contact
+from engine.domain.planning import PlannedMilestone, milestone_to_json
 
 
 @dataclass(frozen=True)

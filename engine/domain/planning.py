@@ -31,10 +31,10 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.domain import MilestoneKind, Placement
-from engine.errors import PlanningError
-from engine.workdays import WorkingCalendar, week_friday, week_monday
-from engine.workflow import MilestoneDef, ReminderDef, WorkflowDefinition
+from engine.domain.errors import PlanningError
+from engine.domain.model import MilestoneKind, Placement
+from engine.domain.workdays import WorkingCalendar, week_friday, week_monday
+from engine.domain.workflow import MilestoneDef, ReminderDef, WorkflowDefinition
 
 CPH = ZoneInfo("Europe/Copenhagen")
 

@@ -1,6 +1,6 @@
 """Answering requests: propose start dates, accept (creates the programme), decline, assign.
 
-Every command runs in one transaction, moves the request through ``engine.states.REQUEST``,
+Every command runs in one transaction, moves the request through ``engine.domain.states.REQUEST``,
 writes the event log, and queues or cancels mail in the outbox: answering a request cancels
 its pending SLA reminders and escalation; assigning one sends the reminders to the consultant
 instead of the lead.
@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from engine.domain import Contact, RequestState
-from engine.errors import ConflictError, InvalidInputError
-from engine.request_sla import cancel_sla, queue_sla, request_facts
-from engine.service import Fbh, NewProgramme
-from engine.states import REQUEST
+from engine.domain.errors import ConflictError, InvalidInputError
+from engine.domain.model import Contact, RequestState
+from engine.domain.states import REQUEST
+from engine.domain.views import ProgrammeView, RequestView
+from engine.services.programmes import Fbh, NewProgramme
+from engine.services.request_sla import cancel_sla, queue_sla, request_facts
 from engine.store import daemons as daemon_store
 from engine.store.store import Request, Tx
-from engine.views import ProgrammeView, RequestView
 from notifications.compose_requests import Proposal, main_meeting, proposal_draft
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Acceptance:
 
 
 class RequestDesk:
-    """The request commands over one :class:`~engine.service.Fbh`."""
+    """The request commands over one :class:`~engine.services.programmes.Fbh`."""
 
     def __init__(self, fbh: Fbh) -> None:
         self.fbh = fbh

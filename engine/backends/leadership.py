@@ -27,7 +27,7 @@ from typing import IO, Protocol
 import psycopg
 from sqlalchemy.engine import make_url
 
-from engine.errors import ConfigError, ConflictError
+from engine.domain.errors import ConfigError, ConflictError
 from engine.store.database import redact
 
 log = logging.getLogger(__name__)

@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from engine.budget import BudgetPart, PartStatus, alert_level, round_hours
-from engine.domain import ProgrammeState
-from engine.errors import InvalidInputError
-from engine.service import Fbh, budget_text
+from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
+from engine.domain.errors import InvalidInputError
+from engine.domain.model import ProgrammeState
+from engine.domain.workdays import week_friday, week_monday
+from engine.domain.workflow import WorkflowDefinition
+from engine.services.programmes import Fbh, budget_text
 from engine.store.store import Programme, TimeEntry, Tx
-from engine.workdays import week_friday, week_monday
-from engine.workflow import WorkflowDefinition
 from notifications.budget_alerts import budget_alert_drafts
 
 MAX_HOURS_PER_DAY = 24.0

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.domain import OutboxState, RequestState
-from engine.service import Fbh
+from engine.domain.model import OutboxState, RequestState
+from engine.domain.timeline import describe, next_step
+from engine.services.programmes import Fbh
 from engine.store import daemons as daemon_store
-from engine.timeline import describe, next_step
 
 
 @dataclass(frozen=True)

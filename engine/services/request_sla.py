@@ -1,6 +1,6 @@
 """The 14-day answer to a request: queuing and cancelling its SLA notices in a transaction.
 
-Used by ``Fbh.add_request`` (queue at registration), by :mod:`engine.requests` (re-queue on
+Used by ``Fbh.add_request`` (queue at registration), by :mod:`engine.services.requests` (re-queue on
 assignment, cancel on an answer) and by the daemon's periodic SLA check, which queues what is
 missing for every open request; dedupe keys make each notice go once.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from engine.config import Settings
-from engine.definitions import WorkflowRegistry
-from engine.domain import Contact, RequestState
-from engine.errors import FbhError
+from engine.config.settings import Settings
+from engine.domain.definitions import WorkflowRegistry
+from engine.domain.errors import FbhError
+from engine.domain.model import Contact, RequestState
 from engine.store import daemons as daemon_store
 from engine.store.store import Request, Tx
 from notifications.compose_requests import (

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from engine import clock
-from engine.budget import PartStatus, text_bar
-from engine.cli import JsonOption, app, emit_json, parse_date, parse_id, state
-from engine.digest import consultant_digest, iso_week_label, lead_digest
-from engine.errors import InvalidInputError
-from engine.timelog import (
+from engine.cli.app import JsonOption, app, emit_json, parse_date, parse_id, state
+from engine.domain import clock
+from engine.domain.budget import PartStatus, text_bar
+from engine.domain.errors import InvalidInputError
+from engine.services.digests import consultant_digest, iso_week_label, lead_digest
+from engine.services.timelog import (
     TimeChange,
     TimeEntryView,
     TimeStatus,

@@ -25,7 +25,7 @@ from typing import Protocol
 import psycopg
 from sqlalchemy.engine import make_url
 
-from engine.leadership import libpq_url
+from engine.backends.leadership import libpq_url
 from engine.store.database import redact
 from engine.store.store import CHANGE_COUNTER_PRAGMA, NOTIFY_CHANNEL
 

@@ -16,10 +16,17 @@ from functools import lru_cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine import timeline
-from engine.config import Settings
-from engine.definitions import WorkflowRegistry, load_registry, parse_definition
-from engine.domain import (
+from engine.config.settings import Settings
+from engine.domain import timeline
+from engine.domain.definitions import WorkflowRegistry, load_registry, parse_definition
+from engine.domain.errors import (
+    ConflictError,
+    FbhError,
+    InvalidInputError,
+    PrerequisiteError,
+)
+from engine.domain.gcpause import paused_gc
+from engine.domain.model import (
     Contact,
     MilestoneKind,
     MilestoneState,
@@ -28,16 +35,12 @@ from engine.domain import (
     RequestState,
     Role,
 )
-from engine.errors import (
-    ConflictError,
-    FbhError,
-    InvalidInputError,
-    PrerequisiteError,
-)
-from engine.gcpause import paused_gc
-from engine.planning import BusySlot, Plan, PlannedMilestone, plan_programme
-from engine.request_sla import queue_sla
-from engine.states import MILESTONE, PROGRAMME
+from engine.domain.planning import BusySlot, Plan, PlannedMilestone, plan_programme
+from engine.domain.states import MILESTONE, PROGRAMME
+from engine.domain.views import DateChange, MilestoneView, ProgrammeView, RequestView
+from engine.domain.workdays import WorkingCalendar, week_friday, week_monday
+from engine.domain.workflow import MilestoneDef, WorkflowDefinition
+from engine.services.request_sla import queue_sla
 from engine.store import daemons as daemon_store
 from engine.store.store import (
     Milestone,
@@ -48,9 +51,6 @@ from engine.store.store import (
     Store,
     Tx,
 )
-from engine.views import DateChange, MilestoneView, ProgrammeView, RequestView
-from engine.workdays import WorkingCalendar, week_friday, week_monday
-from engine.workflow import MilestoneDef, WorkflowDefinition
 from notifications import compose
 from notifications.compose import MeetingFacts, ProgrammeFacts
 
@@ -922,7 +922,7 @@ class Fbh:
 
     def advance(self, now: datetime) -> list[str]:
         """Fire every transition the passing of time has made due (rules in
-        :mod:`engine.timeline`): one transaction per programme, under its row lock, with the
+        :mod:`engine.domain.timeline`): one transaction per programme, under its row lock, with the
         states read again inside it, so a second leader finds nothing left to do."""
         with self.store.transaction() as tx:
             due = daemon_store.due_programme_ids(tx, now, self.tz)  # a superset, from SQL

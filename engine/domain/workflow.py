@@ -1,6 +1,6 @@
 """The built, validated and immutable form of a workflow definition.
 
-``engine.definitions`` turns TOML into these objects; everything downstream (planning, the
+``engine.domain.definitions`` turns TOML into these objects; everything downstream (planning, the
 store's snapshots, notifications) reads only these.
 """
 
@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
-from engine.domain import MilestoneKind, Placement, Role
+from engine.domain.model import MilestoneKind, Placement, Role
 
 _OFFSET = re.compile(
     r"^\s*(?:(?P<w>\d+)\s*w)?\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*$"

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 import holidays
 
-from engine.errors import ConfigError
+from engine.domain.errors import ConfigError
 
 SATURDAY = 5
 

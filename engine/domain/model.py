@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from engine.errors import InvalidInputError
+from engine.domain.errors import InvalidInputError
 
 
 class Role(StrEnum):

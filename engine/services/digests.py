@@ -20,19 +20,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from engine.budget import BudgetPart, PartStatus, round_hours
-from engine.config import DigestTime
-from engine.domain import Contact, MilestoneKind, MilestoneState, ProgrammeState
-from engine.errors import NotFoundError
-from engine.gcpause import paused_gc
-from engine.service import Fbh
-from engine.service import _definition_from_snapshot as definition_from_snapshot
+from engine.config.settings import DigestTime
+from engine.domain.budget import BudgetPart, PartStatus, round_hours
+from engine.domain.errors import NotFoundError
+from engine.domain.gcpause import paused_gc
+from engine.domain.model import Contact, MilestoneKind, MilestoneState, ProgrammeState
+from engine.domain.workdays import iso_week, week_monday
+from engine.domain.workflow import WorkflowDefinition
+from engine.services.programmes import Fbh
+from engine.services.programmes import _definition_from_snapshot as definition_from_snapshot
+from engine.services.timelog import END_CHECK_LOOKBACK, ENDED_STATES, budget_parts
 from engine.store import digests as digest_store
 from engine.store.digests import MilestoneRow, ProgrammeRow
 from engine.store.store import Event, Milestone, OutboxMessage, Programme, Request, Tx
-from engine.timelog import END_CHECK_LOOKBACK, ENDED_STATES, budget_parts
-from engine.workdays import iso_week, week_monday
-from engine.workflow import WorkflowDefinition
 
 DIGEST_WEEKS = 3  # milestones of this week and the next two
 LOAD_WEEKS = 4  # the lead sees each consultant's meetings this week and the next three
@@ -439,7 +439,7 @@ class _ProgrammeBuilder:
             _milestone(row, definitions[row.workflow].milestone(row.key).owner) for row in rows
         ]
         used: dict[str, float] = {}
-        for part, hours in entries:  # in the order engine.timelog.used_by_part sums them
+        for part, hours in entries:  # in the order engine.services.timelog.used_by_part sums them
             used[part] = used.get(part, 0.0) + hours
         start, tz, today = programme.start_date, self.fbh.tz, self.today
         total = relative_week(start, programme.end_date)

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from engine import clock
-from engine.cli import (
+from engine.cli.app import (
     JsonOption,
     app,
     emit_json,
@@ -21,12 +20,13 @@ from engine.cli import (
     show_programme,
     state,
 )
-from engine.daemon import Daemon, daemon_name
-from engine.errors import InvalidInputError
-from engine.requests import Acceptance, RequestDesk
-from engine.service import Fbh
-from engine.status import format_status, gather
-from engine.views import RequestView
+from engine.daemon.runner import Daemon, daemon_name
+from engine.domain import clock
+from engine.domain.errors import InvalidInputError
+from engine.domain.views import RequestView
+from engine.services.programmes import Fbh
+from engine.services.requests import Acceptance, RequestDesk
+from engine.services.status import format_status, gather
 from notifications.outbox import make_transport
 from notifications.transports import Transport
 
