@@ -29,7 +29,7 @@ from bench.harness import Metric, Options
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
-from engine.services.programmes import CHUNK_SIZE, Fbh, NewProgramme
+from engine.services.facade import CHUNK_SIZE, Fbh, NewProgramme
 from engine.store.store import Store
 
 REPO = harness.BENCH.parent

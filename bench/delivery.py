@@ -44,7 +44,7 @@ from bench.harness import Metric, Options
 from bench.smtp_sink import SinkProcess
 from engine.config.settings import load_settings
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import OutboxMessage
 
 REPO = harness.BENCH.parent
@@ -106,7 +106,7 @@ def seed(fbh: Fbh, messages: int, now: datetime) -> dict[int, str]:
     index = 0
     while True:
         with fbh.store.transaction() as tx:
-            if sum(tx.outbox_counts().values()) >= messages:
+            if sum(tx.outbox.counts().values()) >= messages:
                 break
         fbh.create_programme(
             NewProgramme(
@@ -123,11 +123,11 @@ def seed(fbh: Fbh, messages: int, now: datetime) -> dict[int, str]:
         index += 1
     parked = now + timedelta(days=1)
     with fbh.store.transaction() as tx:
-        ids = [row.id for row in tx.outbox()][:messages]
+        ids = [row.id for row in tx.outbox.find()][:messages]
         session = tx.session
         session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).not_in(ids)))
         session.execute(update(OutboxMessage).values(due_at=parked, next_attempt_at=parked))
-        kept = {row.id: row.message_id for row in tx.outbox() if row.id is not None}
+        kept = {row.id: row.message_id for row in tx.outbox.find() if row.id is not None}
     assert len(kept) == messages, (len(kept), messages)
     return kept
 
@@ -142,7 +142,7 @@ def make_due(fbh: Fbh, at: datetime) -> None:
 
 def states(fbh: Fbh) -> Counter[str]:
     with fbh.store.transaction() as tx:
-        return Counter(tx.outbox_counts())
+        return Counter(tx.outbox.counts())
 
 
 def cpu_seconds(pid: int) -> float:

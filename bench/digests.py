@@ -48,9 +48,8 @@ from engine.domain.definitions import load_registry
 from engine.domain.errors import PlanningError
 from engine.domain.model import Contact
 from engine.services.digests import queue_weekly_digests
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
-from engine.store import daemons as daemon_store
 from engine.store.database import head_revision
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
@@ -149,8 +148,8 @@ def seed_template(fbh: Fbh, programmes: int) -> None:
             now=NOW,
         )
         with fbh.store.transaction() as tx:
-            row = tx.get_request(request.id)
-            person = tx.person_by_email(consultant.email)
+            row = tx.requests.get(request.id)
+            person = tx.people.by_email(consultant.email)
             assert person is not None
             row.consultant_id = person.id
             tx.save(row)
@@ -162,13 +161,13 @@ def seed_template(fbh: Fbh, programmes: int) -> None:
         )
         late = [
             r
-            for r in tx.outbox(states=["sent"])
+            for r in tx.outbox.find(states=["sent"])
             if r.kind == "reminder" and NOW - timedelta(days=6) < r.due_at < NOW
         ]
         for message in late[:2]:  # the daemon was down when these fell due
             message.state = "pending"
             tx.save(message)
-            daemon_store.mark_missed(tx, message, message.due_at, actor="daemon", reason="bench")
+            tx.outbox.mark_missed(message, message.due_at, actor="daemon", reason="bench")
 
 
 _CLONED = (
@@ -330,7 +329,7 @@ def measure_once(options: Options) -> dict[str, float]:
             rows, sizes = [], []
             while True:  # as the daemon does: claim what is due, a batch at a time, render it
                 with store.transaction() as tx:
-                    batch = tx.claim_due(NOW, "bench", settings.daemon.batch_size)
+                    batch = tx.outbox.claim_due(NOW, "bench", settings.daemon.batch_size)
                 if not batch:
                     break
                 sizes += [

@@ -1,6 +1,6 @@
 """Fill a database with realistic fbh data quickly: N pending milestones, M pending outbox rows.
 
-A few real programmes are made first through :meth:`engine.services.programmes.Fbh.create_programme`
+A few real programmes are made first through :meth:`engine.services.facade.Fbh.create_programme`
 (socialt beredskab, with and without TILPASSET, starting 5–8 weeks ahead), so every row has
 the shape fbh itself writes: the programme with its workflow snapshot, its planned milestones,
 its reminders and task notices. Their invites and summaries are marked ``sent`` (a daemon
@@ -49,7 +49,7 @@ from engine.config.settings import DatabaseSection, EngineSection, MailSection, 
 from engine.daemon.runner import WEEKLY_DIGEST_EVENT, last_fired
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact, OutboxState
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.store.database import head_revision, redact
 from engine.store.store import Store
 from engine.store.tables import Event, Milestone, Organisation, OutboxMessage, Person, Programme

@@ -1,30 +1,26 @@
-"""The weekly digests as mail: the template context, the outbox drafts and the queuing.
+"""The weekly digests as mail: the template context and the outbox drafts.
 
-The context is the digest model of :mod:`engine.services.digests` turned into the JSON-safe dict the
+The context is the digest model of :mod:`engine.domain.digest` turned into the JSON-safe dict the
 ``digest_consultant`` and ``digest_lead`` templates render. The same dict is stored in the
 outbox payload, so a queued digest renders the same later. It holds only strings, numbers,
 booleans and lists, and avoids the payload keys that ``notifications.outbox.revive`` turns
 into dates (``start``, ``end``, ``deadline``, …).
 
-:func:`queue_weekly_digests` is what the daemon calls at the configured time (``[digest]`` in
-config.toml; :func:`engine.services.digests.next_digest_at` gives the next run). Each digest has a
-dedupe key per recipient and ISO week (``digest:{email}:{YYYY}-W{WW}``; the lead's starts
-``digest-lead:``), so a week's digest is queued once however often it is asked for.
+The daemon queues the digests at the configured time (``[digest]`` in config.toml;
+:func:`engine.domain.digest.next_digest_at` gives the next run) through
+:func:`engine.services.digests.queue_weekly_digests`. Each digest has a dedupe key per
+recipient and ISO week (``digest:{email}:{YYYY}-W{WW}``; the lead's starts ``digest-lead:``), so
+a week's digest is queued once however often it is asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.domain.budget import PartStatus, bar_segments, round_hours, text_bar
-from engine.domain.gcpause import paused_gc
-from engine.domain.model import Contact, OutboxDraft
-from engine.domain.workdays import iso_week, week_monday
-from engine.services.digests import (
+from engine.domain.digest import (
     SOON_DAYS,
     BudgetAlertItem,
     ConsultantDigest,
@@ -34,12 +30,11 @@ from engine.services.digests import (
     ProgrammeDigest,
     RequestItem,
     WeekCell,
-    build_digests,
-    digest_consultants,
     iso_week_label,
     relative_week,
 )
-from engine.services.programmes import Fbh
+from engine.domain.model import OutboxDraft
+from engine.domain.workdays import iso_week, week_monday
 from notifications.compose import mail_draft
 from notifications.render import da_date, da_hours, da_period, da_timespan, da_weekday
 
@@ -319,64 +314,23 @@ def _alert_context(a: BudgetAlertItem) -> dict[str, Any]:
 # ----- queuing --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class QueueResult:
-    week: str  # ISO week, e.g. 2027-W03
-    queued: tuple[str, ...]  # recipients whose digest was newly queued
-    already: tuple[str, ...]  # recipients whose digest of this week was queued before
-
-
 def digest_draft(
-    fbh: Fbh, kind: str, recipient: Contact, context: dict[str, Any], now: datetime
+    kind: str,
+    digest: ConsultantDigest | LeadDigest,
+    context: dict[str, Any],
+    now: datetime,
+    tz: ZoneInfo,
+    domain: str,
 ) -> OutboxDraft:
-    key = digest_key(kind, recipient.email, now.astimezone(fbh.tz).date())
+    """The outbox draft of one digest, keyed per recipient and ISO week."""
+    key = digest_key(kind, digest.recipient.email, now.astimezone(tz).date())
     return mail_draft(
-        key=key,
-        kind=kind,
-        recipient=recipient,
-        due_at=now,
-        context=context,
-        domain=fbh.settings.mail_domain,
+        key=key, kind=kind, recipient=digest.recipient, due_at=now, context=context, domain=domain
     )
 
 
-def queue_digests(
-    fbh: Fbh,
-    now: datetime,
-    *,
-    consultants: Sequence[str] | None = None,
-    lead: bool = True,
-) -> QueueResult:
-    """Queue this week's digests: for ``consultants`` (default: everyone with live work) and,
-    with ``lead``, for the programme lead when one is configured."""
-    emails = digest_consultants(fbh) if consultants is None else list(consultants)
-    queued: list[str] = []
-    already: list[str] = []
-    with paused_gc():
-        built = build_digests(fbh, now, emails, fbh.settings.lead if lead else None)
-        digests: list[tuple[str, ConsultantDigest | LeadDigest]] = [
-            (CONSULTANT_KIND, d) for d in built.consultants
-        ]
-        if built.lead is not None:
-            digests.append((LEAD_KIND, built.lead))
-        for start in range(0, len(digests), QUEUE_CHUNK):
-            drafts = [
-                digest_draft(fbh, kind, digest.recipient, _context(digest, fbh.tz), now)
-                for kind, digest in digests[start : start + QUEUE_CHUNK]
-            ]
-            with fbh.store.transaction() as tx:
-                for draft in drafts:
-                    (queued if tx.enqueue([draft], now) else already).append(draft.recipient)
-    return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))
-
-
-def _context(digest: ConsultantDigest | LeadDigest, tz: ZoneInfo) -> dict[str, Any]:
+def digest_context(digest: ConsultantDigest | LeadDigest, tz: ZoneInfo) -> dict[str, Any]:
+    """The template context of either kind of digest."""
     if isinstance(digest, LeadDigest):
         return lead_context(digest, tz)
     return consultant_context(digest, tz)
-
-
-def queue_weekly_digests(fbh: Fbh, now: datetime) -> int:
-    """The daemon's weekly job: queue every digest of this ISO week once; returns how many
-    were newly queued. The outbox delivers them."""
-    return len(queue_digests(fbh, now).queued)

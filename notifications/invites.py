@@ -1,7 +1,7 @@
 """iTIP/iMIP calendar objects (RFC 5545, RFC 5546) for fbh's meeting invites.
 
 This is the only module that imports :mod:`icalendar`. It builds one VCALENDAR with exactly one
-VEVENT per message (see DESIGN.md §3):
+VEVENT per message (docs/notifications.md, "Invites (iTIP / iMIP)"):
 
 * ``METHOD`` is ``REQUEST`` or ``CANCEL``; a cancellation also carries ``STATUS:CANCELLED``.
 * ``DTSTAMP`` is in UTC; ``DTSTART``/``DTEND`` use ``TZID=Europe/Copenhagen`` with a hand-built,

@@ -1,11 +1,12 @@
-"""MIME messages (RFC 5322/2045, iMIP RFC 6047) built with the stdlib :mod:`email` package.
+"""What an e-mail is (:class:`MailSpec`) and the checks it passes before it is written.
 
-Every header value passes through :func:`clean_header_text`, which turns control characters
-(CR, LF, NUL, Unicode line separators, ...) into spaces and defuses RFC 2047 encoded-word
-lookalikes, so no input can add a header; :func:`to_bytes` checks the result once more. Addresses
-are formatted with :class:`email.headerregistry.Address`, which quotes commas and quotes and
-RFC 2047-encodes non-ASCII display names. Bodies are UTF-8; the message is 7-bit clean and uses
-CRLF line endings (``email.policy.SMTP``).
+:mod:`notifications.wire` writes the bytes (RFC 5322/2045, iMIP RFC 6047). Every header value
+passes through :func:`clean_header_text`, which turns control characters (CR, LF, NUL, Unicode
+line separators, ...) into spaces and defuses RFC 2047 encoded-word lookalikes, so no input can
+add a header. Addresses are checked with :class:`email.headerregistry.Address`, which quotes
+commas and quotes and RFC 2047-encodes non-ASCII display names. A reference writer built on the
+stdlib :mod:`email` package lives with the tests (``tests/mime_reference.py``); the tests check
+that both write the same message.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
-from email.message import EmailMessage, MIMEPart
-from email.policy import SMTP
 from functools import lru_cache
 
 from engine.domain.model import Contact
 
 __all__ = [
     "MailSpec",
-    "build_message",
     "check_spec",
     "clean_header_text",
+    "format_address",
     "message_id_for",
-    "to_bytes",
 ]
 
 _ASCII_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -95,34 +93,9 @@ def clean_header_text(value: str) -> str:
     return " ".join(replaced.split()).replace("=?", "=\u200b?")
 
 
-def build_message(spec: MailSpec) -> EmailMessage:
-    """Build the message: ``multipart/alternative`` (text, HTML), or with a calendar
-    ``multipart/mixed`` > [``multipart/alternative`` (text, HTML, text/calendar),
-    ``application/ics`` attachment]."""
-    if not spec.to:
-        raise ValueError("a message needs at least one recipient")
-    if spec.date.tzinfo is None or spec.date.utcoffset() is None:
-        raise ValueError(f"date must be an aware datetime, got {spec.date!r}")
-    message = _alternative(spec)
-    if spec.calendar is not None:
-        _check_attachment_name(spec.attachment_name)
-        message.make_mixed()
-        message.add_attachment(
-            spec.calendar,
-            maintype="application",
-            subtype="ics",
-            cte="base64",
-            disposition="attachment",
-            filename=spec.attachment_name,
-            params={"name": spec.attachment_name},
-        )
-    _set_headers(message, spec)
-    return message
-
-
 def check_spec(spec: MailSpec) -> str | None:
-    """Make the checks of :func:`build_message` without building anything (for the fast
-    writer, :mod:`notifications.wire`); returns the calendar method, or None."""
+    """Check a spec before :mod:`notifications.wire` writes it; returns the calendar method,
+    or None. Raises ValueError for anything that could not be sent as it is."""
     if not spec.to:
         raise ValueError("a message needs at least one recipient")
     if spec.date.tzinfo is None or spec.date.utcoffset() is None:
@@ -141,37 +114,7 @@ def check_spec(spec: MailSpec) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _checked_address(name: str, email: str) -> None:
-    _address(Contact(name, email))
-
-
-def to_bytes(message: EmailMessage) -> bytes:
-    """Serialise ``message`` with CRLF line endings, ready for SMTP DATA.
-
-    Raises ``ValueError`` if a header value would come out as more than its own header (a
-    last line of defence, like ``verify_generated_headers`` in Python 3.13)."""
-    data = message.as_bytes(policy=SMTP)
-    head = data.split(b"\r\n\r\n", 1)[0]
-    lines = head.split(b"\r\n")
-    starts = [line for line in lines if line[:1] not in (b" ", b"\t")]
-    if len(starts) != len(message.keys()) or any(b"\r" in ln or b"\n" in ln for ln in lines):
-        raise ValueError("a header value would add a header line; refusing to send it")
-    return data
-
-
-def _alternative(spec: MailSpec) -> EmailMessage:
-    part = EmailMessage(policy=SMTP)
-    part.set_content(spec.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    part.add_alternative(spec.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    if spec.calendar is not None:
-        method = _calendar_method(spec)
-        part.add_alternative(
-            spec.calendar,
-            maintype="text",
-            subtype="calendar",
-            cte="base64",
-            params={"charset": "UTF-8", "method": method},
-        )
-    return part
+    format_address(Contact(name, email))
 
 
 def _check_attachment_name(name: str) -> None:
@@ -192,40 +135,15 @@ def _calendar_method(spec: MailSpec) -> str:
     return method
 
 
-def _set_headers(message: EmailMessage, spec: MailSpec) -> None:
-    if not _MESSAGE_ID.match(spec.message_id):
-        raise ValueError(f"invalid Message-ID {spec.message_id!r}")
-    message["From"] = _address(spec.sender)
-    message["To"] = [_address(contact) for contact in spec.to]
-    message["Subject"] = clean_header_text(spec.subject)
-    message["Date"] = spec.date
-    message["Message-ID"] = spec.message_id
-    message["Auto-Submitted"] = "auto-generated"
-    for name, value in spec.headers:
-        _check_extra_header(name)
-        message[name] = clean_header_text(value)
-    if "MIME-Version" not in message:
-        message["MIME-Version"] = "1.0"
-    for part in message.iter_parts():
-        _drop_nested_mime_version(part)
-
-
-def _drop_nested_mime_version(part: MIMEPart) -> None:
-    """``MIME-Version`` belongs on the top-level header only (RFC 2045 §4)."""
-    del part["MIME-Version"]
-    if part.is_multipart():
-        for child in part.iter_parts():
-            _drop_nested_mime_version(child)
-
-
 def _check_extra_header(name: str) -> None:
     if not _HEADER_NAME.match(name):
         raise ValueError(f"invalid header name {name!r}")
     if name.lower() in _RESERVED_HEADERS:
-        raise ValueError(f"header {name!r} is set by build_message and cannot be overridden")
+        raise ValueError(f"header {name!r} is set by fbh and cannot be overridden")
 
 
-def _address(contact: Contact) -> Address:
+def format_address(contact: Contact) -> Address:
+    """The RFC 5322 address of ``contact`` (display name cleaned); ValueError if invalid."""
     email = contact.email.strip()
     if not email or not email.isascii() or any(_is_control(c) or c.isspace() for c in email):
         raise ValueError(f"invalid e-mail address {contact.email!r}")

@@ -25,10 +25,10 @@ from functools import lru_cache
 from typing import Any
 
 from engine.config.settings import Settings
-from engine.domain.errors import ConfigError, StoreError, TransportError
+from engine.domain.errors import ConfigError, StoreError, TransportError, UnavailableError
 from engine.domain.model import Contact, OutboxState
-from engine.store import daemons as daemon_store
-from engine.store.store import OutboxMessage, Store, Tx
+from engine.store.abc import OutboxStore, OutboxTx
+from engine.store.tables import OutboxMessage
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import MailSpec
 from notifications.render import Context, RenderError, render_mail
@@ -54,6 +54,7 @@ class SendReport:
     lost_claims: int = 0
     untried: int = 0  # given back unsent: the connection was lost before their turn
     errors: list[str] = field(default_factory=list)
+    unreachable: str | None = None  # why the mail server could not be reached, if it could not
 
     def add(self, other: SendReport) -> None:
         self.sent += other.sent
@@ -62,6 +63,7 @@ class SendReport:
         self.lost_claims += other.lost_claims
         self.untried += other.untried
         self.errors += other.errors
+        self.unreachable = self.unreachable or other.unreachable
 
     @property
     def claimed(self) -> int:
@@ -204,7 +206,7 @@ class OutboxWorker:
     """Delivers due outbox rows through one transport."""
 
     def __init__(
-        self, store: Store, transport: Transport, settings: Settings, *, worker_id: str
+        self, store: OutboxStore, transport: Transport, settings: Settings, *, worker_id: str
     ) -> None:
         self.store = store
         self.transport = transport
@@ -228,7 +230,7 @@ class OutboxWorker:
         self.recover(now, report)
         try:
             with self.store.transaction() as tx:
-                rows = tx.claim_due(now, self.worker_id, batch)
+                rows = tx.outbox.claim_due(now, self.worker_id, batch)
         except StoreError:
             self._unsure_claims = True  # the claim may have committed without our knowing
             raise
@@ -259,6 +261,8 @@ class OutboxWorker:
             # Nothing was sent: even a permanent reason (a rejected password) is about the
             # server or the config, not these messages, so they all wait for a retry.
             log.error("transport failed before sending a batch of %d: %s", len(envelopes), exc)
+            if isinstance(exc, UnavailableError):
+                report.unreachable = report.unreachable or str(exc)
             transient = TransportError(str(exc), permanent=False, code=exc.code)
             return [self._failed(row, transient, now, report) for row, _ in envelopes]
         outcomes = []
@@ -304,7 +308,7 @@ class OutboxWorker:
             )
         if self._unsure_claims:
             with self.store.transaction() as tx:
-                released = tx.release_claims(self.worker_id, now)
+                released = tx.outbox.release_claims(self.worker_id, now)
             self._unsure_claims = False
             if released:
                 log.warning("gave back %d unsent claim(s) after a database error", released)
@@ -324,7 +328,7 @@ class OutboxWorker:
             return
         with self.store.transaction() as tx:
             plain = [o.row.id for o in outcomes if o.is_plain_send and o.row.id is not None]
-            sent = tx.finish_sent(plain, self.worker_id, now) if plain else set()
+            sent = tx.outbox.finish_sent(plain, self.worker_id, now) if plain else set()
             kept = [
                 o.row.id in sent if o.is_plain_send else self._apply(tx, o, now) for o in outcomes
             ]
@@ -345,13 +349,13 @@ class OutboxWorker:
             else:
                 report.retried += 1
 
-    def _apply(self, tx: Tx, outcome: _Outcome, now: datetime) -> bool:
+    def _apply(self, tx: OutboxTx, outcome: _Outcome, now: datetime) -> bool:
         """Write one outcome; False if the claim was lost meanwhile."""
         row = outcome.row
         assert row.id is not None
         if outcome.untried:
-            return daemon_store.unclaim(tx, row.id, self.worker_id, now, outcome.error or "")
-        kept = tx.finish_claim(
+            return tx.outbox.unclaim(row.id, self.worker_id, now, outcome.error or "")
+        kept = tx.outbox.finish_claim(
             row.id,
             self.worker_id,
             state=outcome.state,
@@ -360,7 +364,7 @@ class OutboxWorker:
             next_attempt_at=outcome.next_attempt_at,
         )
         if kept and outcome.state is OutboxState.FAILED:
-            tx.add_event(
+            tx.events.add(
                 at=now,
                 actor=self.worker_id,
                 entity="outbox",
@@ -393,7 +397,7 @@ class OutboxWorker:
 
     def release_stuck(self, now: datetime, older_than: timedelta = DEFAULT_STUCK_AFTER) -> int:
         with self.store.transaction() as tx:
-            released = tx.release_stuck(now, older_than)
+            released = tx.outbox.release_stuck(now, older_than)
         for row in released:
             log.warning(
                 "outbox row %s was stuck in sending (%s); it will be sent again",

@@ -1,7 +1,8 @@
 """The wire bytes of a :class:`~notifications.mime.MailSpec`, written directly.
 
-:func:`message_bytes` gives the message :func:`notifications.mime.build_message` describes —
-the same MIME tree, headers, parameters and encodings — as bytes ready for SMTP DATA, without
+:func:`message_bytes` gives the message the reference writer ``build_message`` in
+tests/mime_reference.py builds with the stdlib — the same MIME tree, headers, parameters and
+encodings — as bytes ready for SMTP DATA, without
 the stdlib :mod:`email` object model, whose header registry and generator cost several
 milliseconds per message (the outbox renders every message it sends, so that was most of the
 daemon's time per message). The input is checked by :func:`notifications.mime.check_spec`, so
@@ -39,8 +40,7 @@ _SPECIALS = frozenset('()<>[]:;@\\,."')
 
 
 def message_bytes(spec: MailSpec) -> bytes:
-    """The message as bytes for SMTP DATA; raises ValueError for a spec build_message
-    refuses."""
+    """The message as bytes for SMTP DATA; raises ValueError for a spec check_spec refuses."""
     method = check_spec(spec)
     tag = hashlib.sha256(spec.message_id.encode("ascii")).hexdigest()[:24]
     parts = [
@@ -76,7 +76,7 @@ def message_bytes(spec: MailSpec) -> bytes:
 
 def _check_head(head: list[bytes]) -> None:
     """Each header is one header: every line after its first is a continuation (a last line
-    of defence, as in :func:`notifications.mime.to_bytes`)."""
+    of defence, as ``to_bytes`` in tests/mime_reference.py does)."""
     for header in head:
         lines = header[:-2].split(CRLF)
         if any(b"\r" in line or b"\n" in line for line in lines) or any(
@@ -93,7 +93,7 @@ def _text_part(subtype: str, text: str) -> bytes:
     does (every line ends with a line break)."""
     data = text.encode("utf-8")
     if b"\r" in data:  # CR and CRLF line breaks become LF (then CRLF, below)
-        data = b"\n".join(data.splitlines())
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not data.endswith(b"\n"):
         data += b"\n"
     encoded = binascii.b2a_qp(data, istext=True)

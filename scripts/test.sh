@@ -11,4 +11,5 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports  # the layers of docs/architecture.md (contracts in pyproject.toml)
 .venv/bin/pytest -q "$@"

@@ -17,7 +17,7 @@ import pytest
 from fbhtest import make_settings
 
 from engine.config.settings import Settings
-from engine.services.programmes import Fbh
+from engine.services.facade import Fbh
 from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parent.parent

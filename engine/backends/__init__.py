@@ -1,0 +1,25 @@
+"""One module per database behind :mod:`engine.backends.abc`; :func:`backend_for` picks it."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from engine.backends.abc import Backend, redact
+from engine.backends.postgres import PostgresBackend
+from engine.backends.sqlite import SqliteBackend
+from engine.domain.errors import StoreError
+
+_BACKENDS: dict[str, type[Backend]] = {"sqlite": SqliteBackend, "postgresql": PostgresBackend}
+
+
+def backend_for(url: str) -> Backend:
+    """The backend of the database at ``url`` (the one place that looks at its scheme)."""
+    try:
+        name = make_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise StoreError(f"invalid database url {url!r}") from exc
+    found = _BACKENDS.get(name)
+    if found is None:
+        raise StoreError(f"unsupported database {redact(url)}: use sqlite or postgresql+psycopg")
+    return found(url)

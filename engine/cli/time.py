@@ -1,17 +1,20 @@
-"""CLI: the tovholder's time (``fbh time``) and the weekly digests (``fbh digest``)."""
+"""CLI: the tovholder's time (``fbh time``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from engine.cli.app import JsonOption, app, emit_json, parse_date, parse_id, state
+from engine.cli.common import (
+    JsonOption,
+    emit_json,
+    parse_date,
+    parse_id,
+    state,
+)
 from engine.domain import clock
 from engine.domain.budget import PartStatus, text_bar
-from engine.domain.errors import InvalidInputError
-from engine.services.digests import consultant_digest, iso_week_label, lead_digest
 from engine.services.timelog import (
     TimeChange,
     TimeEntryView,
@@ -23,13 +26,8 @@ from engine.services.timelog import (
     parse_hours,
     time_status,
 )
-from notifications.digests import QueueResult, consultant_context, lead_context, queue_digests
-from notifications.render import render_mail
 
 time_app = typer.Typer(help="The tovholder's hours against the budget.", no_args_is_help=True)
-digest_app = typer.Typer(help="Weekly e-mail digests.", no_args_is_help=True)
-app.add_typer(time_app, name="time")
-app.add_typer(digest_app, name="digest")
 
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Programme id.")]
 EntryArgument = Annotated[str, typer.Argument(metavar="ENTRY_ID", help="Time entry id.")]
@@ -161,78 +159,3 @@ def format_status(status: TimeStatus) -> str:
     lines = [f"programme {status.programme_id}: {status.organisation} ({status.workflow})"]
     lines += [f"  {_part_line(part)}" for part in status.parts]
     return "\n".join(lines)
-
-
-# ----- fbh digest -----------------------------------------------------------------------------
-
-
-@digest_app.command("preview")
-def digest_preview(
-    ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Write the HTML digest to this file.")],
-    consultant: Annotated[
-        str | None, typer.Option("--consultant", help="The consultant's e-mail address.")
-    ] = None,
-    lead: Annotated[bool, typer.Option("--lead", help="The programme lead's digest.")] = False,
-    text: Annotated[
-        Path | None, typer.Option("--text", help="Also write the plain-text version here.")
-    ] = None,
-) -> None:
-    """Render this week's digest to a file, without queuing anything."""
-    if bool(consultant) == lead:
-        raise InvalidInputError("give either --consultant EMAIL or --lead")
-    fbh = state(ctx).fbh
-    now = clock.utcnow()
-    if lead:
-        digest_l = lead_digest(fbh, now)
-        kind, who, context = "digest_lead", digest_l.recipient.email, lead_context(digest_l, fbh.tz)
-    else:
-        assert consultant is not None
-        digest_c = consultant_digest(fbh, consultant.strip().lower(), now)
-        kind, who = "digest_consultant", digest_c.recipient.email
-        context = consultant_context(digest_c, fbh.tz)
-    mail = render_mail(kind, context)
-    _write(out, mail.html)
-    if text is not None:
-        _write(text, mail.text)
-    week = iso_week_label(now.astimezone(fbh.tz).date())
-    typer.echo(f"wrote the {week} digest for {who} to {out}  (subject: {mail.subject})")
-
-
-def _write(path: Path, content: str) -> None:
-    try:
-        path.write_text(content, encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
-
-
-@digest_app.command("send")
-def digest_send(
-    ctx: typer.Context,
-    consultants: Annotated[
-        list[str] | None,
-        typer.Option("--consultant", help="Only this consultant (repeatable)."),
-    ] = None,
-    lead: Annotated[bool, typer.Option("--lead", help="Only the programme lead.")] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Queue this week's digests in the outbox (once per recipient and ISO week)."""
-    fbh = state(ctx).fbh
-    if lead and fbh.settings.lead is None:
-        raise InvalidInputError("no programme lead configured: set [mail] lead in config.toml")
-    chosen = [c.strip().lower() for c in consultants] if consultants else None
-    if lead and chosen is None:
-        chosen = []
-    result = queue_digests(fbh, clock.utcnow(), consultants=chosen, lead=lead or not consultants)
-    if as_json:
-        emit_json(_queue_json(result))
-        return
-    typer.echo(
-        f"queued {len(result.queued)} digest(s) for {result.week}"
-        + (f"; {len(result.already)} already queued this week" if result.already else "")
-        + "; deliver them with 'fbh outbox send'"
-    )
-
-
-def _queue_json(result: QueueResult) -> dict[str, Any]:
-    return {"week": result.week, "queued": list(result.queued), "already": list(result.already)}

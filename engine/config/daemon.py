@@ -5,24 +5,20 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from engine.config.base import Section
+from engine.domain.catchup import DEFAULT_MODES, CatchUpMode, CatchUpPolicy
 from engine.domain.model import MAIL_KINDS
-
-CatchUpMode = Literal["send", "miss"]
 
 # Every kind of outbox message the catch-up policy may name, plus the weekly digest job.
 CATCH_UP_KINDS = frozenset({*MAIL_KINDS, "digest"})
-_DEFAULT_MODES: dict[str, CatchUpMode] = {"reminder": "miss"}
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CatchUpSection(BaseModel):
+class CatchUpSection(Section):
     """What happens to a message that fell due while no daemon was running.
 
     ``<kind> = "send" | "miss"`` per kind of message, ``<kind>_grace_minutes = N`` per kind,
@@ -52,7 +48,7 @@ class CatchUpSection(BaseModel):
 
     def mode(self, kind: str) -> CatchUpMode:
         extra = self.model_extra or {}
-        mode: CatchUpMode = extra.get(kind) or _DEFAULT_MODES.get(kind) or self.default
+        mode: CatchUpMode = extra.get(kind) or DEFAULT_MODES.get(kind) or self.default
         return mode
 
     def grace(self, kind: str) -> timedelta:
@@ -60,13 +56,30 @@ class CatchUpSection(BaseModel):
         minutes = extra.get(f"{kind}_grace_minutes", self.grace_minutes)
         return timedelta(minutes=float(minutes))
 
+    def policy(self) -> CatchUpPolicy:
+        """The domain's policy object for these settings."""
+        modes: dict[str, CatchUpMode] = {}
+        graces: dict[str, timedelta] = {}
+        for key, value in (self.model_extra or {}).items():
+            kind, suffix = _split_grace(key)
+            if suffix:
+                graces[kind] = timedelta(minutes=float(value))
+            else:
+                modes[kind] = value
+        return CatchUpPolicy(
+            default=self.default,
+            grace_default=timedelta(minutes=self.grace_minutes),
+            modes=MappingProxyType(modes),
+            graces=MappingProxyType(graces),
+        )
+
 
 def _split_grace(key: str) -> tuple[str, bool]:
     suffix = "_grace_minutes"
     return (key[: -len(suffix)], True) if key.endswith(suffix) else (key, False)
 
 
-class DaemonSection(_Section):
+class DaemonSection(Section):
     """``fbh serve``: timers, heartbeats, leadership and delivery."""
 
     name: str | None = None  # default: host:pid
@@ -100,7 +113,7 @@ class DaemonSection(_Section):
         return self
 
 
-class RequestsSection(_Section):
+class RequestsSection(Section):
     """The 14-day answer to a request: reminders before the deadline, escalation after."""
 
     reminder_days: tuple[int, ...] = (10, 13)  # days after receipt

@@ -1,4 +1,5 @@
-"""Configuration: ``config.toml`` (keys in DESIGN.md §5) plus secrets from the environment.
+"""Configuration: ``config.toml`` plus secrets from the environment (every key is in
+docs/operations.md, "Configuration").
 
 Relative paths are resolved against the folder of the config file. The SMTP password is read
 only from ``FBH_SMTP_PASSWORD``; a password in the file is refused.
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from engine.config.base import Section
 from engine.config.daemon import DaemonSection, RequestsSection
 from engine.domain.errors import ConfigError, InvalidInputError
 from engine.domain.model import Contact
@@ -27,11 +29,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EngineSection(_Section):
+class EngineSection(Section):
     timezone: str = "Europe/Copenhagen"
     hours_per_workday: float = Field(default=7.4, gt=0, le=24)
     workflows: str = "workflows"
@@ -47,11 +45,11 @@ class EngineSection(_Section):
         return value
 
 
-class DatabaseSection(_Section):
+class DatabaseSection(Section):
     url: str = "sqlite:///var/fbh.sqlite3"
 
 
-class SmtpSection(_Section):
+class SmtpSection(Section):
     host: str = "localhost"
     port: int = Field(default=587, gt=0, lt=65536)
     starttls: bool = True
@@ -62,7 +60,7 @@ class SmtpSection(_Section):
     connections: int = Field(default=4, gt=0, le=50)  # per batch, at once
 
 
-class MailSection(_Section):
+class MailSection(Section):
     transport: Literal["maildir", "smtp"] = "maildir"
     maildir: str = "var/mail"
     sender: str = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
@@ -88,7 +86,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 _DANISH_WEEKDAYS = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag")
 
 
-class DigestSection(_Section):
+class DigestSection(Section):
     """When the weekly digests go out, in the engine's time zone."""
 
     weekday: str = "monday"  # an English or Danish weekday name
@@ -115,7 +113,7 @@ class DigestSection(_Section):
         return parsed.strftime("%H:%M")
 
 
-class Settings(_Section):
+class Settings(Section):
     engine: EngineSection = EngineSection()
     database: DatabaseSection = DatabaseSection()
     mail: MailSection = MailSection()

@@ -3,7 +3,7 @@
 A pure decision (:func:`decide`) over one late outbox row, the configured policy
 (``[daemon.catch_up]``) and ``now``. The daemon runs it before every delivery pass over the
 rows that are due (normally a second or so late; after downtime, hours), and marks the
-``miss`` ones with :func:`engine.store.daemons.mark_missed`, which also writes a ``missed``
+``miss`` ones with :meth:`engine.store.outbox.Outbox.mark_missed`, which also writes a ``missed``
 event.
 
 The policy, per kind of message:
@@ -21,13 +21,32 @@ closed, a request reminder after the request's deadline.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from engine.config.daemon import CatchUpSection
+CatchUpMode = Literal["send", "miss"]
+DEFAULT_MODES: Mapping[str, CatchUpMode] = MappingProxyType({"reminder": "miss"})
+
+
+@dataclass(frozen=True)
+class CatchUpPolicy:
+    """The catch-up policy: a mode and a grace per kind of message, and the defaults for the
+    kinds not named. Configuration (``[daemon.catch_up]``) builds it."""
+
+    default: CatchUpMode = "send"
+    grace_default: timedelta = timedelta(minutes=60)
+    modes: Mapping[str, CatchUpMode] = field(default_factory=lambda: MappingProxyType({}))
+    graces: Mapping[str, timedelta] = field(default_factory=lambda: MappingProxyType({}))
+
+    def mode(self, kind: str) -> CatchUpMode:
+        return self.modes.get(kind) or DEFAULT_MODES.get(kind) or self.default
+
+    def grace(self, kind: str) -> timedelta:
+        return self.graces.get(kind, self.grace_default)
 
 
 class Verdict(StrEnum):
@@ -50,7 +69,7 @@ class Decision:
     reason: str
 
 
-def decide(message: LateMessage, now: datetime, policy: CatchUpSection) -> Decision:
+def decide(message: LateMessage, now: datetime, policy: CatchUpPolicy) -> Decision:
     """Send the late ``message`` now, or record it as missed."""
     late = now - message.due_at
     if message.expires_at is not None and now >= message.expires_at:

@@ -1,8 +1,9 @@
 """The exception hierarchy. Every error fbh raises on purpose is an ``FbhError``.
 
-User errors (bad input, unknown ids, unreachable services) exit the CLI with code 2 and one
-line on stderr. Driver errors (SMTP, database) are translated at the boundary with the cause
-attached (``raise ... from exc``).
+User errors (bad input, unknown ids, a refused change) exit the CLI with code 2 and one line on
+stderr. A database or mail server that cannot be reached is not the user's mistake: an
+``UnavailableError`` exits with code 3. Driver errors (SMTP, database) are translated at the
+boundary with the cause attached (``raise ... from exc``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,16 @@ class StoreError(FbhError):
     """The database failed or cannot be reached."""
 
 
+class UnavailableError(FbhError):
+    """A service fbh depends on (the database, the mail server) cannot be reached."""
+
+    exit_code = 3
+
+
+class DatabaseUnavailableError(StoreError, UnavailableError):
+    """The database cannot be reached (connection refused, lost, timed out)."""
+
+
 class TransportError(FbhError):
     """A mail transport failed.
 
@@ -97,3 +108,7 @@ class TransportError(FbhError):
         self.permanent = permanent
         self.code = code
         super().__init__(message)
+
+
+class MailServerUnavailableError(TransportError, UnavailableError):
+    """The mail server cannot be reached (no connection; not a refusal by the server)."""

@@ -1,6 +1,6 @@
 """Planning: pure functions from (workflow, start date, calendar, busy slots) to a timeline.
 
-Rules (DESIGN.md §1, "Week arithmetic"):
+Rules (docs/workflows.md, "Week arithmetic in brief"):
 
 * Week 0 is the ISO week containing the start date S; week N is N ISO weeks later.
 * The window of weeks a–b is the working days from the Monday of week a to the Friday of
@@ -433,7 +433,8 @@ def _reminder_reference(milestone: PlannedMilestone, tz: ZoneInfo) -> datetime:
 
 
 def milestone_to_json(milestone: PlannedMilestone, tz: ZoneInfo | None = None) -> dict[str, Any]:
-    """The contract JSON of one milestone (DESIGN.md §5), without ``id``/``state``.
+    """The contract JSON of one milestone (``fbh plan --json``; the worked examples are in
+    tests/acceptance/test_cli_engine.py), without ``id``/``state``.
 
     ``start``/``end`` appear for meetings only; when ``tz`` is given they are shown in it.
     """
@@ -459,7 +460,8 @@ def _datetime_json(moment: datetime | None, tz: ZoneInfo | None) -> str | None:
 
 
 def plan_to_json(plan: Plan, tz: ZoneInfo | None = None) -> dict[str, Any]:
-    """The contract JSON of a plan (DESIGN.md §5): no ``id``/``state``; adds ``extensions``."""
+    """The contract JSON of a plan (``fbh plan --json``): no ``id``/``state``; adds
+    ``extensions``."""
     return {
         "workflow": plan.workflow,
         "start": plan.start.isoformat(),

@@ -1,7 +1,7 @@
 """Time-driven transitions: which state changes the passing of time has made due.
 
 Pure functions over a programme's dates and its milestones' states and ``now``; the service
-(:meth:`engine.services.programmes.Fbh.advance`) applies them through the state machines, and the
+(:meth:`engine.services.facade.Fbh.advance`) applies them through the state machines, and the
 daemon's leader calls it whenever the next moment computed by :func:`next_moment` comes.
 
 The rules (times are local, in the configured zone; a day begins at 00:00):

@@ -1,4 +1,5 @@
-"""The Danish working-day calendar and ISO-week arithmetic (DESIGN.md §1, "Week arithmetic").
+"""The Danish working-day calendar and ISO-week arithmetic (docs/workflows.md, "Week
+arithmetic in brief").
 
 Working days are Monday–Friday minus Danish public holidays, as the ``holidays`` package
 lists them for country DK (its default ``public`` category: Nytårsdag, Skærtorsdag, Langfredag,

@@ -1,282 +1,62 @@
-"""Weekly digests: what each consultant, and the programme lead, should know this week.
+"""Weekly digests: build what each consultant, and the programme lead, should know this week
+from store reads (for a given ``now``), and queue them as mail.
 
-Two layers, so each can be tested on its own:
-
-* **pure helpers**: relative weeks, the timeline, which milestones are upcoming or overdue,
-  the consultants' meeting load, the next digest time (no I/O, no clock);
-* **building** the data model (:class:`ConsultantDigest`, :class:`LeadDigest`) from store
-  reads, for a given ``now``.
-
-Turning the model into mail (template context, outbox drafts, the weekly queuing) is
-:mod:`notifications.digests`; :func:`queue_weekly_digests` here is the daemon's entry point.
+The data model and its pure helpers are :mod:`engine.domain.digest`; the template context and
+the outbox drafts are :mod:`notifications.digests`. :func:`queue_weekly_digests` here is the
+daemon's weekly job.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal, cast
-from zoneinfo import ZoneInfo
+from typing import Any, cast
 
-from engine.config.settings import DigestTime
 from engine.domain.budget import BudgetPart, PartStatus, round_hours
+from engine.domain.digest import (
+    LOAD_WEEKS,
+    NOT_HELD,
+    SOON_DAYS,
+    BudgetAlertItem,
+    ConsultantDigest,
+    DigestMilestone,
+    LeadDigest,
+    MissedItem,
+    ProgrammeDigest,
+    RequestItem,
+    coming_meetings,
+    iso_week_label,
+    meeting_load,
+    overdue_tasks,
+    relative_week,
+    timeline_cells,
+    upcoming,
+)
 from engine.domain.errors import NotFoundError
 from engine.domain.gcpause import paused_gc
-from engine.domain.model import Contact, MilestoneKind, MilestoneState, ProgrammeState
-from engine.domain.workdays import iso_week, week_monday
+from engine.domain.model import Contact, ProgrammeState
+from engine.domain.workdays import week_monday
 from engine.domain.workflow import WorkflowDefinition
-from engine.services.programmes import Fbh
-from engine.services.programmes import _definition_from_snapshot as definition_from_snapshot
+from engine.services.context import definition_from_snapshot
+from engine.services.facade import Fbh
 from engine.services.timelog import END_CHECK_LOOKBACK, ENDED_STATES, budget_parts
 from engine.store import digests as digest_store
 from engine.store.digests import MilestoneRow, ProgrammeRow
 from engine.store.store import Event, Milestone, OutboxMessage, Programme, Request, Tx
+from notifications.digests import (
+    CONSULTANT_KIND,
+    LEAD_KIND,
+    QUEUE_CHUNK,
+    digest_context,
+    digest_draft,
+)
 
-DIGEST_WEEKS = 3  # milestones of this week and the next two
-LOAD_WEEKS = 4  # the lead sees each consultant's meetings this week and the next three
-SOON_DAYS = 3  # a request with this many days left or fewer is close to its deadline
 MISSED_LOOKBACK = timedelta(days=7)  # one digest period
 ENDED_LOOKBACK = END_CHECK_LOOKBACK  # the lead sees "under budget" of programmes ended since
 
 _LIVE = (ProgrammeState.PLANNED.value, ProgrammeState.RUNNING.value, ProgrammeState.PAUSED.value)
-_CLOSED = (MilestoneState.DONE.value, MilestoneState.SKIPPED.value, MilestoneState.CANCELLED.value)
-_NOT_HELD = (MilestoneState.SKIPPED.value, MilestoneState.CANCELLED.value)
 _OPEN_REQUEST = "received"
-
-Phase = Literal["past", "current", "future"]
-
-
-# ----- the data model -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DigestMilestone:
-    """A milestone as the digest shows it. ``weeks`` are programme weeks."""
-
-    title: str
-    kind: str
-    state: str
-    weeks: tuple[int, int]
-    window_start: date
-    window_end: date
-    start: datetime | None
-    end: datetime | None
-    owner: str = ""  # the role that does a task
-
-    @property
-    def is_meeting(self) -> bool:
-        return self.kind == MilestoneKind.MEETING.value
-
-    @property
-    def is_open(self) -> bool:
-        return self.state not in _CLOSED
-
-    def first_day(self, tz: ZoneInfo) -> date:
-        return self.start.astimezone(tz).date() if self.start else self.window_start
-
-
-@dataclass(frozen=True)
-class WeekCell:
-    """One week of a programme's timeline."""
-
-    week: int  # programme week
-    iso_week: int
-    phase: Phase
-    meetings: tuple[str, ...]
-    tasks: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ProgrammeDigest:
-    id: int
-    organisation: str
-    municipality: str
-    title: str
-    extensions: tuple[str, ...]  # titles of the extensions
-    consultant: Contact
-    tovholder: Contact
-    state: str
-    start: date
-    end: date
-    week: int  # the programme week today falls in (negative before the start)
-    total_weeks: int  # the last week: 12, or 18 with TILPASSET
-    timeline: tuple[WeekCell, ...]
-    upcoming: tuple[DigestMilestone, ...]
-    overdue: tuple[DigestMilestone, ...]
-    meetings: tuple[DigestMilestone, ...]
-    hours: tuple[PartStatus, ...]
-
-
-@dataclass(frozen=True)
-class RequestItem:
-    id: int
-    organisation: str
-    contact: Contact
-    received: date
-    deadline: date
-    days_left: int  # negative when the deadline has passed
-    assigned: bool  # assigned to the digest's consultant (else unassigned)
-
-
-@dataclass(frozen=True)
-class MissedItem:
-    """A message that was not sent because the daemon was down when it fell due."""
-
-    due: datetime
-    kind: str
-    programme_id: int | None
-    organisation: str
-    title: str
-    recipient: str
-
-
-@dataclass(frozen=True)
-class ConsultantLoad:
-    consultant: Contact
-    meetings: tuple[int, ...]  # per week, from this week on
-
-
-@dataclass(frozen=True)
-class BudgetAlertItem:
-    programme: ProgrammeDigest
-    hours: PartStatus
-    level: Literal["over", "under"]
-
-
-@dataclass(frozen=True)
-class ConsultantDigest:
-    recipient: Contact
-    today: date
-    programmes: tuple[ProgrammeDigest, ...]
-    requests: tuple[RequestItem, ...]
-    missed: tuple[MissedItem, ...]
-
-
-@dataclass(frozen=True)
-class LeadDigest:
-    recipient: Contact
-    today: date
-    programmes: tuple[ProgrammeDigest, ...]
-    load_weeks: tuple[date, ...]  # the Mondays of the load columns
-    load: tuple[ConsultantLoad, ...]
-    breaches: tuple[RequestItem, ...]  # open requests past their deadline
-    soon: tuple[RequestItem, ...]  # open requests close to it
-    budget_alerts: tuple[BudgetAlertItem, ...]
-    missed: tuple[MissedItem, ...]
-
-
-# ----- pure helpers ---------------------------------------------------------------------------
-
-
-def relative_week(start: date, day: date) -> int:
-    """The programme week of ``day``: 0 is the ISO week containing ``start``."""
-    return (week_monday(day, 0) - week_monday(start, 0)).days // 7
-
-
-def timeline_cells(
-    start: date, total_weeks: int, today: date, milestones: Sequence[DigestMilestone], tz: ZoneInfo
-) -> tuple[WeekCell, ...]:
-    """Weeks 0 … ``total_weeks``: meetings in the week they are held, tasks over their window."""
-    current = relative_week(start, today)
-    meetings: dict[int, list[str]] = {}
-    tasks: dict[int, list[str]] = {}
-    for m in milestones:
-        if m.state in _NOT_HELD:
-            continue
-        if m.is_meeting:
-            meetings.setdefault(relative_week(start, m.first_day(tz)), []).append(m.title)
-        else:
-            for week in range(m.weeks[0], m.weeks[1] + 1):
-                tasks.setdefault(week, []).append(m.title)
-    monday = week_monday(start, 0)
-    return tuple(
-        WeekCell(
-            week=week,
-            iso_week=(monday + timedelta(weeks=week)).isocalendar()[1],
-            phase="past" if week < current else "current" if week == current else "future",
-            meetings=tuple(meetings.get(week, ())),
-            tasks=tuple(tasks.get(week, ())),
-        )
-        for week in range(total_weeks + 1)
-    )
-
-
-def upcoming(
-    milestones: Iterable[DigestMilestone], today: date, tz: ZoneInfo, weeks: int = DIGEST_WEEKS
-) -> tuple[DigestMilestone, ...]:
-    """Open milestones of this week and the next ``weeks - 1``: meetings held then, and tasks
-    whose window is open then and has not closed."""
-    first = week_monday(today, 0)
-    after = first + timedelta(weeks=weeks)
-    found = [
-        m
-        for m in milestones
-        if m.is_open
-        and (
-            first <= m.first_day(tz) < after
-            if m.is_meeting
-            else m.window_start < after and m.window_end >= today
-        )
-    ]
-    return tuple(sorted(found, key=lambda m: (m.first_day(tz), m.window_end)))
-
-
-def overdue_tasks(
-    milestones: Iterable[DigestMilestone], today: date
-) -> tuple[DigestMilestone, ...]:
-    """Tasks whose window has closed without being done (or skipped)."""
-    return tuple(m for m in milestones if not m.is_meeting and m.is_open and m.window_end < today)
-
-
-def coming_meetings(
-    milestones: Iterable[DigestMilestone], now: datetime
-) -> tuple[DigestMilestone, ...]:
-    """Meetings still ahead, in order."""
-    ahead = [m for m in milestones if m.is_meeting and m.is_open and m.start and m.start >= now]
-    return tuple(sorted(ahead, key=lambda m: m.start or now))
-
-
-def meeting_load(
-    starts: Iterable[tuple[Contact, datetime]], mondays: Sequence[date], tz: ZoneInfo
-) -> tuple[ConsultantLoad, ...]:
-    """Meetings per consultant per week (the weeks begin on ``mondays``)."""
-    counts: Counter[tuple[str, date]] = Counter()
-    people: dict[str, Contact] = {}
-    for consultant, start in starts:
-        people[consultant.email] = consultant
-        counts[(consultant.email, week_monday(start.astimezone(tz).date(), 0))] += 1
-    return tuple(
-        ConsultantLoad(people[email], tuple(counts[(email, monday)] for monday in mondays))
-        for email in sorted(people, key=lambda e: (people[e].name.lower(), e))
-    )
-
-
-def next_digest_at(after: datetime, when: DigestTime, tz: ZoneInfo) -> datetime:
-    """The first digest time strictly after ``after`` (aware, in ``tz``)."""
-    local = after.astimezone(tz)
-    day = local.date() + timedelta(days=(when.weekday - local.weekday()) % 7)
-    candidate = datetime.combine(day, when.at, tzinfo=tz)
-    if candidate <= local:
-        candidate = datetime.combine(day + timedelta(weeks=1), when.at, tzinfo=tz)
-    return candidate
-
-
-def iso_week_label(day: date) -> str:
-    """``2027-W03``: the ISO year and week used in digest dedupe keys."""
-    year, week = iso_week(day)
-    return f"{year}-W{week:02d}"
-
-
-# ----- building the model from the store ------------------------------------------------------
-
-
-#
-# Every digest of a run is built from one read of the store: a few queries for all recipients
-# (engine.store.digests), then each programme's digest once, shared by its consultant's digest
-# and the lead's. (Built per consultant and per programme, the weekly run made tens of queries
-# per programme and read every programme once per consultant.)
 
 
 @dataclass(frozen=True)
@@ -311,7 +91,7 @@ def build_digests(
             tx, {i for p in (*live, *ended) for i in (p.consultant_id, p.tovholder_id)}
         )
         built = _programme_digests(fbh, tx, [*live, *ended], now, contacts)
-        requests = tx.list_requests(states=[_OPEN_REQUEST])
+        requests = tx.requests.find(states=[_OPEN_REQUEST])
         missed = _missed(tx, now)
         owned = digest_store.consultant_programme_ids(tx) if emails else {}
         by_consultant: dict[int, list[ProgrammeDigest]] = {}
@@ -499,7 +279,7 @@ def _meeting_starts(
 ) -> list[tuple[Contact, datetime]]:
     begin = datetime.combine(mondays[0], time(0), tzinfo=fbh.tz)
     until = datetime.combine(mondays[-1] + timedelta(weeks=1), time(0), tzinfo=fbh.tz)
-    starts = digest_store.meeting_starts(tx, begin, until, states=_LIVE, skip=_NOT_HELD)
+    starts = digest_store.meeting_starts(tx, begin, until, states=_LIVE, skip=NOT_HELD)
     missing = {c for c, _ in starts if c not in people}
     people = {**people, **digest_store.contacts(tx, missing)} if missing else people
     return [(people[consultant], start) for consultant, start in starts]
@@ -518,9 +298,9 @@ def _missed(tx: Tx, now: datetime) -> tuple[MissedItem, ...]:
     ``missed`` and ``missed`` events (an event about a row already listed is not repeated),
     by due time."""
     since = now - MISSED_LOOKBACK
-    events = [e for e in tx.events(event="missed") if e.at >= since]
+    events = [e for e in tx.events.find(event="missed") if e.at >= since]
     flagged = {e.entity_id for e in events if e.entity == "outbox" and e.entity_id is not None}
-    rows = [r for r in tx.outbox(states=["missed"]) if r.due_at >= since or r.id in flagged]
+    rows = [r for r in tx.outbox.find(states=["missed"]) if r.due_at >= since or r.id in flagged]
     listed = {r.id for r in rows}
     events = [e for e in events if not (e.entity == "outbox" and e.entity_id in listed)]
     referred = {r.programme_id for r in rows} | {e.programme_id for e in events}
@@ -586,16 +366,51 @@ def digest_consultants(fbh: Fbh) -> list[str]:
         ids = digest_store.consultant_ids(tx, states=_LIVE)
         ids |= {
             r.consultant_id
-            for r in tx.list_requests(states=[_OPEN_REQUEST])
+            for r in tx.requests.find(states=[_OPEN_REQUEST])
             if r.consultant_id is not None
         }
         return sorted(c.email for c in digest_store.contacts(tx, ids).values())
 
 
-def queue_weekly_digests(fbh: Fbh, now: datetime) -> int:
-    """The daemon's weekly job: queue every digest of this ISO week once, and return how many
-    were newly queued. See :func:`notifications.digests.queue_weekly_digests`."""
-    # Imported here: notifications.digests builds on this module.
-    from notifications.digests import queue_weekly_digests as queue
+@dataclass(frozen=True)
+class QueueResult:
+    week: str  # ISO week, e.g. 2027-W03
+    queued: tuple[str, ...]  # recipients whose digest was newly queued
+    already: tuple[str, ...]  # recipients whose digest of this week was queued before
 
-    return queue(fbh, now)
+
+def queue_digests(
+    fbh: Fbh,
+    now: datetime,
+    *,
+    consultants: Sequence[str] | None = None,
+    lead: bool = True,
+) -> QueueResult:
+    """Queue this week's digests: for ``consultants`` (default: everyone with live work) and,
+    with ``lead``, for the programme lead when one is configured."""
+    emails = digest_consultants(fbh) if consultants is None else list(consultants)
+    queued: list[str] = []
+    already: list[str] = []
+    domain = fbh.settings.mail_domain
+    with paused_gc():
+        built = build_digests(fbh, now, emails, fbh.settings.lead if lead else None)
+        digests: list[tuple[str, ConsultantDigest | LeadDigest]] = [
+            (CONSULTANT_KIND, d) for d in built.consultants
+        ]
+        if built.lead is not None:
+            digests.append((LEAD_KIND, built.lead))
+        for start in range(0, len(digests), QUEUE_CHUNK):
+            drafts = [
+                digest_draft(kind, digest, digest_context(digest, fbh.tz), now, fbh.tz, domain)
+                for kind, digest in digests[start : start + QUEUE_CHUNK]
+            ]
+            with fbh.store.transaction() as tx:
+                for draft in drafts:
+                    (queued if tx.outbox.enqueue([draft], now) else already).append(draft.recipient)
+    return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))
+
+
+def queue_weekly_digests(fbh: Fbh, now: datetime) -> int:
+    """The daemon's weekly job: queue every digest of this ISO week once; returns how many
+    were newly queued. The outbox delivers them."""
+    return len(queue_digests(fbh, now).queued)

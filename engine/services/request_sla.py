@@ -1,6 +1,6 @@
 """The 14-day answer to a request: queuing and cancelling its SLA notices in a transaction.
 
-Used by ``Fbh.add_request`` (queue at registration), by :mod:`engine.services.requests` (re-queue on
+Used by :mod:`engine.services.requests` (queue at registration, re-queue on
 assignment, cancel on an answer) and by the daemon's periodic SLA check, which queues what is
 missing for every open request; dedupe keys make each notice go once.
 """
@@ -14,7 +14,6 @@ from engine.config.settings import Settings
 from engine.domain.definitions import WorkflowRegistry
 from engine.domain.errors import FbhError
 from engine.domain.model import Contact, RequestState
-from engine.store import daemons as daemon_store
 from engine.store.store import Request, Tx
 from notifications.compose_requests import (
     REMINDER_STEP,
@@ -33,7 +32,7 @@ def request_facts(
     assert row.id is not None
     consultant = None
     if row.consultant_id is not None:
-        person = tx.get_person(row.consultant_id)
+        person = tx.people.get(row.consultant_id)
         consultant = Contact(person.name, person.email)
     return RequestFacts(
         id=row.id,
@@ -75,10 +74,10 @@ def queue_sla(
             "request %s: nobody to remind of its deadline (set mail.lead or assign a consultant)",
             row.id,
         )
-    return tx.enqueue(drafts, now)
+    return tx.outbox.enqueue(drafts, now)
 
 
 def cancel_sla(tx: Tx, request_id: int, *, reminders_only: bool = False) -> int:
     """Cancel the request's SLA notices (or only its reminders) that have not gone out."""
     prefix = sla_key_prefix(request_id) + (REMINDER_STEP if reminders_only else "")
-    return daemon_store.cancel_by_prefix(tx, prefix)
+    return tx.outbox.cancel_by_prefix(prefix)

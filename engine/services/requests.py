@@ -1,4 +1,5 @@
-"""Answering requests: propose start dates, accept (creates the programme), decline, assign.
+"""Requests: register and read them, propose start dates, accept (creates the programme),
+decline, assign, and the daemon's SLA check.
 
 Every command runs in one transaction, moves the request through ``engine.domain.states.REQUEST``,
 writes the event log, and queues or cancels mail in the outbox: answering a request cancels
@@ -11,22 +12,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from engine.domain.errors import ConflictError, InvalidInputError
 from engine.domain.model import Contact, RequestState
 from engine.domain.states import REQUEST
 from engine.domain.views import ProgrammeView, RequestView
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.batch import NewProgramme
+from engine.services.context import ServiceContext
+from engine.services.programmes import ProgrammeCreation
 from engine.services.request_sla import cancel_sla, queue_sla, request_facts
-from engine.store import daemons as daemon_store
 from engine.store.store import Request, Tx
 from notifications.compose_requests import Proposal, main_meeting, proposal_draft
 
 log = logging.getLogger(__name__)
 
 MAX_PROPOSALS = 6
+DEFAULT_ANSWER_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,79 @@ class Acceptance:
 
 
 class RequestDesk:
-    """The request commands over one :class:`~engine.services.programmes.Fbh`."""
+    """The request commands (``fbh.requests``)."""
 
-    def __init__(self, fbh: Fbh) -> None:
-        self.fbh = fbh
-        self.settings = fbh.settings
+    def __init__(self, ctx: ServiceContext, creation: ProgrammeCreation) -> None:
+        self.ctx = ctx
+        self.creation = creation
+        self.settings = ctx.settings
+
+    def add_request(
+        self,
+        *,
+        organisation: str,
+        contact: Contact,
+        wished_start: date,
+        received: date | None,
+        now: datetime,
+        workflow: str = "socialt-beredskab",
+    ) -> RequestView:
+        definition = self.ctx.registry.get(workflow)
+        received_on = received or self.ctx.today(now)
+        if received_on > self.ctx.today(now):
+            raise InvalidInputError(f"--received {received_on} lies in the future")
+        days = definition.request_answer_days or DEFAULT_ANSWER_DAYS
+        with self.ctx.store.transaction() as tx:
+            row = tx.requests.add(
+                Request(
+                    workflow=workflow,
+                    organisation=organisation,
+                    contact_name=contact.name,
+                    contact_email=contact.email,
+                    wished_start=wished_start,
+                    received=received_on,
+                    deadline=received_on + timedelta(days=days),
+                    state=RequestState.RECEIVED.value,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            tx.events.add(
+                at=now,
+                actor=self.ctx.actor,
+                entity="request",
+                entity_id=row.id,
+                event="create",
+                to_state=row.state,
+                data={"organisation": organisation},
+            )
+            queue_sla(tx, row, self.ctx.settings, self.ctx.registry, now)
+            return self._request_view(row, now)
+
+    def list_requests(
+        self, now: datetime, *, states: Sequence[str] | None = None
+    ) -> list[RequestView]:
+        with self.ctx.store.transaction() as tx:
+            return [self._request_view(r, now) for r in tx.requests.find(states=states)]
+
+    def request_view(self, request_id: int, now: datetime) -> RequestView:
+        with self.ctx.store.transaction() as tx:
+            return self._request_view(tx.requests.get(request_id), now)
+
+    def _request_view(self, row: Request, now: datetime) -> RequestView:
+        assert row.id is not None
+        return RequestView(
+            id=row.id,
+            workflow=row.workflow,
+            organisation=row.organisation,
+            contact=Contact(row.contact_name, row.contact_email),
+            wished_start=row.wished_start,
+            received=row.received,
+            deadline=row.deadline,
+            state=row.state,
+            days_left=(row.deadline - self.ctx.today(now)).days,
+            programme_id=row.programme_id,
+        )
 
     def propose(self, request_id: int, starts: Sequence[date], now: datetime) -> RequestView:
         """Mail the contact the proposed starts, each with the planner's expected workshop
@@ -55,18 +126,18 @@ class RequestDesk:
             raise InvalidInputError("give at least one --start date")
         if len(chosen) > MAX_PROPOSALS:
             raise InvalidInputError(f"propose at most {MAX_PROPOSALS} start dates")
-        today = self._today(now)
+        today = self.ctx.today(now)
         if chosen[0] < today:
             raise InvalidInputError(f"--start {chosen[0]} lies in the past")
-        with self.fbh.store.transaction() as tx:
-            row = daemon_store.request_for_update(tx, request_id)
+        with self.ctx.store.transaction() as tx:
+            row = tx.requests.get(request_id, for_update=True)
             proposals = [self._proposal(row.workflow, start) for start in chosen]
             self._fire(tx, row, "propose", now, {"starts": [d.isoformat() for d in chosen]})
             row.proposed_starts = [d.isoformat() for d in chosen]
             tx.save(row)
             cancel_sla(tx, request_id)
-            facts = request_facts(tx, row, self.settings, self.fbh.registry)
-            revision = daemon_store.request_events(tx, request_id, "propose")
+            facts = request_facts(tx, row, self.settings, self.ctx.registry)
+            revision = tx.events.count(entity="request", entity_id=request_id, event="propose")
             draft = proposal_draft(
                 facts,
                 proposals,
@@ -75,19 +146,19 @@ class RequestDesk:
                 tz=self.settings.tz,
                 now=now,
             )
-            tx.enqueue([draft], now)
-        return self.fbh.request_view(request_id, now)
+            tx.outbox.enqueue([draft], now)
+        return self.request_view(request_id, now)
 
     def _proposal(self, workflow: str, start: date) -> Proposal:
-        plan = self.fbh.planner.plan(workflow, start)
+        plan = self.ctx.planner.plan(workflow, start)
         return Proposal(start=plan.start, end=plan.end, main=main_meeting(plan.milestones))
 
     def accept(
         self, request_id: int, acceptance: Acceptance, now: datetime
     ) -> tuple[RequestView, ProgrammeView]:
         """Create the programme and link it to the request, in one transaction."""
-        with self.fbh.store.transaction() as tx:
-            row = tx.get_request(request_id)
+        with self.ctx.store.transaction() as tx:
+            row = tx.requests.get(request_id)
             REQUEST.fire(RequestState(row.state), "accept")  # fail early, before planning
             workflow, organisation = row.workflow, row.organisation
         new = NewProgramme(
@@ -101,45 +172,45 @@ class RequestDesk:
         )
 
         def link(tx: Tx, programme_id: int) -> None:
-            row = daemon_store.request_for_update(tx, request_id)
+            row = tx.requests.get(request_id, for_update=True)
             data = {"programme_id": programme_id, "start": acceptance.start.isoformat()}
             self._fire(tx, row, "accept", now, data)
             row.programme_id = programme_id
-            row.consultant_id = tx.person(acceptance.consultant, now).id
+            row.consultant_id = tx.people.person(acceptance.consultant, now).id
             tx.save(row)
             cancel_sla(tx, request_id)
 
-        programme = self.fbh.create_programme(new, now, on_created=link)
-        return self.fbh.request_view(request_id, now), programme
+        programme = self.creation.create_programme(new, now, on_created=link)
+        return self.request_view(request_id, now), programme
 
     def decline(self, request_id: int, reason: str, now: datetime) -> RequestView:
-        with self.fbh.store.transaction() as tx:
-            row = daemon_store.request_for_update(tx, request_id)
+        with self.ctx.store.transaction() as tx:
+            row = tx.requests.get(request_id, for_update=True)
             self._fire(tx, row, "decline", now, {"reason": reason})
             cancel_sla(tx, request_id)
-        return self.fbh.request_view(request_id, now)
+        return self.request_view(request_id, now)
 
     def assign(self, request_id: int, consultant: Contact, now: datetime) -> RequestView:
         """Give the request to a consultant: the reminders still ahead go to them."""
-        with self.fbh.store.transaction() as tx:
-            row = daemon_store.request_for_update(tx, request_id)
-            person = tx.person(consultant, now)
+        with self.ctx.store.transaction() as tx:
+            row = tx.requests.get(request_id, for_update=True)
+            person = tx.people.person(consultant, now)
             if row.consultant_id == person.id:
                 raise ConflictError(f"request {request_id} is already assigned to {consultant}")
             self._fire(tx, row, "assign", now, {"consultant": str(consultant)})
             row.consultant_id = person.id
             tx.save(row)
             cancel_sla(tx, request_id, reminders_only=True)
-            queue_sla(tx, row, self.settings, self.fbh.registry, now)
-        return self.fbh.request_view(request_id, now)
+            queue_sla(tx, row, self.settings, self.ctx.registry, now)
+        return self.request_view(request_id, now)
 
     def check_sla(self, now: datetime) -> int:
         """Queue every missing SLA notice of the open requests (the daemon's periodic check);
         returns how many were queued."""
         queued = 0
-        with self.fbh.store.transaction() as tx:
-            for row in tx.list_requests(states=[RequestState.RECEIVED.value]):
-                queued += queue_sla(tx, row, self.settings, self.fbh.registry, now)
+        with self.ctx.store.transaction() as tx:
+            for row in tx.requests.find(states=[RequestState.RECEIVED.value]):
+                queued += queue_sla(tx, row, self.settings, self.ctx.registry, now)
         if queued:
             log.info("SLA check queued %d request notice(s)", queued)
         return queued
@@ -149,9 +220,9 @@ class RequestDesk:
         row.state = REQUEST.fire(RequestState(before), event).value
         row.updated_at = now
         tx.save(row)
-        tx.add_event(
+        tx.events.add(
             at=now,
-            actor=self.fbh.actor,
+            actor=self.ctx.actor,
             entity="request",
             entity_id=row.id,
             event=event,
@@ -159,6 +230,3 @@ class RequestDesk:
             to_state=row.state,
             data=data,
         )
-
-    def _today(self, now: datetime) -> date:
-        return now.astimezone(self.settings.tz).date()

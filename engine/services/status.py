@@ -12,8 +12,7 @@ from typing import Any
 
 from engine.domain.model import OutboxState, RequestState
 from engine.domain.timeline import describe, next_step
-from engine.services.programmes import Fbh
-from engine.store import daemons as daemon_store
+from engine.services.facade import Fbh
 
 
 @dataclass(frozen=True)
@@ -98,11 +97,11 @@ def gather(fbh: Fbh, now: datetime) -> Status:
     timeout = timedelta(seconds=fbh.settings.daemon.heartbeat_timeout_seconds)
     today = now.astimezone(fbh.tz).date()
     with fbh.store.transaction() as tx:
-        rows = daemon_store.daemons(tx)
-        counts = tx.outbox_counts()
-        pending = daemon_store.next_pending(tx)
-        step = next_step(daemon_store.live_clocks(tx), now, fbh.tz)
-        open_requests = tx.list_requests(states=[RequestState.RECEIVED.value])
+        rows = tx.daemons.find()
+        counts = tx.outbox.counts()
+        pending = tx.outbox.next_pending()
+        step = next_step(tx.schedule.live_clocks(), now, fbh.tz)
+        open_requests = tx.requests.find(states=[RequestState.RECEIVED.value])
     daemons = tuple(
         DaemonStatus(
             name=d.name,

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
-
 from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import ProgrammeState
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import WorkflowDefinition
-from engine.services.programmes import Fbh, budget_text
+from engine.services.context import ServiceContext
+from engine.services.mailings import budget_text
 from engine.store.store import Programme, TimeEntry, Tx
 from notifications.budget_alerts import budget_alert_drafts
 
@@ -83,8 +82,9 @@ class TimeStatus:
         return next(p for p in self.parts if p.part.key == key)
 
     def to_json(self) -> dict[str, Any]:
-        """The contract (DESIGN.md §5): ``min_hours``, ``max_hours``, ``used_hours`` and
-        ``status`` of the base part at the top level, and the same per part in ``parts``."""
+        """The contract of ``fbh time status --json``: ``min_hours``, ``max_hours``,
+        ``used_hours`` and ``status`` of the base part at the top level, and the same per part
+        in ``parts``."""
         return {
             "programme_id": self.programme_id,
             "organisation": self.organisation,
@@ -168,37 +168,37 @@ def parse_hours(text: str) -> float:
     return value
 
 
-def time_status(fbh: Fbh, programme_id: int, now: datetime) -> TimeStatus:
+def time_status(fbh: ServiceContext, programme_id: int, now: datetime) -> TimeStatus:
     with fbh.store.transaction() as tx:
-        programme = tx.get_programme(programme_id)
+        programme = tx.programmes.get(programme_id)
         status = status_in(fbh, tx, programme, _today(fbh, now))
         if not status.parts:
             raise InvalidInputError(f"programme {programme_id} has no time budget to track")
         return status
 
 
-def status_in(fbh: Fbh, tx: Tx, programme: Programme, today: date) -> TimeStatus:
+def status_in(fbh: ServiceContext, tx: Tx, programme: Programme, today: date) -> TimeStatus:
     """Hours against budget of every part of ``programme`` (none when it has no budget)."""
     assert programme.id is not None
     parts = _parts(fbh, tx, programme)
-    used = used_by_part(tx.time_entries(programme.id))
+    used = used_by_part(tx.time.find(programme.id))
     return TimeStatus(
         programme_id=programme.id,
-        organisation=tx.get_organisation(programme.organisation_id).name,
+        organisation=tx.people.get_organisation(programme.organisation_id).name,
         workflow=programme.workflow,
         today=today,
         parts=tuple(PartStatus(p, used.get(p.key, 0.0), today) for p in parts),
     )
 
 
-def list_time(fbh: Fbh, programme_id: int) -> list[TimeEntryView]:
+def list_time(fbh: ServiceContext, programme_id: int) -> list[TimeEntryView]:
     with fbh.store.transaction() as tx:
-        tx.get_programme(programme_id)
-        return [_entry_view(tx, e) for e in tx.time_entries(programme_id)]
+        tx.programmes.get(programme_id)
+        return [_entry_view(tx, e) for e in tx.time.find(programme_id)]
 
 
 def log_time(
-    fbh: Fbh,
+    fbh: ServiceContext,
     programme_id: int,
     *,
     hours: float,
@@ -210,12 +210,12 @@ def log_time(
     """Log the tovholder's hours on one part (default: the base workflow) of a programme."""
     today = _today(fbh, now)
     with fbh.store.transaction() as tx:
-        programme = tx.get_programme(programme_id, for_update=True)
+        programme = tx.programmes.get(programme_id, for_update=True)
         parts = _parts(fbh, tx, programme)
         key = _check_part(programme, parts, part)
         work_date = day or today
         checked = _check_entry(tx, programme, hours=hours, day=work_date, note=note, today=today)
-        entry = tx.add_time_entry(
+        entry = tx.time.add(
             TimeEntry(
                 programme_id=programme_id,
                 workflow=key,
@@ -232,7 +232,7 @@ def log_time(
 
 
 def edit_time(
-    fbh: Fbh,
+    fbh: ServiceContext,
     entry_id: int,
     *,
     now: datetime,
@@ -246,8 +246,8 @@ def edit_time(
         raise InvalidInputError("nothing to change: give --hours, --date, --note or --part")
     today = _today(fbh, now)
     with fbh.store.transaction() as tx:
-        entry = tx.get_time_entry(entry_id)
-        programme = tx.get_programme(entry.programme_id, for_update=True)
+        entry = tx.time.get(entry_id)
+        programme = tx.programmes.get(entry.programme_id, for_update=True)
         key = (
             entry.workflow
             if part is None
@@ -272,10 +272,10 @@ def edit_time(
         return _changed(fbh, tx, programme, entry, now)
 
 
-def delete_time(fbh: Fbh, entry_id: int, now: datetime) -> TimeEntryView:
+def delete_time(fbh: ServiceContext, entry_id: int, now: datetime) -> TimeEntryView:
     with fbh.store.transaction() as tx:
-        entry = tx.get_time_entry(entry_id)
-        programme = tx.get_programme(entry.programme_id, for_update=True)
+        entry = tx.time.get(entry_id)
+        programme = tx.programmes.get(entry.programme_id, for_update=True)
         _check_open(programme)
         view = _entry_view(tx, entry)
         _event(fbh, tx, now, entry, "delete", {"entry": _entry_data(entry)})
@@ -283,7 +283,7 @@ def delete_time(fbh: Fbh, entry_id: int, now: datetime) -> TimeEntryView:
         return view
 
 
-def check_budget_end(fbh: Fbh, now: datetime) -> int:
+def check_budget_end(fbh: ServiceContext, now: datetime) -> int:
     """Queue the ``under`` alert for programmes that ended with too few hours.
 
     Looks at programmes that are not cancelled or paused, whose last day lies before today and
@@ -293,31 +293,27 @@ def check_budget_end(fbh: Fbh, now: datetime) -> int:
     today = _today(fbh, now)
     queued = 0
     with fbh.store.transaction() as tx:
-        ended = select(Programme).where(  # in SQL: not every programme with its snapshot
-            col(Programme.state).in_(ENDED_STATES),
-            col(Programme.end_date) >= today - END_CHECK_LOOKBACK,
-            col(Programme.end_date) < today,
-        )
-        for programme in tx.session.exec(ended.order_by(col(Programme.id))):
-            loaded = fbh._load(tx, programme)
+        ended = tx.time.ended_programmes(ENDED_STATES, today - END_CHECK_LOOKBACK, today)
+        for programme in ended:
+            loaded = fbh.load(tx, programme)
             for status in status_in(fbh, tx, programme, today).parts:
                 if status.status == "under":
                     drafts = budget_alert_drafts(
                         loaded.facts, status, "under", now=now, programme_end=programme.end_date
                     )
-                    queued += tx.enqueue(drafts, now)
+                    queued += tx.outbox.enqueue(drafts, now)
     return queued
 
 
 # ----- helpers --------------------------------------------------------------------------------
 
 
-def _today(fbh: Fbh, now: datetime) -> date:
+def _today(fbh: ServiceContext, now: datetime) -> date:
     return now.astimezone(fbh.tz).date()
 
 
-def _parts(fbh: Fbh, tx: Tx, programme: Programme) -> list[BudgetPart]:
-    loaded = fbh._load(tx, programme)
+def _parts(fbh: ServiceContext, tx: Tx, programme: Programme) -> list[BudgetPart]:
+    loaded = fbh.load(tx, programme)
     return budget_parts(
         programme, loaded.base, loaded.extensions, fbh.settings.engine.hours_per_workday
     )
@@ -356,7 +352,7 @@ def _check_entry(
 ) -> float:
     """Refuse a bad entry with a clear message; return the hours rounded to 0.01."""
     _check_open(programme)
-    tx.lock_person(programme.tovholder_id)  # the 24-hour check spans programmes
+    tx.people.lock(programme.tovholder_id)  # the 24-hour check spans programmes
     value = round_hours(hours)
     if not math.isfinite(hours) or value <= 0:
         raise InvalidInputError(f"invalid hours {hours:g}: must be more than 0")
@@ -371,9 +367,9 @@ def _check_entry(
         )
     if len(note.strip()) > MAX_NOTE_LENGTH:
         raise InvalidInputError(f"the note is longer than {MAX_NOTE_LENGTH} characters")
-    already = tx.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
+    already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
-        person = tx.get_person(programme.tovholder_id).email
+        person = tx.people.get(programme.tovholder_id).email
         raise InvalidInputError(
             f"{person} would have {round_hours(already + value):g} hours on {day}: at most 24 "
             f"hours a day across all programmes ({round_hours(already):g} already logged)"
@@ -381,15 +377,17 @@ def _check_entry(
     return value
 
 
-def _changed(fbh: Fbh, tx: Tx, programme: Programme, entry: TimeEntry, now: datetime) -> TimeChange:
+def _changed(
+    fbh: ServiceContext, tx: Tx, programme: Programme, entry: TimeEntry, now: datetime
+) -> TimeChange:
     """The entry and the budget after a change; queue the alert the new total calls for."""
     status = status_in(fbh, tx, programme, _today(fbh, now))
     part = status.part(entry.workflow)
     level = alert_level(part.used_hours, part.part.max_hours)
     queued = 0
     if level is not None:
-        facts = fbh._load(tx, programme).facts
-        queued = tx.enqueue(budget_alert_drafts(facts, part, level, now=now), now)
+        facts = fbh.load(tx, programme).facts
+        queued = tx.outbox.enqueue(budget_alert_drafts(facts, part, level, now=now), now)
     return TimeChange(_entry_view(tx, entry), status, queued)
 
 
@@ -403,9 +401,9 @@ def _entry_data(entry: TimeEntry) -> dict[str, Any]:
 
 
 def _event(
-    fbh: Fbh, tx: Tx, now: datetime, entry: TimeEntry, event: str, data: dict[str, Any]
+    fbh: ServiceContext, tx: Tx, now: datetime, entry: TimeEntry, event: str, data: dict[str, Any]
 ) -> None:
-    tx.add_event(
+    tx.events.add(
         at=now,
         actor=fbh.actor,
         entity="time",
@@ -425,7 +423,7 @@ def _entry_view(tx: Tx, entry: TimeEntry) -> TimeEntryView:
         day=entry.work_date,
         hours=entry.hours,
         note=entry.note,
-        person=tx.get_person(entry.person_id).email,
+        person=tx.people.get(entry.person_id).email,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
     )

@@ -165,7 +165,7 @@ def milestones(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[Milestone
 
 
 def hours_by_part(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[tuple[str, float]]]:
-    """Each programme's time entries as (part, hours), in the order ``Tx.time_entries``
+    """Each programme's time entries as (part, hours), in the order ``TimeLog.find``
     gives them (so sums come out exactly as ``engine.services.timelog.used_by_part`` makes them)."""
     found: dict[int, list[tuple[str, float]]] = defaultdict(list)
     for chunk in _chunks(sorted(set(programme_ids))):
@@ -271,7 +271,7 @@ class _Text:
     databases the column types' own values."""
 
     def __init__(self, tx: Tx) -> None:
-        self.raw = tx.dialect == "sqlite"
+        self.raw = tx.backend.text_datetimes
 
     def column(self, column: Any) -> ColumnElement[Any]:
         return type_coerce(column, String) if self.raw else column

@@ -24,7 +24,7 @@ from aiosmtplib import (
     SMTPResponseException,
 )
 
-from engine.domain.errors import ConfigError, TransportError
+from engine.domain.errors import ConfigError, MailServerUnavailableError, TransportError
 from notifications.transports.base import DeliveryResult, Envelope, Transport
 
 __all__ = ["SmtpTransport", "is_local_host"]
@@ -167,7 +167,9 @@ class SmtpTransport(Transport):
             ) from exc
         except (OSError, SMTPException) as exc:
             _drop(client)
-            raise TransportError(f"cannot connect to SMTP server {self.where}: {exc}") from exc
+            raise MailServerUnavailableError(
+                f"cannot connect to SMTP server {self.where}: {exc}"
+            ) from exc
         log.debug("connected to SMTP server %s", self.where)
         self._ehlo_name = self._ehlo_name or client.local_hostname
         return client

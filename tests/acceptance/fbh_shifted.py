@@ -15,6 +15,6 @@ import time_machine
 shift = timedelta(seconds=float(os.environ["FBH_TEST_SHIFT_SECONDS"]))
 time_machine.travel(datetime.now(UTC) + shift, tick=True).start()
 
-from engine.cli.app import main  # noqa: E402
+from engine.cli.main import main  # noqa: E402
 
 main()

@@ -223,11 +223,13 @@ def test_a_broken_config_is_one_line(cli: Cli) -> None:
     assert result.err.startswith(f"error: {cli.config}: mail.transport:")
 
 
-def test_an_unreachable_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
+def test_an_unreachable_database_is_one_line_and_exit_3(cli: Cli, tmp_path: Path) -> None:
     text = cli.config.read_text().replace("sqlite:///var/fbh.sqlite3", PG_NOWHERE)
     cli.config.write_text(text)
     result = cli("programme", "list", check=False)
-    assert result.code == 2 and result.err.count("\n") == 1
+    assert result.code == 3, result  # the environment, not the user's input
+    assert result.err.count("\n") == 1 and result.err.startswith("error: ")
+    assert "Traceback" not in result.err and result.out == ""
     assert f"cannot connect to database {PG_NOWHERE}" in result.err
 
 

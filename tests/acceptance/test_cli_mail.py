@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import mailbox
+import socket
 from collections import Counter
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -100,3 +101,45 @@ def test_create_reschedule_cancel_through_the_cli(cli: Cli) -> None:
     listed = cli("outbox", "list", "--json").json()
     assert {r["state"] for r in listed} <= {"sent", "cancelled"}
     assert cli("outbox", "send", "--json").json()["sent"] == 0
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound once, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_mail_server_exits_3_and_keeps_the_mail(cli: Cli) -> None:
+    text = cli.config.read_text().replace('transport = "maildir"', 'transport = "smtp"')
+    port = closed_port()
+    cli.config.write_text(
+        text + f'\n[mail.smtp]\nhost = "127.0.0.1"\nport = {port}\nstarttls = false\n'
+    )
+    cli(
+        "programme",
+        "create",
+        "--workflow",
+        "socialt-beredskab",
+        "--org",
+        "Bolig Nord",
+        "--municipality",
+        "Aalborg",
+        "--consultant",
+        "Anne Konsulent <anne@bl.dk>",
+        "--tovholder",
+        "Tove Holder <tove@nord.dk>",
+        "--start",
+        next_monday().isoformat(),
+    )
+    due = [r for r in cli("outbox", "list", "--json").json() if r["state"] == "pending"]
+    result = cli("outbox", "send", check=False)
+    assert result.code == 3, result
+    errors = [line for line in result.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and result.err.endswith(errors[0] + "\n"), result.err  # the log
+    assert f"cannot connect to SMTP server 127.0.0.1:{port}" in errors[0]  # line is above it
+    assert "kept for retry" in errors[0] and "Traceback" not in result.err
+    after = {r["id"]: r for r in cli("outbox", "list", "--json").json()}
+    assert due and all(after[r["id"]]["state"] == "pending" for r in due)  # nothing lost
+    tried = [r for r in after.values() if r["attempts"] == 1]
+    assert tried and all("cannot connect" in (r["last_error"] or "") for r in tried)

@@ -78,13 +78,13 @@ def mark_a_reminder_missed(cli: Cli, programme_id: int) -> str:
         with store.transaction() as tx:
             row = next(
                 r
-                for r in tx.outbox(programme_id=programme_id)
+                for r in tx.outbox.find(programme_id=programme_id)
                 if r.kind == "reminder" and r.state == "pending"
             )
             title = str(row.payload["context"]["milestone"]["title"])
             row.state, row.due_at = "missed", datetime.now(CPH) - timedelta(days=1)
             tx.save(row)
-            tx.add_event(
+            tx.events.add(
                 at=datetime.now(CPH),
                 actor="daemon",
                 entity="outbox",

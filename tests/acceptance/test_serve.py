@@ -32,8 +32,7 @@ from smtpserver import SmtpTestServer, start_smtp_server
 from engine.config.settings import Settings, load_settings
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
-from engine.store import daemons as daemon_store
+from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import Store
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -116,7 +115,7 @@ def burst(cli: Cli, programmes: int) -> int:
                 now,
             )
         with fbh.store.transaction() as tx:
-            return sum(1 for r in tx.outbox() if r.due_at <= now)  # a daemon may be sending
+            return sum(1 for r in tx.outbox.find() if r.due_at <= now)  # a daemon may be sending
     finally:
         fbh.store.dispose()
 
@@ -132,13 +131,13 @@ def sent_ids(cli: Cli) -> set[str]:
     fbh, _ = open_fbh(cli)
     try:
         with fbh.store.transaction() as tx:
-            return {r.message_id for r in tx.outbox(states=["sent"])}
+            return {r.message_id for r in tx.outbox.find(states=["sent"])}
     finally:
         fbh.store.dispose()
 
 
 def sent_in_log(text: str) -> int:
-    marker = "engine.daemon.runner: sent "
+    marker = "engine.daemon.delivery: sent "
     return sum(
         int(line.split(marker)[1].split()[0]) for line in text.splitlines() if marker in line
     )
@@ -148,7 +147,7 @@ def outbox_states(cli: Cli) -> Counter[str]:
     fbh, _ = open_fbh(cli)
     try:
         with fbh.store.transaction() as tx:
-            return Counter(r.state for r in tx.outbox())
+            return Counter(r.state for r in tx.outbox.find())
     finally:
         fbh.store.dispose()
 
@@ -275,9 +274,7 @@ def test_two_daemons_share_the_work_without_duplicates_and_fail_over(
 
         def second_leads() -> bool:
             with fbh.store.transaction() as tx:
-                return any(
-                    d.is_leader and f":{second.pid}:" in d.name for d in daemon_store.daemons(tx)
-                )
+                return any(d.is_leader and f":{second.pid}:" in d.name for d in tx.daemons.find())
 
         wait_until(second_leads, 15, "takeover")
         takeover = time.monotonic() - killed

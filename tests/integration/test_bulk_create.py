@@ -22,7 +22,7 @@ from sqlalchemy import select
 from engine.domain.definitions import load_registry
 from engine.domain.errors import InvalidInputError, NotFoundError, PlanningError, PrerequisiteError
 from engine.domain.model import Contact
-from engine.services.programmes import BatchItemError, Fbh, NewProgramme
+from engine.services.facade import BatchItemError, Fbh, NewProgramme
 from engine.store.store import Store
 from engine.store.tables import (
     Event,
@@ -159,11 +159,11 @@ def test_an_item_that_cannot_be_planned_rolls_back_its_chunk_only(fbh: Fbh, stor
     assert "programme 4 of the batch" in str(error) and "opfoelgning" in str(error)
     assert error.exit_code == 2
     with store.transaction() as tx:
-        programmes = tx.list_programmes()
+        programmes = tx.programmes.find()
         assert [p.id for p in programmes] == [1, 2, 3]
-        assert tx.find_organisation("Selskab 3") is None  # the failed chunk left nothing
-        assert tx.person_by_email("t3@example.dk") is None
-        assert {o.programme_id for o in tx.outbox()} == {1, 2, 3}
+        assert tx.people.find_organisation("Selskab 3") is None  # the failed chunk left nothing
+        assert tx.people.by_email("t3@example.dk") is None
+        assert {o.programme_id for o in tx.outbox.find()} == {1, 2, 3}
 
 
 @pytest.mark.parametrize(
@@ -185,8 +185,8 @@ def test_an_item_refused_by_the_checks_stops_the_batch_before_anything_is_writte
     assert raised.value.index == 4 and raised.value.committed == 0
     assert isinstance(raised.value.error, error_type)
     with store.transaction() as tx:
-        assert tx.list_programmes() == [] and tx.outbox() == []
-        assert tx.find_organisation("Selskab 0") is None
+        assert tx.programmes.find() == [] and tx.outbox.find() == []
+        assert tx.people.find_organisation("Selskab 0") is None
 
 
 def test_creating_one_programme_raises_the_error_itself(fbh: Fbh) -> None:

@@ -13,16 +13,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from engine.backends.leadership import PgLeadership, SqliteLeadership, libpq_url
+from engine.backends.postgres import PgLeadership, libpq_url
+from engine.backends.sqlite import SqliteLeadership
 from engine.config.daemon import CatchUpSection, DaemonSection
 from engine.config.settings import Settings
 from engine.daemon.runner import Daemon
 from engine.domain.definitions import load_registry
 from engine.domain.errors import ConflictError
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.status import gather
-from engine.store import daemons as daemon_store
 from engine.store.store import Store
 from notifications.transports.memory import InMemoryTransport
 
@@ -71,8 +71,8 @@ async def test_downtime_across_reminders_records_them_missed(fbh: Fbh, store: St
     await daemon.deliver_pass()
 
     with store.transaction() as tx:
-        rows = tx.outbox()
-        missed_events = tx.events(event="missed")
+        rows = tx.outbox.find()
+        missed_events = tx.events.find(event="missed")
     missed = [r for r in rows if r.state == "missed"]
     assert missed and {r.kind for r in missed} == {"reminder"}
     assert all(r.due_at < back - timedelta(minutes=60) for r in missed)
@@ -95,7 +95,7 @@ async def test_with_policy_send_late_reminders_still_go_until_the_meeting(
     await daemon_at(fbh, datetime(2027, 1, 4, 9, 30, tzinfo=fbh.tz), transport).deliver_pass()
 
     with store.transaction() as tx:
-        states = {(r.kind, r.state) for r in tx.outbox() if r.kind == "reminder"}
+        states = {(r.kind, r.state) for r in tx.outbox.find() if r.kind == "reminder"}
     assert ("reminder", "sent") in states
     assert ("reminder", "missed") not in states
     # afsaet's 2d reminders to both and its 2h one to Anne; the others lie ahead
@@ -106,7 +106,7 @@ async def test_with_policy_send_late_reminders_still_go_until_the_meeting(
     later = InMemoryTransport()
     await daemon_at(fbh, datetime(2027, 1, 11, 10, 30, tzinfo=fbh.tz), later).deliver_pass()
     with store.transaction() as tx:
-        missed = [e.data["reason"] for e in tx.events(event="missed")]
+        missed = [e.data["reason"] for e in tx.events.find(event="missed")]
     assert missed and all(reason.startswith("its moment passed") for reason in missed)
 
 
@@ -136,7 +136,7 @@ def test_time_moves_programmes_and_milestones(fbh: Fbh, store: Store) -> None:
     assert end["workshop"] == "done" and end["invitationer"] == "overdue"
     assert fbh.next_transition(datetime(2027, 4, 3, tzinfo=tz)) is None
     with store.transaction() as tx:
-        automatic = [e for e in tx.events(programme_id=view.id) if e.data.get("auto")]
+        automatic = [e for e in tx.events.find(programme_id=view.id) if e.data.get("auto")]
     assert {e.event for e in automatic} == {"start", "done", "schedule", "expire", "complete"}
     assert fbh.advance(datetime(2027, 5, 1, tzinfo=tz)) == []  # nothing fires twice
 
@@ -155,9 +155,8 @@ def test_claims_of_daemons_without_a_fresh_heartbeat_are_released(fbh: Fbh, stor
     fbh.create_programme(new(), NOW)
     with store.transaction() as tx:
         for name in ("daemon:alive", "daemon:dead"):
-            daemon_store.beat(tx, name=name, host="h", pid=1, started_at=NOW, now=NOW, leader=False)
-        daemon_store.beat(
-            tx,
+            tx.daemons.beat(name=name, host="h", pid=1, started_at=NOW, now=NOW, leader=False)
+        tx.daemons.beat(
             name="daemon:alive",
             host="h",
             pid=1,
@@ -165,15 +164,15 @@ def test_claims_of_daemons_without_a_fresh_heartbeat_are_released(fbh: Fbh, stor
             now=NOW + timedelta(seconds=20),
             leader=True,
         )
-        tx.claim_due(NOW, "daemon:alive", 2)
-        tx.claim_due(NOW, "daemon:dead", 3)
-        tx.claim_due(NOW, "cli:42", 1)
+        tx.outbox.claim_due(NOW, "daemon:alive", 2)
+        tx.outbox.claim_due(NOW, "daemon:dead", 3)
+        tx.outbox.claim_due(NOW, "cli:42", 1)
     later = NOW + timedelta(seconds=25)
     with store.transaction() as tx:
-        alive = daemon_store.alive_names(tx, later - timedelta(seconds=10))
-        released = daemon_store.release_orphans(tx, later, alive)
-        sending = {r.claimed_by for r in tx.outbox(states=["sending"])}
-        leaders = [d.name for d in daemon_store.daemons(tx) if d.is_leader]
+        alive = tx.daemons.alive_names(later - timedelta(seconds=10))
+        released = tx.outbox.release_orphans(later, alive)
+        sending = {r.claimed_by for r in tx.outbox.find(states=["sending"])}
+        leaders = [d.name for d in tx.daemons.find() if d.is_leader]
     assert alive == {"daemon:alive"}
     assert [w for _, w in released] == ["daemon:dead"] * 3
     assert sending == {"daemon:alive", "cli:42"}

@@ -12,10 +12,9 @@ from typing import Any
 from sqlalchemy import event
 
 from engine.domain.model import Contact
-from engine.services.digests import build_digests, digest_consultants
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.digests import build_digests, digest_consultants, queue_digests
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
-from notifications.digests import queue_digests
 
 NOW = datetime(2027, 2, 15, 6, 0, tzinfo=UTC)  # Monday 07:00 in Copenhagen
 

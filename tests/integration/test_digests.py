@@ -12,11 +12,15 @@ import pytest
 from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact
 from engine.services import digests as engine_digest
-from engine.services.digests import consultant_digest, lead_digest
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.digests import (
+    consultant_digest,
+    lead_digest,
+    queue_digests,
+    queue_weekly_digests,
+)
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
 from engine.store.store import Store
-from notifications.digests import queue_digests, queue_weekly_digests
 from notifications.outbox import render_envelope
 
 CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -73,15 +77,15 @@ def world(fbh: Fbh, store: Store) -> dict[str, int]:
     }
     with store.transaction() as tx:
         for key, who in (("bo", BO), ("anne", ANNE)):
-            row = tx.get_request(requests[key])
-            person = tx.person_by_email(who.email)
+            row = tx.requests.get(requests[key])
+            person = tx.people.by_email(who.email)
             assert person is not None
             row.consultant_id = person.id
             tx.save(row)
         _miss(tx, ids["a"], due=NOW - timedelta(days=3), with_event=True)
         _miss(tx, ids["a"], due=NOW - timedelta(days=30), with_event=False)  # too old
         _miss(tx, ids["d"], due=NOW - timedelta(days=1), with_event=True)  # Bo's
-        tx.add_event(  # a missed message known only from the event log
+        tx.events.add(  # a missed message known only from the event log
             at=NOW - timedelta(days=2),
             actor="daemon",
             entity="outbox",
@@ -96,13 +100,13 @@ def _miss(tx: Any, programme_id: int, *, due: datetime, with_event: bool) -> Non
     """Record a pending reminder as missed, as the daemon does after downtime."""
     row = next(
         r
-        for r in tx.outbox(programme_id=programme_id)
+        for r in tx.outbox.find(programme_id=programme_id)
         if r.kind == "reminder" and r.state == "pending"
     )
     row.state, row.due_at = "missed", due
     tx.save(row)
     if with_event:
-        tx.add_event(
+        tx.events.add(
             at=NOW - timedelta(hours=1),
             actor="daemon",
             entity="outbox",
@@ -184,7 +188,7 @@ def test_digests_are_queued_once_per_recipient_and_iso_week(
     assert (again.week, again.queued, again.already) == ("2027-W07", (), ("anne@bl.dk",))
 
     with store.transaction() as tx:
-        rows = [r for r in tx.outbox() if r.kind.startswith("digest")]
+        rows = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
     assert sorted(r.dedupe_key for r in rows) == [
         "digest-lead:lead@bl.dk:2027-W07",
         "digest:anne@bl.dk:2027-W07",

@@ -1,4 +1,4 @@
-"""Check fbh's invites with three independent iCalendar parsers (DESIGN.md §3).
+"""Check fbh's invites with three independent iCalendar parsers (docs/notifications.md).
 
 * vobject (Python, dateutil's VTIMEZONE interpretation), in process;
 * ical.js (Thunderbird's parser) via node: ``tests/js/parse_ics.mjs``;
@@ -31,10 +31,11 @@ import pytest
 import vobject
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mime_reference import build_message, to_bytes
 
 from engine.domain.model import Contact
 from notifications.invites import InviteSpec, build_calendar, invite_uid
-from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
+from notifications.mime import MailSpec, message_id_for
 
 CPH = ZoneInfo("Europe/Copenhagen")
 JS_DIR = Path(__file__).resolve().parents[1] / "js"

@@ -21,7 +21,7 @@ from fbhtest import make_settings
 from engine.config.settings import Settings, SmtpSection
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import Store
 from notifications.outbox import OutboxWorker, SendReport, make_transport
 
@@ -162,7 +162,7 @@ def test_smtp_outage_keeps_messages_pending_then_delivers_each_once(
         report = deliver(store, down, NOW)
         assert report.sent == 0 and report.retried > 0
         with store.transaction() as tx:
-            due_now = [r for r in tx.outbox(programme_id=pid) if r.due_at <= NOW]
+            due_now = [r for r in tx.outbox.find(programme_id=pid) if r.due_at <= NOW]
         assert {r.state for r in due_now} == {"pending"}
         assert all("127.0.0.1" in (r.last_error or "") for r in due_now)
         assert {r.attempts for r in due_now} == {1}
@@ -191,8 +191,8 @@ def test_permanent_and_temporary_rejections(
     report = deliver(fbh.store, settings, NOW)
     assert report.sent == 0 and report.failed > 0 and report.retried > 0
     with fbh.store.transaction() as tx:
-        rows = [r for r in tx.outbox(programme_id=pid) if r.due_at <= NOW]
-        failures = tx.events(programme_id=pid, event="failed")
+        rows = [r for r in tx.outbox.find(programme_id=pid) if r.due_at <= NOW]
+        failures = tx.events.find(programme_id=pid, event="failed")
     to_soren = [r for r in rows if r.recipient == SOREN.email]
     to_anne = [r for r in rows if r.recipient == ANNE.email]
     assert {r.state for r in to_soren} == {"failed"}
@@ -214,12 +214,14 @@ def test_connection_dropped_mid_data_is_retried(
     first = deliver(fbh.store, settings, NOW)
     assert first.retried > 0
     with fbh.store.transaction() as tx:
-        pending = [r for r in tx.outbox(programme_id=pid, states=["pending"]) if r.due_at <= NOW]
+        pending = [
+            r for r in tx.outbox.find(programme_id=pid, states=["pending"]) if r.due_at <= NOW
+        ]
     assert SOREN.email in {r.recipient for r in pending}
     smtp_server.drop_in_data.clear()  # type: ignore[attr-defined]
     deliver(fbh.store, settings, NOW + timedelta(hours=1))
     with fbh.store.transaction() as tx:
-        due = [r for r in tx.outbox(programme_id=pid) if r.due_at <= NOW]
+        due = [r for r in tx.outbox.find(programme_id=pid) if r.due_at <= NOW]
     assert {r.state for r in due} == {"sent"}
     received = Counter(
         email.message_from_bytes(m.data)["Message-ID"]
@@ -248,7 +250,7 @@ def test_a_rejected_password_keeps_every_message_pending(
         report = deliver(store, settings, NOW)
         assert report.sent == 0 and report.failed == 0 and report.retried > 0
         with store.transaction() as tx:
-            due = [r for r in tx.outbox(programme_id=pid) if r.due_at <= NOW]
+            due = [r for r in tx.outbox.find(programme_id=pid) if r.due_at <= NOW]
         assert {r.state for r in due} == {"pending"}
         assert all(
             "535" in (r.last_error or "") or "auth" in (r.last_error or "").lower() for r in due
@@ -278,12 +280,12 @@ def test_a_worker_whose_claims_were_released_records_nothing_for_them(
             sending = asyncio.create_task(a.deliver_due(NOW, limit=100))
             while True:  # until a has claimed its batch (a condition, not a schedule)
                 with fbh.store.transaction() as tx:
-                    claimed = sum(1 for r in tx.outbox(states=["sending"]))
+                    claimed = sum(1 for r in tx.outbox.find(states=["sending"]))
                 if claimed:
                     break
                 await asyncio.sleep(0.01)
             with fbh.store.transaction() as tx:
-                released = tx.release_claims("a", NOW)  # what the leader does for a dead one
+                released = tx.outbox.release_claims("a", NOW)  # what the leader does for a dead one
             smtp_server.rcpt_delays.clear()  # type: ignore[attr-defined]
             return await sending, await b.drain(lambda: NOW), released
         finally:
@@ -296,5 +298,5 @@ def test_a_worker_whose_claims_were_released_records_nothing_for_them(
     assert report_a.sent == 0 and report_a.lost_claims == released
     assert report_b.sent == released
     with fbh.store.transaction() as tx:
-        rows = tx.outbox(states=["sent"])
+        rows = tx.outbox.find(states=["sent"])
     assert len(rows) == released and {r.claimed_by for r in rows} == {"b"}

@@ -8,8 +8,8 @@ import pytest
 
 from engine.domain.errors import InvalidInputError, InvalidTransitionError
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh
-from engine.services.requests import Acceptance, RequestDesk
+from engine.services.facade import Fbh
+from engine.services.requests import Acceptance
 from engine.store.store import Store
 from notifications.outbox import OutboxWorker
 from notifications.transports.memory import InMemoryTransport
@@ -32,7 +32,7 @@ def add(fbh: Fbh, *, received: date | None = None, now: datetime = RECEIVED_AT) 
 
 def sla_rows(store: Store) -> list[tuple[str, str, datetime, str]]:
     with store.transaction() as tx:
-        rows = tx.outbox()
+        rows = tx.outbox.find()
     return [(r.kind, r.recipient, r.due_at, r.state) for r in rows if r.kind.startswith("request_")]
 
 
@@ -81,7 +81,7 @@ async def test_reminders_and_escalation_go_out_on_their_days(fbh: Fbh, store: St
 
 async def test_an_assigned_consultant_gets_the_reminders_instead(fbh: Fbh, store: Store) -> None:
     request_id = add(fbh)
-    RequestDesk(fbh).assign(request_id, ANNE, RECEIVED_AT + timedelta(days=1))
+    fbh.requests.assign(request_id, ANNE, RECEIVED_AT + timedelta(days=1))
     rows = sla_rows(store)
     assert [(k, r, s) for k, r, _, s in rows] == [
         ("request_reminder", "lead@bl.dk", "cancelled"),
@@ -97,15 +97,15 @@ async def test_an_assigned_consultant_gets_the_reminders_instead(fbh: Fbh, store
 async def test_proposing_meets_the_sla_and_mails_the_contact(fbh: Fbh, store: Store) -> None:
     request_id = add(fbh)
     now = RECEIVED_AT + timedelta(days=3)
-    desk = RequestDesk(fbh)
+    desk = fbh.requests
     view = desk.propose(request_id, [date(2027, 5, 3), date(2027, 4, 19)], now)
     assert view.state == "proposed"
     assert {s for k, _, _, s in sla_rows(store) if k != "request_proposal"} == {"cancelled"}
     sent = await deliver_at(fbh, now)
     assert sent == [("request_proposal", "kirsten@oestervang.dk")]
     with store.transaction() as tx:
-        row = tx.get_request(request_id)
-        proposal = next(r for r in tx.outbox() if r.kind == "request_proposal")
+        row = tx.requests.get(request_id)
+        proposal = next(r for r in tx.outbox.find() if r.kind == "request_proposal")
     assert row.proposed_starts == ["2027-04-19", "2027-05-03"]
     starts = [p["start_date"] for p in proposal.payload["context"]["proposals"]]
     assert starts == ["2027-04-19", "2027-05-03"]
@@ -122,12 +122,12 @@ async def test_proposing_meets_the_sla_and_mails_the_contact(fbh: Fbh, store: St
 def test_proposals_in_the_past_are_refused(fbh: Fbh) -> None:
     request_id = add(fbh)
     with pytest.raises(InvalidInputError, match="lies in the past"):
-        RequestDesk(fbh).propose(request_id, [date(2027, 3, 1)], RECEIVED_AT)
+        fbh.requests.propose(request_id, [date(2027, 3, 1)], RECEIVED_AT)
 
 
 def test_accepting_creates_and_links_the_programme(fbh: Fbh, store: Store) -> None:
     request_id = add(fbh)
-    desk = RequestDesk(fbh)
+    desk = fbh.requests
     now = RECEIVED_AT + timedelta(days=2)
     desk.propose(request_id, [date(2027, 4, 19)], now)
     acceptance = Acceptance(
@@ -146,17 +146,17 @@ def test_accepting_creates_and_links_the_programme(fbh: Fbh, store: Store) -> No
         desk.accept(request_id, acceptance, now + timedelta(days=6))
     assert len(fbh.list_programmes()) == 1
     with store.transaction() as tx:
-        events = [e.event for e in tx.events() if e.entity == "request"]
+        events = [e.event for e in tx.events.find() if e.entity == "request"]
     assert events == ["create", "propose", "accept"]
 
 
 def test_declining_cancels_the_reminders(fbh: Fbh, store: Store) -> None:
     request_id = add(fbh)
-    view = RequestDesk(fbh).decline(request_id, "dubleret", RECEIVED_AT + timedelta(days=1))
+    view = fbh.requests.decline(request_id, "dubleret", RECEIVED_AT + timedelta(days=1))
     assert view.state == "declined"
     assert {s for *_, s in sla_rows(store)} == {"cancelled"}
     with pytest.raises(InvalidTransitionError):
-        RequestDesk(fbh).propose(request_id, [date(2027, 5, 3)], RECEIVED_AT)
+        fbh.requests.propose(request_id, [date(2027, 5, 3)], RECEIVED_AT)
 
 
 def test_a_late_registration_escalates_at_once_and_the_check_adds_nothing(
@@ -165,4 +165,4 @@ def test_a_late_registration_escalates_at_once_and_the_check_adds_nothing(
     now = datetime(2027, 4, 10, 9, 0, tzinfo=UTC)
     add(fbh, received=date(2027, 3, 18), now=now)
     assert sla_rows(store) == [("request_escalation", "lead@bl.dk", now, "pending")]
-    assert RequestDesk(fbh).check_sla(now + timedelta(hours=1)) == 0
+    assert fbh.requests.check_sla(now + timedelta(hours=1)) == 0

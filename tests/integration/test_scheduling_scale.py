@@ -16,15 +16,16 @@ import pytest
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 
-from engine.backends.watch import change_counter
-from engine.daemon.runner import WEEKLY_DIGEST_EVENT, Daemon
+from engine.backends.sqlite import change_counter
+from engine.daemon.runner import WEEKLY_DIGEST_EVENT, Daemon, LeaderJobs
 from engine.domain import timeline
 from engine.domain.catchup import EXPIRY_PATHS, expiry
 from engine.domain.model import Contact, OutboxDraft
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import check_budget_end
-from engine.store import daemons as daemon_store
-from engine.store.store import Store, Tx
+from engine.store.programmes import Programmes
+from engine.store.schedule import Schedule
+from engine.store.store import Store
 from notifications.transports.memory import InMemoryTransport
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -98,7 +99,7 @@ def test_sqlite_claims_the_picked_rows_by_primary_key(store: Store) -> None:
         for i in range(30)
     ]
     with store.transaction() as tx:
-        tx.enqueue(drafts, NOW)
+        tx.outbox.enqueue(drafts, NOW)
     updates: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -108,7 +109,7 @@ def test_sqlite_claims_the_picked_rows_by_primary_key(store: Store) -> None:
     event.listen(store.engine, "before_cursor_execute", capture)
     try:
         with store.transaction() as tx:
-            assert len(tx.claim_due(NOW, "daemon:t", 5)) == 5
+            assert len(tx.outbox.claim_due(NOW, "daemon:t", 5)) == 5
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
     [(statement, parameters)] = updates
@@ -126,7 +127,7 @@ def test_sqlite_claims_the_picked_rows_by_primary_key(store: Store) -> None:
 def moments(fbh: Fbh) -> Iterator[datetime]:
     """Every moment some step of the live programmes falls due, and a minute either side."""
     with fbh.store.transaction() as tx:
-        clocks = daemon_store.live_clocks(tx)
+        clocks = tx.schedule.live_clocks()
     for clock in clocks:
         for step in timeline._steps(clock, fbh.tz):
             for delta in (-60, 0, 60):
@@ -135,17 +136,17 @@ def moments(fbh: Fbh) -> Iterator[datetime]:
 
 def bound(fbh: Fbh, now: datetime) -> datetime | None:
     with fbh.store.transaction() as tx:
-        return daemon_store.next_transition_bound(tx, now, fbh.tz)
+        return tx.schedule.next_transition_bound(now, fbh.tz)
 
 
 def due_ids(fbh: Fbh, now: datetime) -> set[int]:
     with fbh.store.transaction() as tx:
-        return set(daemon_store.due_programme_ids(tx, now, fbh.tz))
+        return set(tx.schedule.due_programme_ids(now, fbh.tz))
 
 
 def exact_due(fbh: Fbh, now: datetime) -> set[int]:
     with fbh.store.transaction() as tx:
-        clocks = daemon_store.live_clocks(tx)
+        clocks = tx.schedule.live_clocks()
     return {c.id for c in clocks if timeline.due_steps(c, now, fbh.tz)}
 
 
@@ -174,7 +175,7 @@ def test_following_the_bound_fires_every_transition_in_time(fbh: Fbh, three: lis
     assert fbh.next_transition(now) is None
     assert wakes > 10
     with fbh.store.transaction() as tx:
-        auto = [e for e in tx.events() if e.data.get("auto")]
+        auto = [e for e in tx.events.find() if e.data.get("auto")]
     assert {(e.programme_id, e.event) for e in auto} >= {(i, "complete") for i in three}
     for fired in auto:  # each fired at its due moment, not later
         assert fired.at == datetime.fromisoformat(fired.data["due"]), fired
@@ -189,7 +190,7 @@ def test_a_wake_up_with_nothing_due_reads_no_timelines(
         raise AssertionError("read every programme's timeline")
 
     daemon = Daemon(fbh, InMemoryTransport(), clock=lambda: NOW, name="daemon:test")
-    monkeypatch.setattr(daemon_store, "live_clocks", refuse)
+    monkeypatch.setattr(Schedule, "live_clocks", refuse)
     assert daemon.advance() == []
     armed = daemon.timer.scheduler.get_job("wake-advance")  # not started: the trigger tells
     assert armed is not None
@@ -218,13 +219,11 @@ def test_the_daemons_own_writes_do_not_move_the_change_counter(fbh: Fbh, store: 
         fbh.create_programme(new(1, date(2027, 1, 4)), NOW)  # the CLI's change
         after_create = change_counter(watched)
         with store.transaction() as tx:
-            daemon_store.beat(
-                tx, name="daemon:t", host="h", pid=1, started_at=NOW, now=NOW, leader=True
-            )
+            tx.daemons.beat(name="daemon:t", host="h", pid=1, started_at=NOW, now=NOW, leader=True)
         with store.transaction() as tx:
-            claimed = tx.claim_due(NOW, "daemon:t", 5)
+            claimed = tx.outbox.claim_due(NOW, "daemon:t", 5)
         with store.transaction() as tx:
-            tx.release_claims("daemon:t", NOW)
+            tx.outbox.release_claims("daemon:t", NOW)
         assert claimed
         assert after_create != before
         assert change_counter(watched) == after_create
@@ -263,18 +262,17 @@ async def test_a_leader_starting_later_in_the_week_does_not_rebuild_the_digest(f
             clock=lambda: moment,
             name="daemon:test",
             leadership=Leading(),
+            jobs=LeaderJobs(digest=digest, budget=None),
         )
-        daemon.digest_hook = digest
-        daemon.budget_hook = None
         return daemon
 
-    await started(wednesday)._became_leader()
-    await started(wednesday + timedelta(hours=5))._became_leader()
+    await started(wednesday).became_leader()
+    await started(wednesday + timedelta(hours=5)).became_leader()
     assert calls == [wednesday]  # the second one found the job's event
     with fbh.store.transaction() as tx:
-        (event,) = tx.events(event=WEEKLY_DIGEST_EVENT)
+        (event,) = tx.events.find(event=WEEKLY_DIGEST_EVENT)
     assert event.data == {"queued": 3}
-    await started(wednesday + timedelta(days=7))._became_leader()  # next week: runs again
+    await started(wednesday + timedelta(days=7)).became_leader()  # next week: runs again
     assert len(calls) == 2
 
 
@@ -287,7 +285,7 @@ def test_the_budget_check_reads_only_programmes_that_ended_lately(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("read every programme")
 
-    monkeypatch.setattr(Tx, "list_programmes", refuse)
+    monkeypatch.setattr(Programmes, "find", refuse)
     assert check_budget_end(fbh, NOW) == 0
 
 
@@ -307,8 +305,8 @@ def test_late_rows_carry_the_parts_of_the_payload_that_say_when_they_expire(
     )
     later = datetime(2027, 6, 1, tzinfo=UTC)  # every row is late by then
     with store.transaction() as tx:
-        full = {row.id: row for row in tx.outbox(states=["pending"])}
-        late = daemon_store.late_pending(tx, later, EXPIRY_PATHS)
+        full = {row.id: row for row in tx.outbox.find(states=["pending"])}
+        late = tx.outbox.late_pending(later, EXPIRY_PATHS)
     kinds = {row.kind for row in late}
     assert {"invite", "reminder", "task_due", "request_reminder"} <= kinds
     assert len(late) == len(full)

@@ -17,7 +17,7 @@ from engine.domain.errors import (
     PrerequisiteError,
 )
 from engine.domain.model import Contact, OutboxDraft
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import Store
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -57,7 +57,7 @@ def test_create_matches_the_worked_example_and_writes_events(fbh: Fbh, store: St
     assert follow_up.planned.window_start == date(2027, 3, 30)
     assert follow_up.planned.start.utcoffset().total_seconds() == 7200  # type: ignore[union-attr]
     with store.transaction() as tx:
-        events = tx.events(programme_id=view.id)
+        events = tx.events.find(programme_id=view.id)
     assert events[0].event == "create" and events[0].entity == "programme"
     assert events[0].actor == "test" and events[0].at == NOW
     assert sum(e.event == "create" and e.entity == "milestone" for e in events) == 6
@@ -68,7 +68,7 @@ def test_create_queues_one_invite_per_meeting_and_attendee_and_a_summary(
 ) -> None:
     view = fbh.create_programme(new(), NOW)
     with store.transaction() as tx:
-        rows = tx.outbox(programme_id=view.id)
+        rows = tx.outbox.find(programme_id=view.id)
     invites = Counter((r.recipient, r.milestone_id) for r in rows if r.kind == "invite")
     meetings = [m for m in view.milestones if m.planned.is_meeting]
     assert len(meetings) == 4
@@ -85,7 +85,7 @@ def test_queuing_the_same_message_twice_is_prevented_by_the_dedupe_key(
 ) -> None:
     view = fbh.create_programme(new(), NOW)
     with store.transaction() as tx:
-        rows = tx.outbox(programme_id=view.id)
+        rows = tx.outbox.find(programme_id=view.id)
         again = [
             OutboxDraft(
                 dedupe_key=r.dedupe_key,
@@ -98,8 +98,8 @@ def test_queuing_the_same_message_twice_is_prevented_by_the_dedupe_key(
             )
             for r in rows
         ]
-        assert tx.enqueue(again, NOW) == 0
-        assert len(tx.outbox()) == len(rows)
+        assert tx.outbox.enqueue(again, NOW) == 0
+        assert len(tx.outbox.find()) == len(rows)
 
 
 def test_two_programmes_of_one_consultant_get_workshops_on_different_days(fbh: Fbh) -> None:
@@ -119,7 +119,7 @@ def test_tilpasset_alone_needs_an_agreement_on_social_preparedness(fbh: Fbh, sto
     with pytest.raises(PrerequisiteError, match="socialt-beredskab"):
         fbh.create_programme(new(workflow="tilpasset"), NOW)
     with store.transaction() as tx:
-        assert tx.list_programmes() == [] and tx.outbox() == []
+        assert tx.programmes.find() == [] and tx.outbox.find() == []
 
     fbh.create_programme(new(), NOW)
     alone = fbh.create_programme(new(workflow="tilpasset", start=date(2027, 5, 3)), NOW)
@@ -151,7 +151,7 @@ def test_move_shifts_every_open_milestone_and_logs_it(fbh: Fbh, store: Store) ->
         assert (by_key[key].planned.window_start - before[key].planned.window_start).days == 14
     assert by_key["opstart"].sequence == 1
     with store.transaction() as tx:
-        moves = tx.events(programme_id=view.id, event="move")
+        moves = tx.events.find(programme_id=view.id, event="move")
     programme_move = next(e for e in moves if e.entity == "programme")
     assert programme_move.data["from"] == "2027-01-04" and programme_move.data["to"] == "2027-01-18"
     assert len(programme_move.data["changes"]) == len(result.changes)
@@ -168,10 +168,10 @@ def test_reschedule_outside_the_window_needs_force(fbh: Fbh, store: Store) -> No
     assert workshop.planned.end == datetime(2027, 4, 7, 15, 0, tzinfo=CPH)
     assert workshop.sequence == 1
     with store.transaction() as tx:
-        event = tx.events(programme_id=view.id, event="reschedule")[-1]
+        event = tx.events.find(programme_id=view.id, event="reschedule")[-1]
         invites = [
             r
-            for r in tx.outbox(programme_id=view.id)
+            for r in tx.outbox.find(programme_id=view.id)
             if r.kind == "invite" and r.milestone_id == workshop.id
         ]
     assert event.data["forced"] is True
@@ -205,7 +205,7 @@ def test_illegal_transitions_name_the_state_and_the_event(fbh: Fbh, store: Store
     with pytest.raises(InvalidTransitionError, match="'cancelled' cannot 'pause'"):
         fbh.pause(view.id, NOW)
     with store.transaction() as tx:
-        events = [e.event for e in tx.events(programme_id=view.id)]
+        events = [e.event for e in tx.events.find(programme_id=view.id)]
     assert events.count("cancel") >= 1 and "pause" not in events
 
 
@@ -215,7 +215,7 @@ def test_cancel_cancels_open_milestones_and_pending_mail(fbh: Fbh, store: Store)
     assert cancelled.state == "cancelled"
     assert {m.state for m in cancelled.milestones} == {"cancelled"}
     with store.transaction() as tx:
-        rows = tx.outbox(programme_id=view.id)
+        rows = tx.outbox.find(programme_id=view.id)
     # Nothing was delivered yet: the invites are withdrawn instead of cancelled by mail.
     assert {r.state for r in rows if r.kind in ("invite", "reminder")} == {"cancelled"}
     assert not [r for r in rows if r.kind == "invite" and r.payload["invite"]["method"] == "CANCEL"]
@@ -229,14 +229,14 @@ def test_pause_holds_reminders_and_resume_queues_them_again(fbh: Fbh, store: Sto
     view = fbh.create_programme(new(), NOW)
     fbh.pause(view.id, NOW)
     with store.transaction() as tx:
-        pending = [r for r in tx.outbox(programme_id=view.id, states=["pending"])]
+        pending = [r for r in tx.outbox.find(programme_id=view.id, states=["pending"])]
     assert not [r for r in pending if r.kind in ("reminder", "task_due")]
     assert [r for r in pending if r.kind == "invite"]  # the invites stay
 
     resumed = fbh.resume(view.id, NOW)
     assert resumed.state == "planned"
     with store.transaction() as tx:
-        again = [r for r in tx.outbox(programme_id=view.id, states=["pending"])]
+        again = [r for r in tx.outbox.find(programme_id=view.id, states=["pending"])]
     assert [r for r in again if r.kind == "reminder"]
 
 
@@ -257,9 +257,9 @@ def test_failed_create_leaves_nothing_behind(fbh: Fbh, store: Store) -> None:
     with pytest.raises(PlanningError):
         fbh.create_programme(new(start=date(2027, 1, 9)), NOW)  # a Saturday: week 0 is empty
     with store.transaction() as tx:
-        assert tx.list_programmes() == []
-        assert tx.find_organisation("Boligselskabet Østervang") is None
-        assert tx.outbox() == [] and tx.events() == []
+        assert tx.programmes.find() == []
+        assert tx.people.find_organisation("Boligselskabet Østervang") is None
+        assert tx.outbox.find() == [] and tx.events.find() == []
 
 
 def test_requests_get_a_14_day_deadline(fbh: Fbh) -> None:

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
+from mime_reference import build_message, to_bytes
 
 from engine.domain.errors import ConfigError, TransportError
 from engine.domain.model import Contact
-from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
+from notifications.mime import MailSpec, message_id_for
 from notifications.transports import DeliveryResult, Envelope, SmtpTransport
 
 if TYPE_CHECKING:

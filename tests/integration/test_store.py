@@ -56,9 +56,9 @@ def test_reopening_an_existing_database_is_a_no_op(store: Store, settings: objec
 def test_datetimes_come_back_aware_in_utc(store: Store) -> None:
     local = datetime(2027, 3, 8, 9, 0, tzinfo=timezone(timedelta(hours=1)))
     with store.transaction() as tx:
-        tx.enqueue(drafts(1, due=local), NOW)
+        tx.outbox.enqueue(drafts(1, due=local), NOW)
     with store.transaction() as tx:
-        (row,) = tx.outbox()
+        (row,) = tx.outbox.find()
     assert row.due_at == NOW and row.due_at.tzinfo is not None
     assert row.due_at.utcoffset() == timedelta(0)
     assert row.payload["tekst"] == "æøå"
@@ -66,61 +66,61 @@ def test_datetimes_come_back_aware_in_utc(store: Store) -> None:
 
 def test_naive_datetimes_are_refused_and_nothing_is_written(store: Store) -> None:
     with pytest.raises((StoreError, ValueError)), store.transaction() as tx:
-        tx.enqueue(drafts(1, due=datetime(2027, 3, 8, 9, 0)), NOW)  # noqa: DTZ001
+        tx.outbox.enqueue(drafts(1, due=datetime(2027, 3, 8, 9, 0)), NOW)  # noqa: DTZ001
     with store.transaction() as tx:
-        assert tx.outbox() == []
+        assert tx.outbox.find() == []
 
 
 def test_enqueue_skips_dedupe_keys_already_queued(store: Store) -> None:
     with store.transaction() as tx:
-        assert tx.enqueue(drafts(3), NOW) == 3
+        assert tx.outbox.enqueue(drafts(3), NOW) == 3
     with store.transaction() as tx:
-        assert tx.enqueue(drafts(5), NOW) == 2
-        assert len(tx.outbox()) == 5
+        assert tx.outbox.enqueue(drafts(5), NOW) == 2
+        assert len(tx.outbox.find()) == 5
 
 
 def test_claims_never_overlap_and_respect_due_times(store: Store) -> None:
     with store.transaction() as tx:
-        tx.enqueue(drafts(10), NOW)
-        tx.enqueue(drafts(4, due=NOW + timedelta(hours=1), prefix="later"), NOW)
+        tx.outbox.enqueue(drafts(10), NOW)
+        tx.outbox.enqueue(drafts(4, due=NOW + timedelta(hours=1), prefix="later"), NOW)
     with store.transaction() as tx:
-        first = tx.claim_due(NOW, "worker-a", 6)
+        first = tx.outbox.claim_due(NOW, "worker-a", 6)
     with store.transaction() as tx:
-        second = tx.claim_due(NOW, "worker-b", 100)
+        second = tx.outbox.claim_due(NOW, "worker-b", 100)
     a, b = {r.id for r in first}, {r.id for r in second}
     assert len(a) == 6 and len(b) == 4 and not a & b
     assert {r.state for r in first + second} == {"sending"}
     assert {r.claimed_by for r in second} == {"worker-b"} and {r.attempts for r in second} == {1}
     with store.transaction() as tx:
-        assert tx.claim_due(NOW, "worker-c", 100) == []
+        assert tx.outbox.claim_due(NOW, "worker-c", 100) == []
 
 
 def test_finishing_a_lost_claim_is_refused(store: Store) -> None:
     with store.transaction() as tx:
-        tx.enqueue(drafts(1), NOW)
+        tx.outbox.enqueue(drafts(1), NOW)
     with store.transaction() as tx:
-        (row,) = tx.claim_due(NOW, "slow", 1)
+        (row,) = tx.outbox.claim_due(NOW, "slow", 1)
     later = NOW + timedelta(minutes=30)
     with store.transaction() as tx:
-        assert [r.id for r in tx.release_stuck(later, timedelta(minutes=10))] == [row.id]
+        assert [r.id for r in tx.outbox.release_stuck(later, timedelta(minutes=10))] == [row.id]
     with store.transaction() as tx:
-        (again,) = tx.claim_due(later, "fast", 1)
+        (again,) = tx.outbox.claim_due(later, "fast", 1)
         assert again.id == row.id and again.attempts == 2
     with store.transaction() as tx:
-        assert tx.finish_claim(row.id, "slow", state=OutboxState.SENT, now=later) is False
-        assert tx.finish_claim(row.id, "fast", state=OutboxState.SENT, now=later) is True
+        assert tx.outbox.finish_claim(row.id, "slow", state=OutboxState.SENT, now=later) is False
+        assert tx.outbox.finish_claim(row.id, "fast", state=OutboxState.SENT, now=later) is True
     with store.transaction() as tx:
-        (done,) = tx.outbox()
+        (done,) = tx.outbox.find()
     assert done.state == "sent" and done.sent_at == later
 
 
 def test_release_claims_of_a_stopping_worker(store: Store) -> None:
     with store.transaction() as tx:
-        tx.enqueue(drafts(3), NOW)
-        tx.claim_due(NOW, "stopping", 3)
+        tx.outbox.enqueue(drafts(3), NOW)
+        tx.outbox.claim_due(NOW, "stopping", 3)
     with store.transaction() as tx:
-        assert tx.release_claims("stopping", NOW) == 3
-        assert {r.state for r in tx.outbox()} == {"pending"}
+        assert tx.outbox.release_claims("stopping", NOW) == 3
+        assert {r.state for r in tx.outbox.find()} == {"pending"}
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from engine.domain.errors import InvalidInputError, NotFoundError
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import (
     check_budget_end,
     delete_time,
@@ -48,15 +48,15 @@ def snapshot(store: Store) -> tuple[Any, ...]:
     with store.transaction() as tx:
         entries = [
             (e.id, e.workflow, e.work_date, e.hours, e.note)
-            for p in tx.list_programmes()
-            for e in tx.time_entries(p.id or 0)
+            for p in tx.programmes.find()
+            for e in tx.time.find(p.id or 0)
         ]
-        return (entries, len(tx.events()), len(tx.outbox()))
+        return (entries, len(tx.events.find()), len(tx.outbox.find()))
 
 
 def budget_alerts(store: Store) -> list[tuple[str, str]]:
     with store.transaction() as tx:
-        rows = [r for r in tx.outbox() if r.kind == "budget_alert"]
+        rows = [r for r in tx.outbox.find() if r.kind == "budget_alert"]
     return sorted((r.dedupe_key.split(":")[3], r.recipient) for r in rows)
 
 
@@ -76,7 +76,7 @@ def test_log_defaults_to_today_and_the_base_part_and_writes_an_event(
     )
     assert change.entry.person == "soren@oestervang.dk"
     with store.transaction() as tx:
-        event = tx.events(programme_id=pid)[-1]
+        event = tx.events.find(programme_id=pid)[-1]
     assert (event.entity, event.entity_id, event.event, event.actor) == (
         "time",
         change.entry.id,
@@ -190,7 +190,7 @@ def test_edit_changes_only_what_is_given_and_logs_before_and_after(fbh: Fbh, sto
         "Workshop",
     )
     with store.transaction() as tx:
-        event = tx.events(programme_id=pid)[-1]
+        event = tx.events.find(programme_id=pid)[-1]
     assert (event.entity, event.event) == ("time", "edit")
     assert event.data["before"]["hours"] == 20 and event.data["after"]["hours"] == 24
 
@@ -223,7 +223,7 @@ def test_delete_removes_the_entry_and_logs_it(fbh: Fbh, store: Store) -> None:
 
     assert deleted.id == entry.id and list_time(fbh, pid) == []
     with store.transaction() as tx:
-        event = tx.events(programme_id=pid)[-1]
+        event = tx.events.find(programme_id=pid)[-1]
     assert (event.entity, event.entity_id, event.event) == ("time", entry.id, "delete")
     assert time_status(fbh, pid, NOW).base.used_hours == 0
     with pytest.raises(NotFoundError, match="time entry"):
@@ -275,7 +275,7 @@ def test_a_jump_past_the_maximum_sends_only_the_over_alert(fbh: Fbh, store: Stor
     log_time(fbh, pid, hours=11, part="tilpasset", now=NOW)
     assert budget_alerts(store) == [("over", "anne@bl.dk"), ("over", "soren@oestervang.dk")]
     with store.transaction() as tx:
-        keys = [r.dedupe_key for r in tx.outbox() if r.kind == "budget_alert"]
+        keys = [r.dedupe_key for r in tx.outbox.find() if r.kind == "budget_alert"]
     assert all(k.startswith(f"budget:{pid}:tilpasset:over:") for k in keys)
 
 
@@ -283,7 +283,7 @@ def test_an_alert_renders_from_its_outbox_row(fbh: Fbh, store: Store) -> None:
     pid = create(fbh)
     log_time(fbh, pid, hours=18, day=date(2027, 2, 1), now=NOW)
     with store.transaction() as tx:
-        row = next(r for r in tx.outbox() if r.kind == "budget_alert")
+        row = next(r for r in tx.outbox.find() if r.kind == "budget_alert")
     envelope = render_envelope(row, fbh.settings, NOW)
     message = email.message_from_bytes(envelope.data, policy=email.policy.default)
     assert message["Subject"] == (
@@ -308,7 +308,7 @@ def test_check_budget_end_warns_the_consultant_once_when_hours_are_under_the_min
     assert check_budget_end(fbh, AFTER_END) == 0
     assert budget_alerts(store) == [("under", "anne@bl.dk")]
     with store.transaction() as tx:
-        row = next(r for r in tx.outbox() if r.kind == "budget_alert")
+        row = next(r for r in tx.outbox.find() if r.kind == "budget_alert")
     assert row.dedupe_key == f"budget:{short}:socialt-beredskab:under:anne@bl.dk"
     assert row.payload["context"]["programme_end_text"] == "14. maj 2027"
     render_envelope(row, fbh.settings, AFTER_END)

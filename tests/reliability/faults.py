@@ -52,8 +52,7 @@ from engine.config.settings import load_settings  # noqa: E402
 from engine.domain.definitions import load_registry  # noqa: E402
 from engine.domain.errors import StoreError  # noqa: E402
 from engine.domain.model import Contact  # noqa: E402
-from engine.services.programmes import Fbh, NewProgramme  # noqa: E402
-from engine.store import daemons as daemon_store  # noqa: E402
+from engine.services.facade import Fbh, NewProgramme  # noqa: E402
 from engine.store.store import OutboxMessage, Store, Tx  # noqa: E402
 
 __all__ = ["CPH", "REPO", "Cli", "Daemons", "Served", "wait_until"]  # with the helpers below
@@ -117,7 +116,7 @@ def read(cli: Cli) -> Iterator[Tx]:
 
 def outbox(cli: Cli) -> list[OutboxMessage]:
     with read(cli) as tx:
-        return tx.outbox()
+        return tx.outbox.find()
 
 
 def leader_pid(cli: Cli, timeout: float = 10.0) -> int | None:
@@ -125,7 +124,7 @@ def leader_pid(cli: Cli, timeout: float = 10.0) -> int | None:
     None while nobody does, or while the database cannot be read."""
     try:
         with read(cli) as tx:
-            rows = daemon_store.daemons(tx)
+            rows = tx.daemons.find()
     except StoreError:
         return None
     fresh = datetime.now(UTC) - timedelta(seconds=timeout)
@@ -179,11 +178,11 @@ def burst(cli: Cli, programmes: int, *, first: int = 0, now: datetime | None = N
     moment = now or datetime.now(UTC)
     with open_fbh(cli) as fbh:
         with fbh.store.transaction() as tx:
-            before = {row.id for row in tx.outbox()}
+            before = {row.id for row in tx.outbox.find()}
         for i in range(first, first + programmes):
             fbh.create_programme(new_programme(i, next_monday()), moment)
         with fbh.store.transaction() as tx:
-            return sum(1 for r in tx.outbox() if r.id not in before and r.due_at <= moment)
+            return sum(1 for r in tx.outbox.find() if r.id not in before and r.due_at <= moment)
 
 
 # ----- SMTP ----------------------------------------------------------------------------------

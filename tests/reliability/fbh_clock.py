@@ -51,6 +51,6 @@ def follow() -> None:
 
 threading.Thread(target=follow, name="test-clock", daemon=True).start()
 
-from engine.cli.app import main  # noqa: E402
+from engine.cli.main import main  # noqa: E402
 
 main()

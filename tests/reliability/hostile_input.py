@@ -1,7 +1,7 @@
 """Helpers for the bad- and hostile-input half of the reliability suite.
 
 * ``Cli`` runs the real ``fbh`` command line against a real SQLite file: in process through
-  ``engine.cli.app.main`` (the same argv parsing, error mapping and exit codes as the installed
+  ``engine.cli.main.main`` (the same argv parsing, error mapping and exit codes as the installed
   binary, at a tenth of the cost, so hypothesis can try many inputs) or as a subprocess of the
   installed ``fbh`` script (a handful of cases, to prove the in-process path is the real one).
 * ``db_dump`` is an independent snapshot of the database (stdlib ``sqlite3``), to show that a
@@ -130,8 +130,8 @@ class Cli:
     config: Path
 
     def __call__(self, *args: str) -> Result:
-        """Run ``fbh --config CONFIG ARGS…`` in this process, through ``engine.cli.app.main``."""
-        from engine.cli.app import main
+        """Run ``fbh --config CONFIG ARGS…`` in this process, through ``engine.cli.main.main``."""
+        from engine.cli.main import main
 
         out, err = io.StringIO(), io.StringIO()
         code: int | None = None

@@ -30,11 +30,10 @@ from hostile_input import SENDER, WORKFLOWS
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
-from engine.services.requests import RequestDesk
+from engine.services.digests import queue_digests
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
 from engine.store.store import OutboxMessage, Store
-from notifications.digests import queue_digests
 from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
 
 CREATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -148,12 +147,12 @@ def marked_flow(home: Path) -> Flow:
                 received=received,
                 now=NOW,
             )
-        RequestDesk(fbh).propose(2, [date(2027, 3, 1)], NOW)
+        fbh.requests.propose(2, [date(2027, 3, 1)], NOW)
         queue_digests(fbh, NOW)
         deliver(store, settings)  # invites that went out are cancelled with METHOD:CANCEL
         fbh.cancel(view.id, NOW, reason=f"{MARKERS['reason']}\nmed venlig hilsen")
         with store.transaction() as tx:
-            everything = tx.outbox()
+            everything = tx.outbox.find()
     finally:
         store.dispose()
     chosen: dict[tuple[str, str | None], OutboxMessage] = {}

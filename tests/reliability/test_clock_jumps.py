@@ -93,7 +93,9 @@ def reminder_states(cli: Cli) -> list[str]:
 
 def programme_events(cli: Cli) -> Counter[str]:
     with read(cli) as tx:
-        return Counter(e.event for e in tx.events(programme_id=1) if (e.data or {}).get("auto"))
+        return Counter(
+            e.event for e in tx.events.find(programme_id=1) if (e.data or {}).get("auto")
+        )
 
 
 @pytest.mark.slow
@@ -200,7 +202,7 @@ def _check_with_catch_up_rules(
     """Each reminder of programme 1 ended as engine.domain.catchup.decide says for the moment the
     daemon first saw it due: the step that jumped past it (or its own time)."""
     settings = load_settings(cli.config)
-    policy, tz = settings.daemon.catch_up, settings.tz
+    policy, tz = settings.daemon.catch_up.policy(), settings.tz
     reminders = sorted(
         (r for r in rows if r.kind == "reminder" and r.programme_id == 1), key=lambda r: r.due_at
     )

@@ -37,7 +37,7 @@ from engine.config.settings import load_settings
 from engine.daemon.runner import Daemon
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import OutboxMessage, Store
 from notifications.transports.maildir import MaildirTransport
 
@@ -206,7 +206,7 @@ async def _drive(fbh: Fbh, maildir: Path, case: Transition) -> Run:
     moment = [case.created.astimezone(UTC)]
     daemon = Daemon(fbh, MaildirTransport(maildir), clock=lambda: moment[0], name="daemon:dst")
     await daemon.leadership.start()
-    digest = daemon._digest_trigger()
+    digest = daemon.digest_trigger()
     assert digest is not None
     wakes: list[datetime] = []
     fires: list[datetime] = []
@@ -216,7 +216,7 @@ async def _drive(fbh: Fbh, maildir: Path, case: Transition) -> Run:
             now = moment[0]
             while next_fire is not None and next_fire <= now:  # APScheduler's run times
                 fires.append(next_fire.astimezone(UTC))
-                await daemon._digest_job()
+                await daemon.digest_job()
                 next_fire = digest.get_next_fire_time(next_fire, now)
             daemon.timer.scheduler.remove_all_jobs()  # observe what this step arms
             daemon.advance()
@@ -229,10 +229,10 @@ async def _drive(fbh: Fbh, maildir: Path, case: Transition) -> Run:
     finally:
         await daemon.leadership.close()
     with fbh.store.transaction() as tx:
-        rows = tx.outbox()
+        rows = tx.outbox.find()
         events = [
             (e.event, f"{e.entity} {e.entity_id} {_key(tx, e.entity, e.entity_id)}", e.at)
-            for e in tx.events()
+            for e in tx.events.find()
             if (e.data or {}).get("auto")  # the daemon's time-driven transitions
         ]
     return Run(wakes, fires, rows, _maildir_ids(maildir), events)

@@ -48,12 +48,13 @@ from mail_flow import (
     settings_for,
     swap_text,
 )
+from mime_reference import build_message, to_bytes
 
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import OutboxMessage, Store
-from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
+from notifications.mime import MailSpec, message_id_for
 from notifications.wire import message_bytes
 
 LIBICAL = REPO / "tests" / "integration" / "libical_parse.py"

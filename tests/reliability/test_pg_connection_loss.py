@@ -32,7 +32,7 @@ from faults import (
     wait_until,
 )
 
-from engine.backends.leadership import libpq_url
+from engine.backends.postgres import libpq_url
 
 
 @pytest.mark.slow

@@ -47,7 +47,7 @@ from fbhtest import make_settings
 from engine.config.settings import SmtpSection
 from engine.domain.definitions import load_registry
 from engine.domain.errors import StoreError
-from engine.services.programmes import Fbh
+from engine.services.facade import Fbh
 from engine.store.store import Store
 from notifications.outbox import OutboxWorker, make_transport
 
@@ -148,7 +148,7 @@ async def test_outcomes_the_database_could_not_record_are_recorded_after_it_retu
         assert (report.sent, report.claimed) == (PER_PROGRAMME, PER_PROGRAMME)
         assert (await worker.deliver_due(NOW)).claimed == 0
         with store.transaction() as tx:
-            rows = [r for r in tx.outbox() if r.due_at <= NOW]
+            rows = [r for r in tx.outbox.find() if r.due_at <= NOW]
         assert {r.state for r in rows} == {"sent"}
         received = smtp.received()
         assert received == Counter({r.message_id: 1 for r in rows})

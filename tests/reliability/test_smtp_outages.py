@@ -43,7 +43,7 @@ from fbhtest import make_settings
 from engine.config.settings import Settings, SmtpSection
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.status import gather
 from engine.store.store import OutboxMessage, Store
 from notifications.outbox import OutboxWorker, SendReport, make_transport
@@ -77,11 +77,11 @@ class Outbox:
 
     def rows(self) -> list[OutboxMessage]:
         with self.store.transaction() as tx:
-            return [r for r in tx.outbox() if r.due_at <= NOW]
+            return [r for r in tx.outbox.find() if r.due_at <= NOW]
 
     def failed_events(self) -> int:
         with self.store.transaction() as tx:
-            return len(tx.events(event="failed"))
+            return len(tx.events.find(event="failed"))
 
 
 @pytest.fixture
@@ -283,7 +283,7 @@ def errors_of(cli: Cli, recipient: str) -> list[str]:
 
 def failed_events(cli: Cli) -> int:
     with read(cli) as tx:
-        return len(tx.events(event="failed"))
+        return len(tx.events.find(event="failed"))
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Workflow definitions built in Python for unit tests (mirrors DESIGN.md's key table).
+"""Workflow definitions built in Python for unit tests (mirrors the shipped workflows/*.toml).
 
 Used until ``workflows/*.toml`` and ``engine.domain.definitions`` can be relied on; also gives small
 builders for ad-hoc definitions in tests.

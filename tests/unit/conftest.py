@@ -1,6 +1,6 @@
 """Shared fixtures for unit tests.
 
-``python_workflows`` builds the two workflows of DESIGN.md's milestone key table in Python, so
+``python_workflows`` builds the two shipped workflows (workflows/*.toml) in Python, so
 planning can be tested without the TOML files or ``engine.domain.definitions``.
 """
 

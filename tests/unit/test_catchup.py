@@ -13,7 +13,7 @@ from engine.domain.catchup import LateMessage, Verdict, decide, expiry
 
 CPH = ZoneInfo("Europe/Copenhagen")
 NOW = datetime(2027, 3, 8, 12, 0, tzinfo=UTC)
-DEFAULT = CatchUpSection()
+DEFAULT = CatchUpSection().policy()
 
 
 def late(kind: str, minutes: float, expires_in: float | None = None) -> LateMessage:
@@ -37,19 +37,21 @@ def test_an_invite_for_a_future_meeting_is_sent_however_late() -> None:
 
 
 def test_nothing_is_sent_after_its_moment_whatever_the_policy() -> None:
-    send_all = CatchUpSection(reminder="send")  # type: ignore[call-arg]
+    send_all = CatchUpSection(reminder="send").policy()  # type: ignore[call-arg]
     assert decide(late("invite", 5, expires_in=0), NOW, DEFAULT).verdict is Verdict.MISS
     assert decide(late("reminder", 1, expires_in=-1), NOW, send_all).verdict is Verdict.MISS
 
 
 def test_policy_per_kind_with_its_own_grace() -> None:
-    policy = CatchUpSection(
+    section = CatchUpSection(
         default="miss",
         grace_minutes=10,
         reminder="send",
         task_due_grace_minutes=600,  # type: ignore[call-arg]
     )
-    assert policy.mode("reminder") == "send"
+    policy = section.policy()
+    assert section.mode("reminder") == "send"
+    assert policy.mode("reminder") == "send" and policy.grace("task_due").seconds == 600 * 60
     assert decide(late("reminder", 500, expires_in=5), NOW, policy).verdict is Verdict.SEND
     assert decide(late("task_due", 500), NOW, policy).verdict is Verdict.SEND
     assert decide(late("task_due", 601), NOW, policy).verdict is Verdict.MISS

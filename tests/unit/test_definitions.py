@@ -75,7 +75,7 @@ def problems_of(text: str, source: str = "demo.toml") -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The shipped workflows encode the facts of DESIGN.md §1
+# The shipped workflows encode the facts of BL's pages (see the comments in workflows/*.toml)
 # ---------------------------------------------------------------------------------------------
 
 

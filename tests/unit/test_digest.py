@@ -12,8 +12,7 @@ from fbhtest import visible_text
 
 from engine.config.settings import DigestSection, DigestTime, Settings
 from engine.domain.budget import BudgetPart, PartStatus
-from engine.domain.model import Contact
-from engine.services.digests import (
+from engine.domain.digest import (
     BudgetAlertItem,
     ConsultantDigest,
     DigestMilestone,
@@ -30,6 +29,7 @@ from engine.services.digests import (
     timeline_cells,
     upcoming,
 )
+from engine.domain.model import Contact
 from notifications.digests import consultant_context, digest_key, lead_context
 from notifications.outbox import revive
 from notifications.render import render_mail

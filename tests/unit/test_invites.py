@@ -1,4 +1,4 @@
-"""The iTIP calendar object built by notifications.invites (DESIGN.md §3)."""
+"""The iTIP calendar object built by notifications.invites (docs/notifications.md)."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from mime_reference import build_message, to_bytes
 
 from engine.domain.errors import TransportError
 from engine.domain.model import Contact
-from notifications.mime import MailSpec, build_message, message_id_for, to_bytes
+from notifications.mime import MailSpec, message_id_for
 from notifications.transports import (
     DeliveryResult,
     Envelope,

@@ -1,4 +1,4 @@
-"""MIME structure, encoding and header safety of notifications.mime (DESIGN.md §3)."""
+"""MIME structure, encoding and header safety of the mail fbh writes (docs/notifications.md)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mime_reference import build_message, to_bytes
 
 from engine.domain.model import Contact
 from notifications.invites import InviteSpec, build_calendar
-from notifications.mime import (
-    MailSpec,
-    build_message,
-    clean_header_text,
-    message_id_for,
-    to_bytes,
-)
+from notifications.mime import MailSpec, clean_header_text, message_id_for
 
 CPH = ZoneInfo("Europe/Copenhagen")
 SUBJECT = "Invitation: Workshop – Socialt beredskab (Boligselskabet Øst)"

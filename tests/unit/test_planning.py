@@ -1,4 +1,4 @@
-"""Planning: windows, meetings, extensions, reminders and the plan JSON (DESIGN.md §1, §5)."""
+"""Planning: windows, meetings, extensions, reminders and the plan JSON (docs/workflows.md)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from jinja2 import StrictUndefined, UndefinedError
 
-from engine.services.digests import paused_gc
+from engine.domain.gcpause import paused_gc
 from notifications.outbox import revive
 from notifications.render import Context, environment
 

@@ -1,4 +1,4 @@
-"""The Danish working-day calendar and week arithmetic (DESIGN.md §1)."""
+"""The Danish working-day calendar and week arithmetic (docs/workflows.md)."""
 
 from __future__ import annotations
 

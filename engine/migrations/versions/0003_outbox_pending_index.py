@@ -1,6 +1,6 @@
 """outbox: index the pending rows by next_attempt_at (the daemon's due column)
 
-The daemon's queries (``Tx.claim_due``, ``Tx.next_due``, ``late_pending``) filter on
+The daemon's queries (``tx.outbox.claim_due``, ``next_due``, ``late_pending``) filter on
 ``state = 'pending'`` and ``next_attempt_at``; ``ix_outbox_due`` indexes ``due_at``, so with
 many pending rows every one of them was a scan of the whole pending set.
 

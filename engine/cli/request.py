@@ -1,92 +1,77 @@
-"""CLI: the daemon (``fbh serve``, ``fbh status``) and the request SLA commands."""
+"""CLI: ``fbh request`` (requests for programmes and their 14-day answer)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
 from typing import Annotated
 
 import typer
 
-from engine.cli.app import (
+from engine.cli.common import (
     JsonOption,
-    app,
     emit_json,
     parse_contact,
     parse_date,
     parse_id,
-    request_app,
-    show_programme,
+    required_text,
     state,
 )
-from engine.daemon.runner import Daemon, daemon_name
+from engine.cli.formatting import (
+    show_programme,
+)
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError
 from engine.domain.views import RequestView
-from engine.services.programmes import Fbh
 from engine.services.requests import Acceptance, RequestDesk
-from engine.services.status import format_status, gather
-from notifications.outbox import make_transport
-from notifications.transports import Transport
 
-log = logging.getLogger(__name__)
-
-# ----- the daemon -----------------------------------------------------------------------------
+request_app = typer.Typer(
+    help="Requests for programmes and their 14-day answer.", no_args_is_help=True
+)
 
 
-@app.command("serve")
-def serve(ctx: typer.Context) -> None:
-    """Run the daemon until SIGTERM or SIGINT (migrates the database first)."""
-    _serve_logging(ctx.find_root().params.get("verbose", 0) or 0)
-    settings = state(ctx).settings
-    name = daemon_name(settings.daemon.name)
-    transport = make_transport(settings)
-    fbh = Fbh.open(settings, actor=name)
-    try:
-        asyncio.run(_serve(fbh, transport, name))
-    finally:
-        fbh.store.dispose()
-
-
-async def _serve(fbh: Fbh, transport: Transport, name: str) -> None:
-    daemon = Daemon(fbh, transport, name=name)
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for number in signals:
-        loop.add_signal_handler(number, daemon.stop)
-    try:
-        await daemon.run()
-    finally:
-        for number in signals:
-            loop.remove_signal_handler(number)
-        await transport.aclose()
-
-
-def _serve_logging(verbose: int) -> None:
-    """The daemon logs at INFO (one ``ready`` line, transitions, sends); -vv adds APScheduler."""
-    root = logging.getLogger()
-    if root.level > logging.INFO:
-        root.setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
-
-
-@app.command("status")
-def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Daemons alive, the leader, pending and failed messages, and the next job due."""
-    settings = state(ctx).settings
-    report = gather(state(ctx).fbh, clock.utcnow())
+@request_app.command("add")
+def request_add(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Housing organisation.")],
+    contact: Annotated[str, typer.Option("--contact", help='"Name <email>"')],
+    wished_start: Annotated[str, typer.Option("--wished-start", help="YYYY-MM-DD")],
+    received: Annotated[str | None, typer.Option("--received", help="Default: today.")] = None,
+    workflow: Annotated[str, typer.Option("--workflow")] = "socialt-beredskab",
+    as_json: JsonOption = False,
+) -> None:
+    """Register a request; it must be answered within 14 days of receipt."""
+    view = state(ctx).fbh.add_request(
+        organisation=required_text(org, "--org"),
+        contact=parse_contact(contact, "--contact"),
+        wished_start=parse_date(wished_start, "--wished-start"),
+        received=parse_date(received, "--received") if received is not None else None,
+        now=clock.utcnow(),
+        workflow=workflow,
+    )
     if as_json:
-        emit_json(report.to_json())
+        emit_json(view.to_json())
     else:
-        typer.echo(format_status(report, settings.tz))
+        typer.echo(f"request {view.id}: answer by {view.deadline} ({view.days_left} days left)")
 
 
-# ----- requests -------------------------------------------------------------------------------
+@request_app.command("list")
+def request_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List requests with their deadlines."""
+    views = state(ctx).fbh.list_requests(clock.utcnow())
+    if as_json:
+        emit_json([v.to_json() for v in views])
+        return
+    if not views:
+        typer.echo("no requests")
+    for v in views:
+        flag = "  OVERSKREDET" if v.breached else ""
+        typer.echo(
+            f"#{v.id:<5} {v.state:<9} modtaget {v.received}  frist {v.deadline} "
+            f"({v.days_left:+d} dage)  {v.organisation}  {v.contact}{flag}"
+        )
 
 
 def _desk(ctx: typer.Context) -> RequestDesk:
-    return RequestDesk(state(ctx).fbh)
+    return state(ctx).fbh.requests
 
 
 def _show_request(view: RequestView, what: str, as_json: bool) -> None:

@@ -1,4 +1,4 @@
-"""Fast many-row INSERTs for the store: one driver-level executemany per statement.
+"""Fast many-row INSERTs on SQLite: one driver-level executemany per statement.
 
 SQLAlchemy's own executemany builds and type-processes a parameter dict per row, which costs
 more than SQLite's insert itself when a batch writes hundreds of thousands of rows. A
@@ -15,12 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Date, Table
+from sqlalchemy import JSON, Date, DateTime, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.types import TypeEngine
-
-from engine.store.types import UTCDateTime
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 Encoder = Callable[[Any], Any]
 # json.dumps's output, byte for byte, a fifth faster: payloads are trees built by fbh, never
@@ -74,9 +72,16 @@ def _encoder(column_type: TypeEngine[Any], dialect: Dialect) -> Encoder | None:
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return None
-    if isinstance(column_type, UTCDateTime | Date):
+    if isinstance(column_type, Date) or _is_utc_datetime(column_type):
         return _memoised(process)
     return process
+
+
+def _is_utc_datetime(column_type: TypeEngine[Any]) -> bool:
+    """A decorated timezone-aware DateTime (engine.store.types.UTCDateTime), which stores
+    every instant as UTC: equal instants are stored alike."""
+    impl = getattr(column_type, "impl", None)
+    return isinstance(column_type, TypeDecorator) and isinstance(impl, DateTime) and impl.timezone
 
 
 def _memoised(process: Encoder) -> Encoder:

@@ -1,0 +1,140 @@
+"""What fbh needs from a database beyond portable SQL, one implementation per database
+(:mod:`engine.backends.sqlite`, :mod:`engine.backends.postgres`; :func:`engine.backends.backend_for`
+picks one from the URL).
+
+* **leadership**: which daemon runs the transitions and cron jobs;
+* **change watching**: hearing about changes other processes commit;
+* **the claim strategy**: how a worker takes due outbox rows without another taking them too;
+* the dialect's SQL: row locks, ``INSERT … ON CONFLICT DO NOTHING``, id reservation, bulk
+  inserts, announcing a change at commit, serialising migrations.
+
+The store (:mod:`engine.store`) calls these and holds no dialect branch of its own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
+
+IN_LIST = 500  # values per IN (…) list and rows per multi-row statement
+BULK_SLICE = 5000  # rows per executemany in bulk inserts
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid url>"
+
+
+class Leadership(Protocol):
+    @property
+    def is_leader(self) -> bool: ...
+
+    async def start(self) -> None:
+        """Take what a daemon needs to run at all; raise ConflictError if it may not."""
+
+    async def check(self) -> bool:
+        """Keep, lose or try to gain the lead; returns whether this daemon leads now."""
+
+    async def close(self) -> None:
+        """Give up the lead and release everything."""
+
+
+class Watcher(Protocol):
+    async def start(self) -> None:
+        """Take the baseline: call before the daemon first reads its due times, so that a
+        change committed after that read, even before :meth:`run`, still wakes it."""
+
+    async def run(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` after changes since :meth:`start`, until cancelled."""
+
+
+class Backend(ABC):
+    """One database. Made from a URL by :func:`engine.backends.backend_for`."""
+
+    name: str  # SQLAlchemy's name of the dialect
+    single_daemon: bool  # True: one daemon at a time, so every other claim is an orphan
+    text_datetimes: bool  # True: a date or time column cast to text reads as ISO text
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __str__(self) -> str:
+        return self.name
+
+    # ----- connections ----------------------------------------------------------------------
+
+    @abstractmethod
+    def create_engine(self, **kwargs: Any) -> Engine:
+        """The SQLAlchemy engine for this database, configured as fbh needs it."""
+
+    @abstractmethod
+    def migration_lock(self, connection: Connection) -> None:
+        """Make two processes migrating the same database at once take turns."""
+
+    # ----- daemons --------------------------------------------------------------------------
+
+    @abstractmethod
+    def leadership(self, *, timeout: float) -> Leadership: ...
+
+    @abstractmethod
+    def watcher(self, *, interval: float) -> Watcher: ...
+
+    @abstractmethod
+    def announce_change(self, session: Session) -> None:
+        """Tell every watcher, once this transaction commits, that the schedule changed."""
+
+    # ----- SQL ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def for_update(self, statement: S) -> S:
+        """``statement`` taking row locks where the database has them (SQLite's writers are
+        serial: there it is unchanged)."""
+
+    @abstractmethod
+    def lock(self, session: Session, statement: Select[Any]) -> None:
+        """Take the row locks of the rows ``statement`` selects, if the database has them."""
+
+    @abstractmethod
+    def claim_candidates(self, statement: S) -> S:
+        """The SELECT of rows to claim, as this database keeps two claimers apart."""
+
+    @abstractmethod
+    def claim_fence(self, column: Any, value: str) -> ColumnElement[bool]:
+        """``column = value``, the condition the claiming UPDATE rests on, in the form this
+        database answers fastest for a handful of ids."""
+
+    @abstractmethod
+    def insert_ignoring(self, model: Any, *, key: Sequence[str]) -> Insert:
+        """``INSERT … ON CONFLICT (key) DO NOTHING`` into ``model``'s table."""
+
+    @abstractmethod
+    def new_ids(self, connection: Connection, table: Table, count: int) -> list[int]:
+        """Reserve ``count`` ids for ``table``, in ascending order."""
+
+    @abstractmethod
+    def insert_many(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        statement: Insert,
+    ) -> None:
+        """Run ``statement`` for ``rows`` (dicts with the same keys), a slice per executemany."""
+
+
+def slices(items: Sequence[Any], size: int = IN_LIST) -> list[Sequence[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

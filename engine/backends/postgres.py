@@ -1,0 +1,261 @@
+"""PostgreSQL: several daemons, an advisory lock for the lead, LISTEN/NOTIFY, SKIP LOCKED.
+
+* **leadership** (:class:`PgLeadership`): several daemons may run. Each tries
+  ``pg_try_advisory_lock`` on a dedicated autocommit connection every
+  ``leader_check_seconds``; the one that holds it leads. The leader checks that connection
+  just as often: if a check fails or times out it stops leading at once and closes the
+  connection (the server then drops the lock). When a leader dies, PostgreSQL ends its
+  session and frees the lock, and another daemon takes over at its next try.
+* **change watching** (:class:`PgWatcher`): ``LISTEN fbh`` on a dedicated connection; the store
+  sends ``NOTIFY fbh`` in every transaction that changes what the daemons schedule.
+* **claims**: ``SELECT … FOR UPDATE SKIP LOCKED`` picks rows no other worker is claiming, then
+  the conditional UPDATE is the fence.
+
+Leadership is not a fence: the leader's writes are conditional on the rows' current states
+(and row locks), so a deposed leader finishing a transaction cannot do the work twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import create_engine
+
+from engine.backends.abc import BULK_SLICE, Backend, S, redact, slices
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "fbh"  # the channel of committed changes to the schedule
+LOCK_CLASS = 0x0FB4  # first key of the two-int advisory lock: "fbh"
+MIGRATION_LOCK = 0x66_62_68_6D  # "fbhm": the advisory lock that serialises migrations
+# Server-side keepalives, so the server notices a vanished leader and frees its lock.
+_SESSION_SETTINGS = (
+    "SET tcp_keepalives_idle = 5",
+    "SET tcp_keepalives_interval = 2",
+    "SET tcp_keepalives_count = 3",
+)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy ``postgresql+psycopg://`` URL as a libpq connection URI."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresBackend(Backend):
+    name = "postgresql"
+    single_daemon = False
+    text_datetimes = False
+
+    def create_engine(self, **kwargs: Any) -> Engine:
+        return create_engine(self.url, pool_pre_ping=True, **kwargs)
+
+    def migration_lock(self, connection: Connection) -> None:
+        # Two daemons starting together on a fresh database take turns here.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+
+    def leadership(self, *, timeout: float) -> PgLeadership:
+        return PgLeadership(self.url, timeout=timeout)
+
+    def watcher(self, *, interval: float) -> PgWatcher:
+        return PgWatcher(self.url, retry_seconds=max(interval, 1.0))
+
+    def announce_change(self, session: Session) -> None:
+        # Wakes every ``fbh serve`` (LISTEN fbh); delivered only if this commits.
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    def for_update(self, statement: S) -> S:
+        return statement.with_for_update()
+
+    def lock(self, session: Session, statement: Select[Any]) -> None:
+        session.execute(statement.with_for_update()).all()
+
+    def claim_candidates(self, statement: S) -> S:
+        return statement.with_for_update(skip_locked=True)
+
+    def claim_fence(self, column: Any, value: str) -> ColumnElement[bool]:
+        fence: ColumnElement[bool] = column == value
+        return fence
+
+    def insert_ignoring(self, model: Any, *, key: Sequence[str]) -> Insert:
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=list(key))
+
+    def new_ids(self, connection: Connection, table: Table, count: int) -> list[int]:
+        """Drawn from the table's sequence."""
+        if count <= 0:
+            return []
+        sequence = func.pg_get_serial_sequence(table.name, "id")
+        statement = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+        return sorted(connection.execute(statement).scalars())
+
+    def insert_many(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        statement: Insert,
+    ) -> None:
+        """SQLAlchemy's executemany (psycopg pipelines it)."""
+        for part in slices(rows, BULK_SLICE):
+            connection.execute(statement, part)
+
+
+class PgLeadership:
+    """Leadership by ``pg_try_advisory_lock`` on a dedicated connection."""
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        self._conninfo = libpq_url(url)
+        self._where = redact(url)
+        self._timeout = timeout
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._leader = False
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the lock connection (for logs and tests)."""
+        return self._conn.info.backend_pid if self._conn is not None else None
+
+    async def start(self) -> None:
+        await self.check()
+
+    async def check(self) -> bool:
+        """At most ``timeout`` seconds: a check that hangs (a vanished network) counts as a
+        failure at once, without waiting for the driver to give up on the query."""
+        attempt = asyncio.ensure_future(self._check())
+        done, _ = await asyncio.wait({attempt}, timeout=self._timeout)
+        if attempt in done and attempt.exception() is None:
+            return self._leader
+        failure = attempt.exception() if attempt in done else None
+        if self._leader:
+            reason = _first_line(failure) if failure else f"no answer in {self._timeout:g} s"
+            log.error("lost the lead: the lock connection failed (%s)", reason)
+        else:
+            log.warning("cannot reach %s to try for the lead: %s", self._where, failure)
+        self._leader = False
+        await self._drop()  # closing the socket also ends a hung attempt
+        if attempt not in done:
+            attempt.cancel()
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error, OSError):
+                await attempt
+        return self._leader
+
+    async def _check(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._connect()
+        if self._leader:
+            await self._conn.execute("SELECT 1")
+            return
+        cursor = await self._conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (LOCK_CLASS,)
+        )
+        row = await cursor.fetchone()
+        if row and row[0]:
+            self._leader = True
+            log.info("took the lead")
+
+    async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        conn = await psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=max(1, int(self._timeout)),
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            application_name="fbh serve (leadership)",
+        )
+        for statement in _SESSION_SETTINGS:
+            await conn.execute(statement)
+        return conn
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.closed and self._leader:
+            with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
+                await asyncio.wait_for(
+                    self._conn.execute("SELECT pg_advisory_unlock_all()"), self._timeout
+                )
+        self._leader = False
+        await self._drop()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.close()
+
+
+class PgWatcher:
+    """``LISTEN fbh``. :meth:`start` listens before the daemon's first read, so a NOTIFY in
+    between waits on the connection; after a reconnect the daemon re-reads at once, because
+    notifications may have been lost meanwhile."""
+
+    def __init__(self, url: str, *, retry_seconds: float) -> None:
+        self._conninfo = libpq_url(url)
+        self._where = redact(url)
+        self._retry = retry_seconds
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+
+    async def start(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            self._conn = await self._listen()
+        except (psycopg.Error, OSError) as exc:  # run() connects, and re-reads once it has
+            log.warning("LISTEN connection to %s failed: %s; retrying", self._where, exc)
+
+    async def run(self, on_change: Callable[[], None]) -> None:
+        try:
+            while True:
+                try:
+                    if self._conn is None:
+                        self._conn = await self._listen()
+                        on_change()
+                    async for _notify in self._conn.notifies():
+                        on_change()
+                except (psycopg.Error, OSError) as exc:
+                    log.warning("LISTEN connection to %s failed: %s; retrying", self._where, exc)
+                await self._drop()
+                await asyncio.sleep(self._retry)
+        finally:
+            await self._drop()
+
+    async def _listen(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        conn = await psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=5,
+            application_name="fbh serve (listen)",
+        )
+        try:
+            await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except BaseException:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.close()
+            raise
+        return conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    message = str(exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__

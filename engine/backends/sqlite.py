@@ -1,0 +1,225 @@
+"""SQLite: one daemon per database file, a change counter for watching, serial writers.
+
+* **leadership** (:class:`SqliteLeadership`): one daemon only. An exclusive ``flock`` on a file
+  next to the database keeps a second one out (the kernel frees it if the process dies, even
+  on ``kill -9``); the one daemon always leads.
+* **change watching** (:class:`SqliteWatcher`): SQLite has no NOTIFY. A transaction that
+  changes the schedule bumps the change counter (``PRAGMA user_version``) instead, and the
+  daemon polls it on a dedicated connection. (``PRAGMA data_version`` moves on every commit of
+  another connection, the daemon's own heartbeats and claims included, so it woke the daemon
+  every few seconds.)
+* **claims**: every transaction takes the write lock at once (``BEGIN IMMEDIATE``), so writers
+  are serial and a plain conditional UPDATE is the fence; there are no row locks to take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Table, event, func, select, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import create_engine
+
+from engine.backends.abc import BULK_SLICE, Backend, S, slices
+from engine.backends.bulk import BulkInsert
+from engine.domain.errors import ConfigError, ConflictError
+
+log = logging.getLogger(__name__)
+
+# The change counter: bumped by every transaction that changes what the daemons schedule.
+CHANGE_COUNTER_PRAGMA = "user_version"
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+    single_daemon = True
+    text_datetimes = True
+
+    @property
+    def database(self) -> str | None:
+        return make_url(self.url).database
+
+    def create_engine(self, **kwargs: Any) -> Engine:
+        """WAL, foreign keys, a busy timeout, and transactions that take the write lock at once."""
+        database = self.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's BEGIN below decide transactions, and make them take the write
+            # lock at once so two writers queue instead of failing on lock upgrade.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            # Only takes for a new, empty file (before WAL is set): outbox rows carry 1–4 KB of
+            # JSON; with 16 KiB pages SQLite spends about a fifth less time writing them (see
+            # bench/create_programmes.py).
+            cursor.execute("PRAGMA page_size=16384")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def migration_lock(self, connection: Connection) -> None:
+        """Nothing to take: the migration's transaction holds the write lock already."""
+
+    def leadership(self, *, timeout: float) -> SqliteLeadership:
+        return SqliteLeadership(self._database_file())
+
+    def watcher(self, *, interval: float) -> SqliteWatcher:
+        return SqliteWatcher(self._database_file(), interval=interval)
+
+    def _database_file(self) -> Path:
+        database = self.database
+        if not database or database == ":memory:":
+            raise ConfigError("fbh serve needs a database file or PostgreSQL, not an in-memory one")
+        return Path(database)
+
+    def announce_change(self, session: Session) -> None:
+        """Bump the change counter. The write lock is held (``BEGIN IMMEDIATE``), so
+        read-then-write cannot race."""
+        value = session.execute(text(f"PRAGMA {CHANGE_COUNTER_PRAGMA}")).scalar_one()
+        session.execute(text(f"PRAGMA {CHANGE_COUNTER_PRAGMA} = {(int(value) + 1) % 2**31}"))
+
+    def for_update(self, statement: S) -> S:
+        return statement
+
+    def lock(self, session: Session, statement: Select[Any]) -> None:
+        """Nothing to take: writers are serial (``BEGIN IMMEDIATE``)."""
+
+    def claim_candidates(self, statement: S) -> S:
+        return statement
+
+    def claim_fence(self, column: Any, value: str) -> ColumnElement[bool]:
+        # ``state || ''``: the same test, but SQLite cannot answer it from an index, so it
+        # looks the ids up by primary key instead of walking every pending row of the state
+        # index (24 ms a batch with 100k pending rows; bench/lateness.py).
+        fence: ColumnElement[bool] = column.concat("") == value
+        return fence
+
+    def insert_ignoring(self, model: Any, *, key: Sequence[str]) -> Insert:
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=list(key))
+
+    def new_ids(self, connection: Connection, table: Table, count: int) -> list[int]:
+        """The transaction holds the write lock from its first statement (``BEGIN
+        IMMEDIATE``), so the next ids are the ones SQLite itself would give: one past the
+        largest."""
+        if count <= 0:
+            return []
+        largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
+        return list(range(largest + 1, largest + 1 + count))
+
+    def insert_many(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        statement: Insert,
+    ) -> None:
+        """One driver-level executemany per slice (:mod:`engine.backends.bulk`): the driver
+        steps a prepared statement per row, so what costs is building the parameters."""
+        bulk = BulkInsert.compile(statement, table, list(rows[0]), connection.dialect)
+        for part in slices(rows, BULK_SLICE):
+            connection.exec_driver_sql(bulk.sql, bulk.parameters(part))
+
+
+class SqliteLeadership:
+    """The one daemon of a SQLite database, kept alone by a lock file."""
+
+    def __init__(self, database: Path) -> None:
+        self.lock_path = database.with_name(database.name + ".serve.lock")
+        self._file: IO[str] | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self._file is not None
+
+    async def start(self) -> None:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise ConflictError(
+                f"another fbh serve (pid {holder}) is running on this SQLite database "
+                f"(lock {self.lock_path}); SQLite takes one daemon: stop it first, or use "
+                "PostgreSQL to run several"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+
+    async def check(self) -> bool:
+        return self.is_leader
+
+    async def close(self) -> None:
+        handle, self._file = self._file, None
+        if handle is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+
+
+class SqliteWatcher:
+    """Polls the change counter every ``interval`` seconds on its own connection."""
+
+    def __init__(self, database: Path, *, interval: float) -> None:
+        self._database = database
+        self._interval = interval
+        self._connection: sqlite3.Connection | None = None
+        self._last: int | None = None
+
+    async def start(self) -> None:
+        if self._connection is None:
+            self._connection = sqlite3.connect(self._database, timeout=5)
+        self._last = change_counter(self._connection)
+
+    async def run(self, on_change: Callable[[], None]) -> None:
+        if self._connection is None:
+            await self.start()
+        connection = self._connection
+        assert connection is not None
+        try:
+            while True:  # the first look is at once: a change since start() wakes the daemon
+                try:
+                    version = change_counter(connection)
+                except sqlite3.Error as exc:
+                    log.warning("cannot read PRAGMA %s: %s", CHANGE_COUNTER_PRAGMA, exc)
+                else:
+                    if version != self._last:
+                        self._last = version
+                        on_change()
+                await asyncio.sleep(self._interval)
+        finally:
+            self._connection = None
+            connection.close()
+
+
+def change_counter(connection: sqlite3.Connection) -> int:
+    """The SQLite change counter as last committed (bumped by ``announce_change``)."""
+    row = connection.execute(f"PRAGMA {CHANGE_COUNTER_PRAGMA}").fetchone()
+    return int(row[0])

@@ -1,0 +1,159 @@
+"""What every command group shares: the Typer app and its root options, the per-invocation
+State, the parsing helpers (one ``error:`` line on bad input) and the JSON output."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import sys
+import unicodedata
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import typer
+
+from engine.config.settings import Settings, load_settings
+from engine.domain.errors import InvalidInputError
+from engine.domain.model import Contact
+from engine.services.facade import Fbh
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="fbh",
+    help="fbh: the programme engine of 'Fra bolig til hjem'.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+class State:
+    """Per-invocation context: the config path and lazily opened services."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+        self._fbh: Fbh | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @property
+    def fbh(self) -> Fbh:
+        if self._fbh is None:
+            self._fbh = Fbh.open(self.settings, actor=actor_name())
+        return self._fbh
+
+
+def actor_name() -> str:
+    return os.environ.get("FBH_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+def state(ctx: typer.Context) -> State:
+    return ctx.ensure_object(State)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", envvar="FBH_CONFIG", help="Path to config.toml."),
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+) -> None:
+    configure_logging(verbose)
+    ctx.obj = State(config)
+
+
+def configure_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+# ----- parsing helpers ------------------------------------------------------------------------
+
+
+# Dates the engine can compute with: week arithmetic, reminders and time zones stay well inside
+# Python's date range (years 1-9999), so a typo such as year 9999 is one line, not a crash.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL)
+
+
+def _check_year(value: date, text: str, what: str, kind: str) -> None:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise InvalidInputError(
+            f"invalid {kind} {text!r} for {what}: the year must be {FIRST_YEAR}–{LAST_YEAR}"
+        )
+
+
+def parse_date(text: str, what: str) -> date:
+    try:
+        value = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInputError(f"invalid date {text!r} for {what}: expected YYYY-MM-DD") from None
+    _check_year(value, text, what, "date")
+    return value
+
+
+def parse_datetime(text: str, what: str, settings: Settings) -> datetime:
+    """ISO 8601; without an offset it is local time in the configured zone."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"invalid date and time {text!r} for {what}: expected e.g. 2027-03-09T09:00 "
+            "or 2027-03-09T09:00+01:00"
+        ) from None
+    _check_year(value, text, what, "date and time")
+    return value.replace(tzinfo=settings.tz) if value.tzinfo is None else value
+
+
+def parse_contact(text: str, what: str) -> Contact:
+    try:
+        return Contact.parse(text)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{what}: {exc}") from None
+
+
+def parse_id(text: str, what: str = "programme id") -> int:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):  # int() would also take '1_0' and '١'
+        raise InvalidInputError(f"invalid {what} {text!r}: expected a whole number")
+    value = int(digits)
+    if value <= 0:
+        raise InvalidInputError(f"invalid {what} {text!r}: expected a positive number")
+    if value > MAX_ID:
+        raise InvalidInputError(f"invalid {what} {text!r}: no id is larger than {MAX_ID}")
+    return value
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def required_text(value: str, what: str) -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise InvalidInputError(f"{what} must not be empty")
+    if any(unicodedata.category(c) == "Cc" for c in cleaned):  # NUL, ESC, ... (not line breaks)
+        raise InvalidInputError(f"{what} {value!r}: control characters are not allowed")
+    if len(cleaned) > 200:
+        raise InvalidInputError(f"{what} is longer than 200 characters")
+    return cleaned
+
+
+def fail(message: str, code: int) -> None:
+    one_line = " ".join(str(message).split())
+    sys.stderr.write(f"error: {one_line}\n")
+    sys.exit(code)

@@ -1,0 +1,162 @@
+"""CLI: ``fbh programme`` (create, show, list, cancel, pause, resume, move)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from engine.cli.common import (
+    JsonOption,
+    emit_json,
+    parse_contact,
+    parse_date,
+    parse_id,
+    required_text,
+    state,
+)
+from engine.cli.formatting import (
+    format_move,
+    show_programme,
+)
+from engine.domain import clock
+from engine.domain.views import ProgrammeView
+from engine.services.facade import Fbh, MoveResult, NewProgramme
+
+programme_app = typer.Typer(help="Programmes (forløb).", no_args_is_help=True)
+
+
+@programme_app.command("create")
+def programme_create(
+    ctx: typer.Context,
+    workflow: Annotated[str, typer.Option("--workflow", help="Workflow key.")],
+    org: Annotated[str, typer.Option("--org", help="Housing organisation.")],
+    municipality: Annotated[str, typer.Option("--municipality", help="Kommune.")],
+    consultant: Annotated[str, typer.Option("--consultant", help='"Name <email>"')],
+    tovholder: Annotated[str, typer.Option("--tovholder", help='"Name <email>"')],
+    start: Annotated[str, typer.Option("--start", help="Start date, YYYY-MM-DD.")],
+    extensions: Annotated[list[str] | None, typer.Option("--with", help="Extension.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a programme, plan it and queue its invites."""
+    new = NewProgramme(
+        workflow=workflow,
+        organisation=required_text(org, "--org"),
+        municipality=required_text(municipality, "--municipality"),
+        consultant=parse_contact(consultant, "--consultant"),
+        tovholder=parse_contact(tovholder, "--tovholder"),
+        start=parse_date(start, "--start"),
+        extensions=tuple(extensions or ()),
+    )
+    view = state(ctx).fbh.create_programme(new, clock.utcnow())
+    show_programme(view, state(ctx).settings, as_json)
+
+
+@programme_app.command("show")
+def programme_show(
+    ctx: typer.Context,
+    programme_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonOption = False,
+    events: Annotated[bool, typer.Option("--events", help="Include the event log.")] = False,
+) -> None:
+    """Show a programme."""
+    fbh = state(ctx).fbh
+    ident = parse_id(programme_id)
+    view = fbh.show(ident)
+    if as_json:
+        data = view.to_json(state(ctx).settings.tz)
+        if events:
+            data["events"] = fbh.events(ident)
+        emit_json(data)
+        return
+    show_programme(view, state(ctx).settings, False)
+    if events:
+        typer.echo("\nhændelser:")
+        for event in fbh.events(ident):
+            arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
+            what = event["data"].get("milestone", "programme")
+            typer.echo(f"  {event['at']}  {event['actor']:<16} {what:<32} {event['event']}{arrow}")
+
+
+@programme_app.command("list")
+def programme_list(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    status: Annotated[list[str] | None, typer.Option("--state", help="Only these states.")] = None,
+) -> None:
+    """List programmes."""
+    settings = state(ctx).settings
+    views = state(ctx).fbh.list_programmes(states=status)
+    if as_json:
+        emit_json([v.to_json(settings.tz) for v in views])
+        return
+    if not views:
+        typer.echo("no programmes")
+    for v in views:
+        typer.echo(
+            f"#{v.id:<5} {v.workflow:<18} {v.state:<10} {v.start} – {v.end}  "
+            f"{v.organisation} ({v.municipality})  {v.consultant.email}"
+        )
+
+
+def _programme_action(
+    ctx: typer.Context, programme_id: str, action: Callable[[Fbh, int, datetime], ProgrammeView]
+) -> None:
+    view = action(state(ctx).fbh, parse_id(programme_id), clock.utcnow())
+    typer.echo(f"programme {view.id}: {view.state}")
+
+
+@programme_app.command("cancel")
+def programme_cancel(
+    ctx: typer.Context,
+    programme_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option("--reason", help="Told to the people involved.")] = "",
+) -> None:
+    """Cancel a programme; future meetings are cancelled in every calendar."""
+    _programme_action(ctx, programme_id, lambda f, i, now: f.cancel(i, now, reason=reason))
+
+
+@programme_app.command("pause")
+def programme_pause(
+    ctx: typer.Context, programme_id: Annotated[str, typer.Argument(metavar="ID")]
+) -> None:
+    """Pause a programme: reminders are held, dates and invites are kept."""
+    _programme_action(ctx, programme_id, lambda f, i, now: f.pause(i, now))
+
+
+@programme_app.command("resume")
+def programme_resume(
+    ctx: typer.Context, programme_id: Annotated[str, typer.Argument(metavar="ID")]
+) -> None:
+    """Resume a paused programme: reminders that still lie ahead are queued again."""
+    _programme_action(ctx, programme_id, lambda f, i, now: f.resume(i, now))
+
+
+@programme_app.command("move")
+def programme_move(
+    ctx: typer.Context,
+    programme_id: Annotated[str, typer.Argument(metavar="ID")],
+    start: Annotated[str, typer.Option("--start", help="New start date, YYYY-MM-DD.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the changes.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a programme a new start; every milestone not done is re-planned."""
+    result = state(ctx).fbh.move(
+        parse_id(programme_id), parse_date(start, "--start"), clock.utcnow(), dry_run=dry_run
+    )
+    if as_json:
+        emit_json(_move_json(result))
+        return
+    typer.echo(format_move(result))
+
+
+def _move_json(result: MoveResult) -> dict[str, Any]:
+    return {
+        "id": result.programme_id,
+        "from": result.old_start.isoformat(),
+        "to": result.new_start.isoformat(),
+        "applied": result.applied,
+        "changes": [c.to_json() for c in result.changes],
+    }

@@ -1,0 +1,68 @@
+"""CLI: the daemon (``fbh serve``) and its status (``fbh status``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+
+from engine.cli.common import (
+    JsonOption,
+    emit_json,
+    state,
+)
+from engine.daemon.runner import Daemon, daemon_name
+from engine.domain import clock
+from engine.services.facade import Fbh
+from engine.services.status import format_status, gather
+from notifications.outbox import make_transport
+from notifications.transports import Transport
+
+log = logging.getLogger(__name__)
+
+
+def serve(ctx: typer.Context) -> None:
+    """Run the daemon until SIGTERM or SIGINT (migrates the database first)."""
+    _serve_logging(ctx.find_root().params.get("verbose", 0) or 0)
+    settings = state(ctx).settings
+    name = daemon_name(settings.daemon.name)
+    transport = make_transport(settings)
+    fbh = Fbh.open(settings, actor=name)
+    try:
+        asyncio.run(_serve(fbh, transport, name))
+    finally:
+        fbh.store.dispose()
+
+
+async def _serve(fbh: Fbh, transport: Transport, name: str) -> None:
+    daemon = Daemon(fbh, transport, name=name)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for number in signals:
+        loop.add_signal_handler(number, daemon.stop)
+    try:
+        await daemon.run()
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+        await transport.aclose()
+
+
+def _serve_logging(verbose: int) -> None:
+    """The daemon logs at INFO (one ``ready`` line, transitions, sends); -vv adds APScheduler."""
+    root = logging.getLogger()
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Daemons alive, the leader, pending and failed messages, and the next job due."""
+    settings = state(ctx).settings
+    report = gather(state(ctx).fbh, clock.utcnow())
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        typer.echo(format_status(report, settings.tz))

@@ -1,0 +1,30 @@
+"""The leader's periodic jobs, passed to the daemon explicitly.
+
+The daemon only times them: the weekly digest (``[digest]`` weekday and time) and the check of
+programmes that ended under their time budget (``daemon.budget_cron``). A job is called as
+``job(fbh, now)``; ``None`` leaves it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.services.digests import queue_weekly_digests
+from engine.services.facade import Fbh
+from engine.services.timelog import check_budget_end
+
+Job = Callable[[Fbh, datetime], object]
+WEEKLY_DIGEST_EVENT = "weekly-digest"  # the event a leader writes after the weekly digest job
+
+
+@dataclass(frozen=True)
+class LeaderJobs:
+    digest: Job | None = None  # queue the week's digests; returns how many were queued
+    budget: Job | None = None  # alerts for programmes that ended under budget
+
+
+def standard_jobs() -> LeaderJobs:
+    """What ``fbh serve`` runs."""
+    return LeaderJobs(digest=queue_weekly_digests, budget=check_budget_end)

@@ -1,0 +1,157 @@
+"""``Fbh``: every command fbh runs, behind one object (the CLI, the daemon and the tests use it).
+
+The work is done by one module per group of use cases; this class only wires them to one
+:class:`~engine.services.context.ServiceContext` (which it is) and forwards to them:
+
+* :mod:`engine.services.programmes`: create one or many programmes;
+* :mod:`engine.services.queries`: show, list, events;
+* :mod:`engine.services.lifecycle`: cancel, pause, resume, move;
+* :mod:`engine.services.milestones`: done, skip, reschedule;
+* :mod:`engine.services.requests`: requests (``fbh.requests`` has all of them);
+* :mod:`engine.services.transitions`: the time-driven transitions.
+
+The tovholder's hours (:mod:`engine.services.timelog`), the digests and the status take the
+``Fbh`` as their context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from engine.config.settings import Settings
+from engine.domain.definitions import WorkflowRegistry, load_registry
+from engine.domain.model import Contact
+from engine.domain.views import ProgrammeView, RequestView
+from engine.services.batch import BatchItemError, NewProgramme
+from engine.services.context import Planner, ServiceContext
+from engine.services.lifecycle import Lifecycle, MoveResult
+from engine.services.mailings import Mailings
+from engine.services.milestones import Milestones
+from engine.services.programmes import CHUNK_SIZE, ProgrammeCreation
+from engine.services.queries import ProgrammeQueries
+from engine.services.requests import RequestDesk
+from engine.services.transitions import Transitions
+from engine.store.store import Store, Tx
+
+__all__ = ["CHUNK_SIZE", "BatchItemError", "Fbh", "MoveResult", "NewProgramme", "Planner"]
+
+
+class Fbh(ServiceContext):
+    """fbh's commands over one store, one set of definitions and one calendar."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        registry: WorkflowRegistry,
+        *,
+        actor: str = "cli",
+    ) -> None:
+        super().__init__(settings, store, registry, actor=actor)
+        self.mailings = Mailings(self)
+        self.creation = ProgrammeCreation(self, self.mailings)
+        self.queries = ProgrammeQueries(self)
+        self.lifecycle = Lifecycle(self, self.mailings)
+        self.milestones = Milestones(self, self.mailings)
+        self.requests = RequestDesk(self, self.creation)
+        self.transitions = Transitions(self)
+
+    @classmethod
+    def open(cls, settings: Settings, *, actor: str = "cli") -> Fbh:
+        registry = load_registry(settings.workflows_dir)
+        store = Store.open(settings.database_url)
+        return cls(settings, store, registry, actor=actor)
+
+    # ----- programmes ---------------------------------------------------------------------
+
+    def create_programme(
+        self,
+        new: NewProgramme,
+        now: datetime,
+        *,
+        on_created: Callable[[Tx, int], None] | None = None,
+    ) -> ProgrammeView:
+        return self.creation.create_programme(new, now, on_created=on_created)
+
+    def create_programmes(
+        self, batch: Sequence[NewProgramme], now: datetime, *, chunk_size: int = CHUNK_SIZE
+    ) -> list[int]:
+        return self.creation.create_programmes(batch, now, chunk_size=chunk_size)
+
+    def list_programmes(self, *, states: Sequence[str] | None = None) -> list[ProgrammeView]:
+        return self.queries.list_programmes(states=states)
+
+    def events(self, programme_id: int) -> list[dict[str, Any]]:
+        return self.queries.events(programme_id)
+
+    # ----- life cycle and milestones ------------------------------------------------------
+
+    def cancel(self, programme_id: int, now: datetime, *, reason: str = "") -> ProgrammeView:
+        return self.lifecycle.cancel(programme_id, now, reason=reason)
+
+    def pause(self, programme_id: int, now: datetime) -> ProgrammeView:
+        return self.lifecycle.pause(programme_id, now)
+
+    def resume(self, programme_id: int, now: datetime) -> ProgrammeView:
+        return self.lifecycle.resume(programme_id, now)
+
+    def move(
+        self, programme_id: int, new_start: date, now: datetime, *, dry_run: bool = False
+    ) -> MoveResult:
+        return self.lifecycle.move(programme_id, new_start, now, dry_run=dry_run)
+
+    def milestone_done(self, programme_id: int, key: str, now: datetime) -> ProgrammeView:
+        return self.milestones.milestone_done(programme_id, key, now)
+
+    def milestone_skip(self, programme_id: int, key: str, now: datetime) -> ProgrammeView:
+        return self.milestones.milestone_skip(programme_id, key, now)
+
+    def reschedule(
+        self,
+        programme_id: int,
+        key: str,
+        new_start: datetime,
+        now: datetime,
+        *,
+        force: bool = False,
+    ) -> ProgrammeView:
+        return self.milestones.reschedule(programme_id, key, new_start, now, force=force)
+
+    # ----- requests -----------------------------------------------------------------------
+
+    def add_request(
+        self,
+        *,
+        organisation: str,
+        contact: Contact,
+        wished_start: date,
+        received: date | None,
+        now: datetime,
+        workflow: str = "socialt-beredskab",
+    ) -> RequestView:
+        return self.requests.add_request(
+            organisation=organisation,
+            contact=contact,
+            wished_start=wished_start,
+            received=received,
+            now=now,
+            workflow=workflow,
+        )
+
+    def list_requests(
+        self, now: datetime, *, states: Sequence[str] | None = None
+    ) -> list[RequestView]:
+        return self.requests.list_requests(now, states=states)
+
+    def request_view(self, request_id: int, now: datetime) -> RequestView:
+        return self.requests.request_view(request_id, now)
+
+    # ----- time-driven transitions --------------------------------------------------------
+
+    def advance(self, now: datetime) -> list[str]:
+        return self.transitions.advance(now)
+
+    def next_transition(self, now: datetime) -> datetime | None:
+        return self.transitions.next_transition(now)

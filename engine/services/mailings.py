@@ -1,0 +1,172 @@
+"""The mail a programme's milestones queue: invites and their ledger, reminders and task
+notices, and what changes when a milestone's dates change or it is called off."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from engine.domain.model import Contact, MilestoneKind, OutboxDraft, ProgrammeState, Role
+from engine.domain.planning import PlannedMilestone
+from engine.domain.workflow import MilestoneDef, WorkflowDefinition
+from engine.services.context import LoadedProgramme, ServiceContext
+from engine.store.store import Milestone, Tx
+from notifications import compose
+from notifications.compose import MeetingFacts, ProgrammeFacts
+
+REQUEST = "REQUEST"
+CANCEL = "CANCEL"
+
+
+class Mailings:
+    """Queues and cancels a programme's mail inside the caller's transaction."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def attendees(
+        self, facts: ProgrammeFacts, definition: MilestoneDef
+    ) -> list[tuple[Contact, Role]]:
+        """The consultant always gets the invite; then the meeting's other addressable roles."""
+        return facts.recipients((Role.CONSULTANT, *definition.attendees))
+
+    def queue_invites(
+        self,
+        tx: Tx,
+        loaded: LoadedProgramme,
+        row: Milestone,
+        recipients: Sequence[tuple[Contact, Role | str]],
+        method: str,
+        now: datetime,
+        *,
+        is_update: bool,
+    ) -> None:
+        assert row.id is not None and loaded.programme.id is not None
+        planned = self.ctx.planned(row)
+        meeting = MeetingFacts(row.id, planned, loaded.definition_of(row), row.sequence)
+        drafts = compose.invite_drafts(
+            loaded.facts,
+            meeting,
+            method=method,
+            recipients=recipients,
+            now=now,
+            is_update=is_update,
+        )
+        tx.outbox.enqueue(drafts, now)
+        uid = compose.uid_for(loaded.facts, meeting.planned)
+        for contact, _role in recipients:
+            tx.invites.record(
+                programme_id=loaded.programme.id,
+                milestone_id=row.id,
+                recipient=contact.email,
+                uid=uid,
+                sequence=row.sequence,
+                method=method,
+                now=now,
+            )
+
+    def queue_timed(self, tx: Tx, loaded: LoadedProgramme, row: Milestone, now: datetime) -> None:
+        """Queue the milestone's reminders and task notice that still lie ahead."""
+        assert row.id is not None
+        drafts = self.timed_drafts(
+            loaded.facts,
+            row.id,
+            self.ctx.planned(row),
+            loaded.definition_of(row),
+            row.sequence,
+            now,
+        )
+        tx.outbox.enqueue(drafts, now)
+
+    def timed_drafts(
+        self,
+        facts: ProgrammeFacts,
+        milestone_id: int,
+        planned: PlannedMilestone,
+        definition: MilestoneDef,
+        sequence: int,
+        now: datetime,
+    ) -> list[OutboxDraft]:
+        """The milestone's reminders and task notice that still lie ahead."""
+        tz = self.ctx.tz
+        drafts = compose.reminder_drafts(
+            facts,
+            milestone_id,
+            planned,
+            definition,
+            sequence=sequence,
+            calendar=self.ctx.calendar,
+            tz=tz,
+            now=now,
+        )
+        drafts += compose.task_notice_drafts(
+            facts, milestone_id, planned, definition, tz=tz, now=now
+        )
+        return drafts
+
+    def cancel_meeting_invites(
+        self, tx: Tx, loaded: LoadedProgramme, row: Milestone, now: datetime
+    ) -> None:
+        """Send CANCEL to everyone who may have the meeting in their calendar."""
+        if row.kind != MilestoneKind.MEETING.value or row.start_at is None or row.start_at <= now:
+            return
+        assert row.id is not None
+        tx.outbox.cancel_pending(loaded.programme.id or 0, milestone_id=row.id)
+        delivered = tx.outbox.delivered_invites(row.id)
+        holders = [
+            i for i in tx.invites.find(row.id) if i.method == REQUEST and i.recipient in delivered
+        ]
+        if not holders:
+            return
+        row.sequence += 1
+        tx.save(row)
+        names = {c.email: (c, r) for c, r in loaded.facts.recipients(list(Role))}
+        recipients = [
+            names.get(i.recipient, (Contact(i.recipient, i.recipient), "")) for i in holders
+        ]
+        self.queue_invites(tx, loaded, row, recipients, CANCEL, now, is_update=True)
+
+    def requeue_changed(
+        self, tx: Tx, loaded: LoadedProgramme, row: Milestone, now: datetime
+    ) -> None:
+        """After a milestone's dates changed: drop its pending mail, queue updates anew."""
+        assert row.id is not None
+        tx.outbox.cancel_pending(loaded.programme.id or 0, milestone_id=row.id)
+        tx.save(row)
+        if row.kind == MilestoneKind.MEETING.value and row.end_at is not None and row.end_at > now:
+            recorded = {i.recipient for i in tx.invites.find(row.id)}
+            recipients = [
+                pair
+                for pair in self.attendees(loaded.facts, loaded.definition_of(row))
+                if not recorded or pair[0].email in recorded
+            ]
+            self.queue_invites(tx, loaded, row, recipients, REQUEST, now, is_update=bool(recorded))
+        if loaded.programme.state != ProgrammeState.PAUSED.value:
+            self.queue_timed(tx, loaded, row, now)
+
+    def budget_context(self, definition: WorkflowDefinition) -> dict[str, Any] | None:
+        """The time budget as the summary mail shows it (None: the workflow has none)."""
+        if definition.budget is None:
+            return None
+        per_day = self.ctx.settings.engine.hours_per_workday
+        low = definition.budget.minimum.to_hours(per_day)
+        high = definition.budget.maximum.to_hours(per_day)
+        return {
+            "role": definition.budget.role.value,
+            "min_hours": low,
+            "max_hours": high,
+            "text": budget_text(definition.budget.minimum, definition.budget.maximum, low, high),
+        }
+
+
+def budget_text(minimum: Any, maximum: Any, low: float, high: float) -> str:
+    """``2–3 arbejdsdage (14,8–22,2 timer)`` or ``5–10 timer``."""
+
+    def num(value: float) -> str:
+        return f"{value:g}".replace(".", ",")
+
+    hours = f"{num(low)}–{num(high)} timer"
+    if minimum.workdays and maximum.workdays and not minimum.hours and not maximum.hours:
+        return f"{num(minimum.workdays)}–{num(maximum.workdays)} arbejdsdage ({hours})"
+    return hours

@@ -1,0 +1,66 @@
+"""The store as the outbox worker (:mod:`notifications.outbox`) sees it: claim due rows,
+record outcomes, give claims back, and log failures. :class:`engine.store.store.Store` is one;
+the worker depends on these protocols only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from engine.domain.model import OutboxState
+from engine.store.tables import OutboxMessage
+
+
+class OutboxRecords(Protocol):
+    def claim_due(self, now: datetime, worker: str, limit: int) -> list[OutboxMessage]: ...
+
+    def finish_claim(
+        self,
+        message_id: int,
+        worker: str,
+        *,
+        state: OutboxState,
+        now: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool: ...
+
+    def finish_sent(self, message_ids: Sequence[int], worker: str, now: datetime) -> set[int]: ...
+
+    def unclaim(self, message_id: int, worker: str, now: datetime, note: str) -> bool: ...
+
+    def release_claims(self, worker: str, now: datetime) -> int: ...
+
+    def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]: ...
+
+
+class EventLog(Protocol):
+    def add(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        entity: str,
+        event: str,
+        entity_id: int | None = None,
+        programme_id: int | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+
+class OutboxTx(Protocol):
+    """One transaction: the outbox and the event log."""
+
+    @property
+    def outbox(self) -> OutboxRecords: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+
+class OutboxStore(Protocol):
+    def transaction(self) -> AbstractContextManager[OutboxTx]: ...

@@ -1,0 +1,407 @@
+"""The outbox: every SQL statement about queued mail.
+
+Mail is queued in the transaction of the command that caused it (:class:`OutboxQueue`) and
+delivered by workers that claim due rows (:class:`OutboxDelivery`). Every state change is a
+conditional UPDATE, so two workers racing on the same row cannot both win; how a worker picks
+rows without colliding is the backend's claim strategy (:mod:`engine.backends`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy import select as columns  # many columns: sqlmodel's select types up to four
+from sqlmodel import col, select
+
+from engine.backends.abc import slices
+from engine.domain.model import OutboxDraft, OutboxState
+from engine.store.base import Repository, table_of
+from engine.store.events import Events
+from engine.store.tables import OutboxMessage
+
+DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
+_DEDUPE_KEY = ("dedupe_key",)
+
+
+@dataclass(frozen=True)
+class LateRow:
+    """A late pending row as the catch-up sees it: ``payload`` holds only the parts asked for
+    (the ones that say when the message stops making sense), read in SQL."""
+
+    id: int
+    kind: str
+    recipient: str
+    due_at: datetime
+    programme_id: int | None
+    milestone_id: int | None
+    payload: dict[str, Any]
+
+
+class OutboxQueue(Repository):
+    """Queueing, cancelling and reading mail."""
+
+    def enqueue(self, drafts: Iterable[OutboxDraft], now: datetime) -> int:
+        """Queue messages; a dedupe key already queued is skipped. Returns how many were new."""
+        rows = [_outbox_row(d, now) for d in drafts]
+        if not rows:
+            return 0
+        statement = self.backend.insert_ignoring(OutboxMessage, key=_DEDUPE_KEY).returning(
+            col(OutboxMessage.id)
+        )
+        connection = self.session.connection()
+        inserted = 0
+        for part in slices(rows):
+            inserted += len(connection.execute(statement, part).all())
+        if inserted:
+            self.unit.touch()
+        return inserted
+
+    def enqueue_many(self, drafts: Iterable[OutboxDraft], now: datetime) -> None:
+        """:meth:`enqueue` without counting what was new (no RETURNING): for bulk writes."""
+        statement = self.backend.insert_ignoring(OutboxMessage, key=_DEDUPE_KEY)
+        rows = [_outbox_row(d, now) for d in drafts]
+        self.unit.insert_many(table_of(OutboxMessage), rows, statement=statement)
+
+    def cancel_pending(
+        self,
+        programme_id: int,
+        *,
+        kinds: Sequence[str] | None = None,
+        milestone_id: int | None = None,
+    ) -> int:
+        """Cancel queued, unsent messages of a programme (optionally of one milestone/kind)."""
+        statement = (
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.programme_id) == programme_id,
+                col(OutboxMessage.state) == OutboxState.PENDING.value,
+            )
+            .values(state=OutboxState.CANCELLED.value)
+        )
+        if kinds:
+            statement = statement.where(col(OutboxMessage.kind).in_(kinds))
+        if milestone_id is not None:
+            statement = statement.where(col(OutboxMessage.milestone_id) == milestone_id)
+        self.unit.touch()
+        result = self.session.execute(statement)
+        return max(result.rowcount, 0)  # type: ignore[attr-defined]
+
+    def cancel_by_prefix(self, prefix: str) -> int:
+        """Cancel pending rows whose dedupe key starts with ``prefix``."""
+        statement = (
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.state) == OutboxState.PENDING.value,
+                col(OutboxMessage.dedupe_key).startswith(prefix, autoescape=True),
+            )
+            .values(state=OutboxState.CANCELLED.value)
+        )
+        self.unit.touch()
+        return max(self.session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
+
+    def find(
+        self, *, states: Sequence[str] | None = None, programme_id: int | None = None
+    ) -> list[OutboxMessage]:
+        statement = select(OutboxMessage).order_by(col(OutboxMessage.id))
+        if states:
+            statement = statement.where(col(OutboxMessage.state).in_(states))
+        if programme_id is not None:
+            statement = statement.where(OutboxMessage.programme_id == programme_id)
+        return list(self.session.exec(statement))
+
+    def counts(self) -> dict[str, int]:
+        statement = select(OutboxMessage.state, func.count()).group_by(col(OutboxMessage.state))
+        return {state: count for state, count in self.session.exec(statement)}
+
+    def next_due(self) -> datetime | None:
+        statement = select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.state == OutboxState.PENDING.value
+        )
+        return self.session.exec(statement).first()
+
+    def next_pending(self) -> OutboxMessage | None:
+        """The pending row that falls due first."""
+        statement = (
+            select(OutboxMessage)
+            .where(col(OutboxMessage.state) == OutboxState.PENDING.value)
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .limit(1)
+        )
+        return self.session.exec(statement).first()
+
+    def delivered_invites(self, milestone_id: int) -> set[str]:
+        """Recipients whose invite for the milestone left (or may have left) the outbox."""
+        statement = select(OutboxMessage.recipient).where(
+            OutboxMessage.milestone_id == milestone_id,
+            OutboxMessage.kind == "invite",
+            col(OutboxMessage.state).in_(
+                [OutboxState.SENT.value, OutboxState.SENDING.value, OutboxState.FAILED.value]
+            ),
+        )
+        return set(self.session.exec(statement))
+
+    def late_pending(self, now: datetime, paths: Sequence[tuple[str, ...]] = ()) -> list[LateRow]:
+        """Pending rows that may be sent now and fell due before ``now``, with the string values
+        at ``paths`` of their payload (JSON paths, extracted by the database: a burst of due
+        rows does not cost a JSON parse of every whole payload in Python)."""
+        payload = col(OutboxMessage.payload)
+        statement = columns(
+            col(OutboxMessage.id),
+            col(OutboxMessage.kind),
+            col(OutboxMessage.recipient),
+            col(OutboxMessage.due_at),
+            col(OutboxMessage.programme_id),
+            col(OutboxMessage.milestone_id),
+            *(payload[path].as_string() for path in paths),
+        ).where(
+            col(OutboxMessage.state) == OutboxState.PENDING.value,
+            col(OutboxMessage.next_attempt_at) <= now,
+            col(OutboxMessage.due_at) < now,
+        )
+        rows = []
+        for (
+            ident,
+            kind,
+            recipient,
+            due_at,
+            programme_id,
+            milestone_id,
+            *values,
+        ) in self.session.execute(statement.order_by(col(OutboxMessage.id))):
+            part: dict[str, Any] = {}
+            for path, value in zip(paths, values, strict=True):
+                if value is None:
+                    continue
+                node = part
+                for key in path[:-1]:
+                    node = node.setdefault(key, {})
+                node[path[-1]] = value
+            rows.append(LateRow(ident, kind, recipient, due_at, programme_id, milestone_id, part))
+        return rows
+
+    def mark_missed(
+        self, row: OutboxMessage | LateRow, now: datetime, *, actor: str, reason: str
+    ) -> bool:
+        """Record a late row as ``missed`` instead of sending it, with a ``missed`` event.
+
+        False when the row was not pending any more (another daemon claimed it meanwhile).
+        """
+        result = self.session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == row.id,
+                col(OutboxMessage.state) == OutboxState.PENDING.value,
+            )
+            .values(state=OutboxState.MISSED.value, last_error=f"missed: {reason}")
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        Events(self.unit).add(
+            at=now,
+            actor=actor,
+            entity="outbox",
+            entity_id=row.id,
+            programme_id=row.programme_id,
+            event="missed",
+            from_state=OutboxState.PENDING.value,
+            to_state=OutboxState.MISSED.value,
+            data={
+                "kind": row.kind,
+                "recipient": row.recipient,
+                "due_at": row.due_at.isoformat(),
+                "milestone_id": row.milestone_id,
+                "reason": reason,
+            },
+        )
+        return True
+
+
+class OutboxDelivery(Repository):
+    """Claiming due rows, recording outcomes, and taking back claims whose worker stopped."""
+
+    def claim_due(self, now: datetime, worker: str, limit: int) -> list[OutboxMessage]:
+        """Atomically move up to ``limit`` due pending rows to ``sending`` for ``worker``.
+
+        The conditional UPDATE is the fence: a row another worker claimed first is not
+        ``pending`` any more and cannot be claimed twice.
+        """
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.state == OutboxState.PENDING.value,
+                col(OutboxMessage.next_attempt_at) <= now,
+            )
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .limit(limit)
+        )
+        ids = list(self.session.exec(self.backend.claim_candidates(due)))
+        if not ids:
+            return []
+        fence = self.backend.claim_fence(col(OutboxMessage.state), OutboxState.PENDING.value)
+        statement = (
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(ids), fence)
+            .values(
+                state=OutboxState.SENDING.value,
+                claimed_at=now,
+                claimed_by=worker,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .returning(col(OutboxMessage.id))
+            .execution_options(synchronize_session=False)  # the rows are re-read below
+        )
+        claimed = [row[0] for row in self.session.execute(statement)]
+        if not claimed:
+            return []
+        rows = select(OutboxMessage).where(col(OutboxMessage.id).in_(claimed))
+        return list(
+            self.session.exec(
+                rows.order_by(col(OutboxMessage.id)).execution_options(populate_existing=True)
+            )
+        )
+
+    def finish_claim(
+        self,
+        message_id: int,
+        worker: str,
+        *,
+        state: OutboxState,
+        now: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record the outcome of a claimed send; False if the claim was lost meanwhile."""
+        values: dict[str, Any] = {"state": state.value, "last_error": error}
+        if state is OutboxState.SENT:
+            values["sent_at"] = now
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        statement = (
+            update(OutboxMessage)
+            .where(*_claimed_by(worker), col(OutboxMessage.id) == message_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(self.session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+    def finish_sent(self, message_ids: Sequence[int], worker: str, now: datetime) -> set[int]:
+        """Record many claimed sends as ``sent`` at once (one statement per 500 rows, where
+        :meth:`finish_claim` takes one per row); returns the ids whose claim was still
+        ``worker``'s. The others were lost meanwhile and are left alone."""
+        kept: set[int] = set()
+        for chunk in slices(list(message_ids)):
+            statement = (
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(chunk), *_claimed_by(worker))
+                .values(state=OutboxState.SENT.value, last_error=None, sent_at=now)
+                .returning(col(OutboxMessage.id))
+            )
+            # Core, not the ORM's bulk UPDATE: no session objects to synchronise.
+            kept.update(ident for (ident,) in self.session.connection().execute(statement) if ident)
+        return kept
+
+    def unclaim(self, message_id: int, worker: str, now: datetime, note: str) -> bool:
+        """Give back a claimed row that was never tried (the connection was lost before its
+        turn): ``pending``, due at ``now``, and the attempt its claim counted is returned.
+        False if the claim was lost meanwhile."""
+        result = self.session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == message_id, *_claimed_by(worker))
+            .values(
+                state=OutboxState.PENDING.value,
+                next_attempt_at=now,
+                attempts=OutboxMessage.attempts - 1,
+                last_error=note,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]:
+        """Return rows stuck in ``sending`` (their worker died) to ``pending``."""
+        cutoff = now - older_than
+        stuck = list(
+            self.session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.state == OutboxState.SENDING.value,
+                    or_(
+                        col(OutboxMessage.claimed_at).is_(None),
+                        col(OutboxMessage.claimed_at) < cutoff,
+                    ),
+                )
+            )
+        )
+        for row in stuck:
+            row.state = OutboxState.PENDING.value
+            row.next_attempt_at = now
+            row.last_error = f"reclaimed after worker {row.claimed_by} stopped"
+            self.session.add(row)
+        self.session.flush()
+        return stuck
+
+    def release_claims(self, worker: str, now: datetime) -> int:
+        """Give back every claim of ``worker`` (a daemon that stops)."""
+        statement = (
+            update(OutboxMessage)
+            .where(*_claimed_by(worker))
+            .values(state=OutboxState.PENDING.value, next_attempt_at=now)
+        )
+        return max(self.session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
+
+    def release_orphans(self, now: datetime, alive: Collection[str]) -> list[tuple[int, str]]:
+        """Return rows claimed by daemons that are not alive to ``pending``.
+
+        Only daemon claims are judged here (a daemon has a heartbeat); a CLI's claim is left
+        to the age-based :meth:`release_stuck`. Returns ``(id, former worker)`` pairs.
+        """
+        statement = select(OutboxMessage.id, OutboxMessage.claimed_by).where(
+            col(OutboxMessage.state) == OutboxState.SENDING.value,
+            col(OutboxMessage.claimed_by).startswith(DAEMON_PREFIX, autoescape=True),
+        )
+        orphans = [(i, w) for i, w in self.session.exec(statement) if i and w and w not in alive]
+        released = []
+        for ident, worker in orphans:
+            result = self.session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == ident, *_claimed_by(worker))
+                .values(
+                    state=OutboxState.PENDING.value,
+                    next_attempt_at=now,
+                    last_error=f"reclaimed: worker {worker} stopped",
+                )
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                released.append((ident, worker))
+        return released
+
+
+class Outbox(OutboxQueue, OutboxDelivery):
+    """``tx.outbox``: queueing and delivery."""
+
+
+def _claimed_by(worker: str) -> tuple[Any, Any]:
+    """The row is in ``sending`` under ``worker``'s claim."""
+    return (
+        col(OutboxMessage.state) == OutboxState.SENDING.value,
+        col(OutboxMessage.claimed_by) == worker,
+    )
+
+
+def _outbox_row(draft: OutboxDraft, now: datetime) -> dict[str, Any]:
+    return {
+        "dedupe_key": draft.dedupe_key,
+        "kind": draft.kind,
+        "programme_id": draft.programme_id,
+        "milestone_id": draft.milestone_id,
+        "recipient": draft.recipient,
+        "payload": draft.payload,
+        "state": OutboxState.PENDING.value,
+        "due_at": draft.due_at,
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": draft.due_at,
+        "message_id": draft.message_id,
+    }
