@@ -7,7 +7,7 @@ fact never queues the same mail twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -42,6 +42,7 @@ class ProgrammeFacts:
     revision: int
     domain: str  # for UIDs and Message-IDs
     organizer: Contact  # the fbh mailbox: ORGANIZER of every invite
+    installation: str = ""  # in UIDs; '' for programmes older than installation ids
 
     def contact_for(self, role: Role) -> Contact | None:
         if role == Role.CONSULTANT:
@@ -92,7 +93,11 @@ class MeetingFacts:
 
 def uid_for(programme: ProgrammeFacts, planned: PlannedMilestone) -> str:
     return invite_uid(
-        programme.id, planned.workflow, planned.key.replace("_", "-"), programme.domain
+        programme.id,
+        planned.workflow,
+        planned.key.replace("_", "-"),
+        programme.domain,
+        programme.installation,
     )
 
 
@@ -146,7 +151,7 @@ def _draft(
     milestone_id: int | None = None,
     invite: dict[str, Any] | None = None,
 ) -> OutboxDraft:
-    return mail_draft(
+    draft = mail_draft(
         key=key,
         kind=kind,
         recipient=recipient,
@@ -157,6 +162,10 @@ def _draft(
         milestone_id=milestone_id,
         invite=invite,
     )
+    # People answer people: replies go to the consultant, while the ORGANIZER of an invite
+    # stays the address fbh reads (docs/inbound.md).
+    draft.payload["reply_to"] = _person(programme.consultant)
+    return draft
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -186,9 +195,14 @@ def invite_drafts(
     recipients: Sequence[tuple[Contact, Role | str]],
     now: datetime,
     is_update: bool = False,
+    answers: Mapping[str, str] | None = None,
 ) -> list[OutboxDraft]:
-    """One REQUEST or CANCEL per recipient, due now."""
+    """One REQUEST or CANCEL per recipient, due now. ``answers`` (email → PARTSTAT) are the
+    answers that still hold: the invite repeats them."""
     attendees = [_person(contact) for contact, _ in recipients]
+    for attendee in attendees:
+        if answers and attendee["email"] in answers:
+            attendee["partstat"] = answers[attendee["email"]]
     title = meeting.planned.title
     invite = {
         "uid": uid_for(programme, meeting.planned),

@@ -36,6 +36,7 @@ from engine.domain.digest import (
 from engine.domain.model import OutboxDraft
 from engine.domain.workdays import iso_week, week_monday
 from notifications.compose import mail_draft
+from notifications.compose_inbound import PARTSTAT_DA
 from notifications.render import da_date, da_hours, da_period, da_timespan, da_weekday
 
 CONSULTANT_KIND = "digest_consultant"
@@ -163,6 +164,11 @@ def _programme_context(p: ProgrammeDigest, today: date, tz: ZoneInfo) -> dict[st
         "overdue": [_milestone_context(m, p.start, tz) for m in p.overdue],
         "meetings": [_milestone_context(m, p.start, tz) for m in p.meetings],
         "hours": [_hours_context(h) for h in p.hours],
+        "answers": [
+            {"meeting": meeting, "name": name, "answer": PARTSTAT_DA.get(partstat, partstat)}
+            for meeting, name, partstat in getattr(p, "answers", ())
+        ],
+        "bouncing": list(getattr(p, "bouncing", ())),
     }
 
 

@@ -62,12 +62,19 @@ class InviteSpec:
     organizer: Contact
     attendees: tuple[Contact, ...]
     dtstamp: datetime  # aware; written in UTC
+    # Answers received so far ((email, PARTSTAT) pairs): an update that keeps the time keeps
+    # them (engine/services/inbox.py); the others are NEEDS-ACTION.
+    partstats: tuple[tuple[str, str], ...] = ()
 
 
-def invite_uid(programme_id: int, workflow: str, milestone_key: str, domain: str) -> str:
+def invite_uid(
+    programme_id: int, workflow: str, milestone_key: str, domain: str, installation: str = ""
+) -> str:
     """Return the stable UID of a milestone's meeting.
 
-    E.g. ``fbh-7-socialt-beredskab-workshop@bl.dk``.
+    E.g. ``fbh-3f9c0a1be27d4c55-7-socialt-beredskab-workshop@bl.dk``: with the installation id
+    (engine/domain/identity.py), two databases never give two meetings the same UID. Without
+    it, the form of programmes created before installation ids (``fbh-7-…``), which keep it.
 
     The same programme, workflow and milestone always give the same UID, so updates and
     cancellations replace the event in the recipient's calendar.
@@ -80,7 +87,10 @@ def invite_uid(programme_id: int, workflow: str, milestone_key: str, domain: str
     host = domain.strip().lower()
     if not _DOMAIN.match(host):
         raise ValueError(f"invalid domain {domain!r}")
-    return f"fbh-{programme_id}-{workflow}-{milestone_key}@{host}"
+    if installation and not _UID_PART.match(installation):
+        raise ValueError(f"invalid installation id {installation!r}")
+    prefix = f"fbh-{installation}" if installation else "fbh"
+    return f"{prefix}-{programme_id}-{workflow}-{milestone_key}@{host}"
 
 
 def build_calendar(spec: InviteSpec) -> bytes:
@@ -149,8 +159,10 @@ def _event(spec: InviteSpec) -> Event:
     if spec.location:
         event.add("location", _text(spec.location))
     event.add("organizer", _address(spec.organizer))
+    answered = {email.lower(): partstat for email, partstat in spec.partstats}
     for attendee in _unique(spec.attendees):
-        event.add("attendee", _attendee(attendee))
+        partstat = answered.get(attendee.email.strip().lower(), "NEEDS-ACTION")
+        event.add("attendee", _attendee(attendee, partstat))
     event.add("status", _STATUS[spec.method])
     event.add("transp", "OPAQUE")
     return event
@@ -199,11 +211,14 @@ def _address(contact: Contact) -> vCalAddress:
     return address
 
 
-def _attendee(contact: Contact) -> vCalAddress:
+_PARTSTATS = frozenset({"NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED"})
+
+
+def _attendee(contact: Contact, partstat: str = "NEEDS-ACTION") -> vCalAddress:
     address = _address(contact)
     address.params["CUTYPE"] = "INDIVIDUAL"
     address.params["ROLE"] = "REQ-PARTICIPANT"
-    address.params["PARTSTAT"] = "NEEDS-ACTION"
+    address.params["PARTSTAT"] = partstat if partstat in _PARTSTATS else "NEEDS-ACTION"
     address.params["RSVP"] = "TRUE"
     return address
 

@@ -65,6 +65,7 @@ class MailSpec:
     calendar_method: str | None = None
     attachment_name: str = "invitation.ics"
     headers: tuple[tuple[str, str], ...] = ()
+    reply_to: Contact | None = None  # people answer people: the consultant (docs/inbound.md)
 
 
 def message_id_for(dedupe_key: str, domain: str) -> str:
@@ -102,7 +103,7 @@ def check_spec(spec: MailSpec) -> str | None:
         raise ValueError(f"date must be an aware datetime, got {spec.date!r}")
     if not _MESSAGE_ID.match(spec.message_id):
         raise ValueError(f"invalid Message-ID {spec.message_id!r}")
-    for contact in (spec.sender, *spec.to):
+    for contact in (spec.sender, *spec.to, *((spec.reply_to,) if spec.reply_to else ())):
         _checked_address(contact.name, contact.email)
     for name, _value in spec.headers:
         _check_extra_header(name)

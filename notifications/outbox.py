@@ -161,6 +161,9 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
                 organizer=Contact(invite["organizer"]["name"], invite["organizer"]["email"]),
                 attendees=tuple(Contact(a["name"], a["email"]) for a in invite["attendees"]),
                 dtstamp=row.created_at,
+                partstats=tuple(
+                    (a["email"], a["partstat"]) for a in invite["attendees"] if "partstat" in a
+                ),
             )
         )
     sender = settings.sender
@@ -176,6 +179,7 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
             calendar=calendar,
             calendar_method=method,
             headers=(("X-Fbh-Kind", row.kind),),
+            reply_to=_reply_to(payload, recipient),
         )
     )
     return Envelope(
@@ -184,6 +188,15 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
         recipients=(recipient.email,),
         data=data,
     )
+
+
+def _reply_to(payload: dict[str, Any], recipient: Contact) -> Contact | None:
+    """``Reply-To`` from the payload (the consultant, see docs/inbound.md), unless that is
+    the recipient themselves."""
+    found = payload.get("reply_to")
+    if not isinstance(found, dict) or found.get("email") == recipient.email:
+        return None
+    return Contact(str(found.get("name", "")), str(found.get("email", "")))
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,8 @@ def message_bytes(spec: MailSpec) -> bytes:
         _header("Message-ID", spec.message_id),
         b"Auto-Submitted: auto-generated\r\n",
     ]
+    if spec.reply_to is not None:
+        head.append(_address_header("Reply-To", (spec.reply_to,)))
     head += [_unstructured(name, clean_header_text(value)) for name, value in spec.headers]
     _check_head(head)
     return b"".join(head) + CRLF + body

@@ -81,3 +81,19 @@ def fbh(settings: Settings, store: Store) -> Fbh:
     from engine.domain.definitions import load_registry
 
     return Fbh(settings, store, load_registry(settings.workflows_dir), actor="test")
+
+
+@pytest.fixture
+def dovecot() -> Iterator[object]:
+    """A private Dovecot IMAP server with one test user (tests/imapserver.py). Outside CI a
+    missing ``dovecot`` binary skips the test; under ``CI=true`` it fails."""
+    from imapserver import DOVECOT, start_dovecot
+
+    if DOVECOT is None:
+        reason = "dovecot is not installed (apt-get install dovecot-imapd)"
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = start_dovecot()
+    yield server
+    server.remove()

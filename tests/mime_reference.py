@@ -68,6 +68,8 @@ def _set_headers(message: EmailMessage, spec: MailSpec) -> None:
     message["Date"] = spec.date
     message["Message-ID"] = spec.message_id
     message["Auto-Submitted"] = "auto-generated"
+    if spec.reply_to is not None:
+        message["Reply-To"] = format_address(spec.reply_to)
     for name, value in spec.headers:
         message[name] = clean_header_text(value)
     if "MIME-Version" not in message:

@@ -15,6 +15,7 @@ from engine.domain.planning import Plan
 from engine.domain.views import ProgrammeView
 from engine.domain.workdays import iso_week
 from engine.services.facade import MoveResult
+from notifications.compose_inbound import PARTSTAT_DA
 
 WEEKDAYS_DA = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag")
 
@@ -64,6 +65,11 @@ def show_programme(view: ProgrammeView, settings: Settings, as_json: bool) -> No
     )
     for m in view.milestones:
         typer.echo(f"{plan_row(m.planned, settings)}  [{m.state}]")
+        if m.attendees:  # the answers to the invite (docs/inbound.md)
+            answers = ", ".join(
+                f"{a.name}: {PARTSTAT_DA.get(a.partstat, a.partstat)}" for a in m.attendees
+            )
+            typer.echo(f"      svar: {answers}")
 
 
 def format_move(result: MoveResult) -> str:

@@ -22,6 +22,7 @@ import typer
 from engine.cli import (
     demo,
     digest,
+    inbox,
     milestone,
     outbox,
     plan,
@@ -47,6 +48,7 @@ app.command("serve")(serve.serve)
 app.command("status")(serve.status)
 app.add_typer(time.time_app, name="time")
 app.add_typer(digest.digest_app, name="digest")
+app.add_typer(inbox.inbox_app, name="inbox")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from engine.config.base import Section
 from engine.config.daemon import DaemonSection, RequestsSection
+from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
 from engine.domain.errors import ConfigError, InvalidInputError
 from engine.domain.model import Contact
 
@@ -120,6 +121,7 @@ class Settings(Section):
     daemon: DaemonSection = DaemonSection()
     requests: RequestsSection = RequestsSection()
     digest: DigestSection = DigestSection()
+    inbox: InboxSection = InboxSection()
     base_dir: Path = Path(".")
 
     @property
@@ -162,6 +164,16 @@ class Settings(Section):
     @property
     def smtp_password(self) -> str | None:
         return os.environ.get(PASSWORD_ENV) or None
+
+    @property
+    def imap_password(self) -> str | None:
+        return os.environ.get(IMAP_PASSWORD_ENV) or None
+
+    @property
+    def request_address(self) -> Contact:
+        """Where requests arrive ([inbox] request_address; default: the sender)."""
+        configured = self.inbox.request_address
+        return Contact.parse(configured) if configured else self.sender
 
     def resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()
@@ -208,6 +220,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
             engine=EngineSection(workflows=str(PACKAGE_ROOT / "workflows")),
         )
     data = _read_toml(config_path)
+    imap = data.get("inbox", {}).get("imap") if isinstance(data.get("inbox"), dict) else None
+    if isinstance(imap, dict) and "password" in imap:
+        raise ConfigError(
+            f"{config_path}: inbox.imap.password: secrets are not read from the file; "
+            f"set {IMAP_PASSWORD_ENV} in the environment"
+        )
     if isinstance(data.get("mail", {}).get("smtp"), dict) and "password" in data["mail"]["smtp"]:
         raise ConfigError(
             f"{config_path}: mail.smtp.password: secrets are not read from the file; "

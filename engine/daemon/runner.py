@@ -48,6 +48,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from engine.daemon.core import Clock, DaemonCore, daemon_name
 from engine.daemon.delivery import Delivery
+from engine.daemon.inbox import InboxLoop
 from engine.daemon.jobs import WEEKLY_DIGEST_EVENT, LeaderJobs, standard_jobs
 from engine.daemon.presence import Presence
 from engine.daemon.timer import JOB_DEFAULTS, Timer, fired_this_week, last_fired
@@ -91,6 +92,8 @@ class Daemon(Delivery, Presence):
                 "lead": asyncio.create_task(self._lead_loop(), name="lead"),
                 "watch": asyncio.create_task(self.watcher.run(self._changed), name="watch"),
             }
+            if self.settings.inbox.enabled:
+                self._tasks["inbox"] = asyncio.create_task(self._inbox().run(), name="inbox")
             if self.is_leader:
                 await self.became_leader()
             self._wake_all()
@@ -132,6 +135,16 @@ class Daemon(Delivery, Presence):
             log.error("could not release this daemon's claims: %s", exc)
         await self.leadership.close()
         log.info("stopped")
+
+    def _inbox(self) -> InboxLoop:
+        """Inbound mail (engine/daemon/inbox.py): what it applies may queue mail to deliver."""
+        return InboxLoop(
+            self.fbh,
+            clock=self.clock,
+            is_leader=lambda: self.is_leader,
+            on_change=self._deliver.event.set,
+            stop=self._stop,
+        )
 
     def _schedule_jobs(self) -> None:
         self.timer.start()

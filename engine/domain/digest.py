@@ -98,6 +98,10 @@ class ProgrammeDigest:
     overdue: tuple[DigestMilestone, ...]
     meetings: tuple[DigestMilestone, ...]
     hours: tuple[PartStatus, ...]
+    # Inbound mail (engine/services/inbox.py): answers to coming meetings that still hold,
+    # (meeting title, name, partstat), and the programme's addresses that bounced.
+    answers: tuple[tuple[str, str, str], ...] = ()
+    bouncing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,9 @@ MAIL_KINDS: tuple[str, ...] = (
     "budget_alert",
     "digest_consultant",
     "digest_lead",
+    "meeting_answer",  # a decline or counter-proposal, to the consultant (inbound mail)
+    "request_ack",  # a request arrived by e-mail: the acknowledgement to its sender
+    "bounce_notice",  # an address bounced: to the consultant of the programme
 )
 
 

@@ -12,14 +12,36 @@ from engine.domain.planning import PlannedMilestone, milestone_to_json
 
 
 @dataclass(frozen=True)
+class AttendeeView:
+    """An invited person and their standing answer to the meeting."""
+
+    name: str
+    email: str
+    role: str
+    partstat: str  # needs-action | accepted | declined | tentative
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "email": self.email,
+            "role": self.role,
+            "partstat": self.partstat,
+        }
+
+
+@dataclass(frozen=True)
 class MilestoneView:
     id: int
     planned: PlannedMilestone
     state: str
     sequence: int
+    attendees: tuple[AttendeeView, ...] = ()
 
     def to_json(self, tz: ZoneInfo) -> dict[str, Any]:
-        return milestone_to_json(self.planned, tz) | {"state": self.state}
+        data = milestone_to_json(self.planned, tz) | {"state": self.state}
+        if self.planned.kind.value == "meeting":
+            data["attendees"] = [a.to_json() for a in self.attendees]
+        return data
 
 
 @dataclass(frozen=True)

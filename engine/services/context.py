@@ -21,9 +21,10 @@ from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact, MilestoneKind, MilestoneState, ProgrammeState
 from engine.domain.planning import Plan, PlannedMilestone, plan_programme
 from engine.domain.states import MILESTONE, PROGRAMME
-from engine.domain.views import MilestoneView, ProgrammeView
+from engine.domain.views import ProgrammeView
 from engine.domain.workdays import WorkingCalendar
 from engine.domain.workflow import MilestoneDef, WorkflowDefinition
+from engine.services.answers import milestone_views
 from engine.store.store import Milestone, Programme, Store, Tx
 from notifications.compose import ProgrammeFacts
 
@@ -141,6 +142,7 @@ class ServiceContext:
             revision=programme.revision,
             domain=self.settings.mail_domain,
             organizer=self.settings.sender,
+            installation=self.uid_installation(programme.id),
         )
         return LoadedProgramme(
             programme=programme,
@@ -151,7 +153,14 @@ class ServiceContext:
             definitions=definitions,
         )
 
-    def view(self, tx: Tx, programme: Programme) -> ProgrammeView:
+    def uid_installation(self, programme_id: int) -> str:
+        """The installation id for the programme's meeting UIDs: '' for programmes that existed
+        before installation ids (they keep their UIDs; migration 0004). Read inside a
+        transaction, which has loaded it."""
+        info = self.store.installation()
+        return info.installation_id if programme_id > info.legacy_max_programme_id else ""
+
+    def view(self, tx: Tx, programme: Programme, *, attendees: bool = False) -> ProgrammeView:
         assert programme.id is not None
         base = definition_from_snapshot(
             programme.workflow, programme.workflow_snapshot[programme.workflow]
@@ -172,15 +181,14 @@ class ServiceContext:
             start=programme.start_date,
             end=programme.end_date,
             state=programme.state,
-            milestones=tuple(
-                MilestoneView(m.id or 0, self.planned(m), m.state, m.sequence)
-                for m in tx.programmes.milestones(programme.id)
+            milestones=milestone_views(
+                tx, tx.programmes.milestones(programme.id), self.planned, attendees=attendees
             ),
         )
 
     def show(self, programme_id: int) -> ProgrammeView:
         with self.store.transaction() as tx:
-            return self.view(tx, tx.programmes.get(programme_id))
+            return self.view(tx, tx.programmes.get(programme_id), attendees=True)
 
     def planned(self, row: Milestone) -> PlannedMilestone:
         """A stored milestone as the planner's value, its times in local time."""

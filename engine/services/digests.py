@@ -38,6 +38,7 @@ from engine.domain.gcpause import paused_gc
 from engine.domain.model import Contact, ProgrammeState
 from engine.domain.workdays import week_monday
 from engine.domain.workflow import WorkflowDefinition
+from engine.services.answers import with_inbound
 from engine.services.context import definition_from_snapshot
 from engine.services.facade import Fbh
 from engine.services.timelog import END_CHECK_LOOKBACK, ENDED_STATES, budget_parts
@@ -161,10 +162,11 @@ def _programme_digests(
     hours = digest_store.hours_by_part(tx, ids)
     organisations = digest_store.organisation_names(tx, {p.organisation_id for p in rows})
     build = _ProgrammeBuilder(fbh, now)
-    return {
+    built = {
         p.id: build(p, milestones.get(p.id, []), hours.get(p.id, []), people, organisations)
         for p in rows
     }
+    return with_inbound(tx, built, people, now)
 
 
 class _ProgrammeBuilder:

@@ -11,6 +11,7 @@ from engine.domain.model import Contact, MilestoneKind, OutboxDraft, ProgrammeSt
 from engine.domain.planning import PlannedMilestone
 from engine.domain.workflow import MilestoneDef, WorkflowDefinition
 from engine.services.context import LoadedProgramme, ServiceContext
+from engine.store.inbox import standing_answers
 from engine.store.store import Milestone, Tx
 from notifications import compose
 from notifications.compose import MeetingFacts, ProgrammeFacts
@@ -52,6 +53,7 @@ class Mailings:
             recipients=recipients,
             now=now,
             is_update=is_update,
+            answers=standing_answers(tx, row),
         )
         tx.outbox.enqueue(drafts, now)
         uid = compose.uid_for(loaded.facts, meeting.planned)

@@ -249,6 +249,7 @@ class ProgrammeCreation:
             revision=0,
             domain=shared.domain,
             organizer=shared.organizer,
+            installation=self.ctx.uid_installation(programme_id),
         )
 
     def _add_first_invites(

@@ -13,6 +13,7 @@ from typing import Any
 from engine.domain.model import OutboxState, RequestState
 from engine.domain.timeline import describe, next_step
 from engine.services.facade import Fbh
+from engine.store import inbox as inbox_store
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Status:
     next_message: NextDue | None
     next_transition: NextDue | None
     breached_requests: int
+    bouncing: tuple[tuple[str, int | None], ...] = ()  # (address, programme id) that bounced
 
     @property
     def alive(self) -> tuple[DaemonStatus, ...]:
@@ -90,6 +92,7 @@ class Status:
             "next_message": self.next_message.to_json() if self.next_message else None,
             "next_transition": self.next_transition.to_json() if self.next_transition else None,
             "breached_requests": self.breached_requests,
+            "bouncing": [{"email": e, "programme_id": p} for e, p in self.bouncing],
         }
 
 
@@ -102,6 +105,7 @@ def gather(fbh: Fbh, now: datetime) -> Status:
         pending = tx.outbox.next_pending()
         step = next_step(tx.schedule.live_clocks(), now, fbh.tz)
         open_requests = tx.requests.find(states=[RequestState.RECEIVED.value])
+        bounced = tuple((b.email, b.programme_id) for b in inbox_store.bouncing(tx))
     daemons = tuple(
         DaemonStatus(
             name=d.name,
@@ -128,6 +132,7 @@ def gather(fbh: Fbh, now: datetime) -> Status:
         next_message=next_message,
         next_transition=next_transition,
         breached_requests=sum(r.deadline < today for r in open_requests),
+        bouncing=bounced,
     )
 
 
@@ -156,4 +161,6 @@ def format_status(status: Status, tz: Any) -> str:
         lines.append(f"next due: {at} {nxt.what}: {nxt.detail}")
     if status.breached_requests:
         lines.append(f"requests past their deadline: {status.breached_requests}")
+    if status.bouncing:
+        lines.append("bouncing addresses: " + ", ".join(e for e, _ in status.bouncing))
     return "\n".join(lines)

@@ -21,6 +21,7 @@ class Unit:
         self.session = session
         self.backend = backend
         self.changed = False  # set by writes the daemons must hear about (announce_change)
+        self.installation = ""  # goes into every new Message-ID (engine/domain/identity.py)
 
     def touch(self) -> None:
         """Mark this transaction as one that changes what the daemons schedule."""

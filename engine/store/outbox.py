@@ -18,6 +18,7 @@ from sqlalchemy import select as columns  # many columns: sqlmodel's select type
 from sqlmodel import col, select
 
 from engine.backends.abc import slices
+from engine.domain.identity import salted_message_id
 from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.base import Repository, table_of
 from engine.store.events import Events
@@ -46,7 +47,7 @@ class OutboxQueue(Repository):
 
     def enqueue(self, drafts: Iterable[OutboxDraft], now: datetime) -> int:
         """Queue messages; a dedupe key already queued is skipped. Returns how many were new."""
-        rows = [_outbox_row(d, now) for d in drafts]
+        rows = [_outbox_row(d, now, self.unit.installation) for d in drafts]
         if not rows:
             return 0
         statement = self.backend.insert_ignoring(OutboxMessage, key=_DEDUPE_KEY).returning(
@@ -63,7 +64,7 @@ class OutboxQueue(Repository):
     def enqueue_many(self, drafts: Iterable[OutboxDraft], now: datetime) -> None:
         """:meth:`enqueue` without counting what was new (no RETURNING): for bulk writes."""
         statement = self.backend.insert_ignoring(OutboxMessage, key=_DEDUPE_KEY)
-        rows = [_outbox_row(d, now) for d in drafts]
+        rows = [_outbox_row(d, now, self.unit.installation) for d in drafts]
         self.unit.insert_many(table_of(OutboxMessage), rows, statement=statement)
 
     def cancel_pending(
@@ -390,7 +391,7 @@ def _claimed_by(worker: str) -> tuple[Any, Any]:
     )
 
 
-def _outbox_row(draft: OutboxDraft, now: datetime) -> dict[str, Any]:
+def _outbox_row(draft: OutboxDraft, now: datetime, installation: str = "") -> dict[str, Any]:
     return {
         "dedupe_key": draft.dedupe_key,
         "kind": draft.kind,
@@ -403,5 +404,5 @@ def _outbox_row(draft: OutboxDraft, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "attempts": 0,
         "next_attempt_at": draft.due_at,
-        "message_id": draft.message_id,
+        "message_id": salted_message_id(draft.message_id, installation),
     }

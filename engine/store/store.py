@@ -27,6 +27,7 @@ from engine.store.base import Unit
 from engine.store.daemons import Daemons
 from engine.store.database import migrate
 from engine.store.events import Events
+from engine.store.installation import InstallationInfo, read_installation
 from engine.store.invites import Invites
 from engine.store.outbox import Outbox
 from engine.store.people import OrganisationRef, People, PersonRef
@@ -72,6 +73,7 @@ class Store:
     def __init__(self, engine: Engine, backend: Backend) -> None:
         self.engine = engine
         self.backend = backend
+        self._installation: InstallationInfo | None = None  # read at the first transaction
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True, **engine_kwargs: Any) -> Store:
@@ -104,6 +106,7 @@ class Store:
         session = Session(self.engine, expire_on_commit=False)
         try:
             tx = Tx(session, self.backend)
+            tx.installation = self.installation(session).installation_id
             yield tx
             if tx.changed:
                 self.backend.announce_change(session)  # wakes every ``fbh serve``
@@ -121,6 +124,15 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def installation(self, session: Session | None = None) -> InstallationInfo:
+        """This database's installation id and legacy bound, read once at the first
+        transaction (engine/store/installation.py)."""
+        if self._installation is None:
+            if session is None:
+                return InstallationInfo("", 0)
+            self._installation = read_installation(session)
+        return self._installation
 
 
 class Tx(Unit):

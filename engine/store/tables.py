@@ -160,6 +160,9 @@ class Request(SQLModel, table=True):
     proposed_starts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+    # A request that arrived by e-mail: when it arrived, and its text (engine/services/inbox.py).
+    received_at: datetime | None = _utc(nullable=True)
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class TimeEntry(SQLModel, table=True):
@@ -190,3 +193,72 @@ class Daemon(SQLModel, table=True):
     started_at: datetime = _utc()
     seen_at: datetime = _utc(index=True)
     is_leader: bool = False
+
+
+class Installation(SQLModel, table=True):
+    """One row: this database's random installation id (see engine/domain/identity.py).
+
+    ``legacy_max_programme_id`` is the largest programme id when the id was created: those
+    programmes keep their meetings' old UIDs, so calendars do not get the meetings twice."""
+
+    __tablename__ = "installation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: str = Field(max_length=32)
+    legacy_max_programme_id: int = 0
+    created_at: datetime = _utc()
+
+
+class InboxMessage(SQLModel, table=True):
+    """One inbound mail, recorded once by Message-ID in the transaction that applies it."""
+
+    __tablename__ = "inbox_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=300, unique=True)
+    source_key: str = Field(max_length=300)  # Maildir file name or IMAP UID
+    received: datetime = _utc(index=True)
+    sender: str = Field(default="", max_length=254)
+    subject: str = Field(default="", max_length=300)
+    kind: str = Field(max_length=20)  # reply | request | bounce | auto-reply | unknown
+    state: str = Field(max_length=20, index=True)  # processed | set-aside
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    programme_id: int | None = Field(default=None, index=True)
+    request_id: int | None = None
+    processed_at: datetime = _utc()
+
+
+class MeetingAnswer(SQLModel, table=True):
+    """An attendee's last iTIP answer to a meeting; it holds while the meeting's time is the
+    ``start_at`` it answered."""
+
+    __tablename__ = "meeting_answers"
+    __table_args__ = (UniqueConstraint("milestone_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programmes.id", index=True)
+    milestone_id: int = Field(foreign_key="milestones.id")
+    email: str = Field(max_length=254)
+    partstat: str = Field(max_length=20)  # accepted | declined | tentative | countered
+    comment: str = Field(default="", max_length=2000)
+    sequence: int = 0  # the SEQUENCE it answered
+    start_at: datetime | None = _utc(nullable=True)  # the meeting time it answered
+    proposed_start: datetime | None = _utc(nullable=True)  # a counter-proposal's time
+    answered_at: datetime = _utc()
+    message_id: str = Field(max_length=300)
+
+
+class Bounce(SQLModel, table=True):
+    """An address that bounced, per bounced message."""
+
+    __tablename__ = "bounces"
+    __table_args__ = (UniqueConstraint("email", "bounced_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    bounced_message_id: str = Field(max_length=300)  # ours, or '' when the DSN names none
+    outbox_id: int | None = None
+    programme_id: int | None = Field(default=None, index=True)
+    status: str = Field(default="", max_length=200)
+    at: datetime = _utc()
+    report_message_id: str = Field(max_length=300)

@@ -21,7 +21,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -333,3 +333,21 @@ def test_vtimezone_agrees_with_the_tz_database(start: datetime, minutes: int) ->
 
     assert result["dtstart_utc"] == _z(start.isoformat())
     assert result["dtend_utc"] == _z(end.isoformat())
+
+
+def test_an_update_with_answers_and_an_installation_uid_reads_the_same(parser: Parser) -> None:
+    """An update that keeps the time repeats the answers received (inbound mail), and new
+    meetings carry the installation id in their UID: every parser reads both."""
+    spec = replace(
+        spec_for(CASES[0], "REQUEST", 1),
+        uid=invite_uid(42, "socialt-beredskab", "workshop", "bl.dk", "3f9c0a1be27d4c55"),
+        partstats=(("soren@boligost.dk", "DECLINED"), ("anna.holm@bl.dk", "ACCEPTED")),
+    )
+
+    result = parser(calendar_from_mail(spec))
+
+    assert result["uid"] == "fbh-3f9c0a1be27d4c55-42-socialt-beredskab-workshop@bl.dk"
+    assert [a["partstat"] for a in result["attendees"]] == ["DECLINED", "ACCEPTED"]
+    assert all(a["rsvp"] == "TRUE" for a in result["attendees"])
+    if "itip_errors" in result:
+        assert result["itip_errors"] == []

@@ -17,6 +17,7 @@ import asyncio
 import email
 import email.policy
 import json
+import mailbox
 import shutil
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -25,6 +26,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import inbound_mail
 from hostile_input import SENDER, WORKFLOWS
 
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
@@ -32,8 +34,10 @@ from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
 from engine.services.digests import queue_digests
 from engine.services.facade import Fbh, NewProgramme
+from engine.services.inbox import InboxDesk
 from engine.services.timelog import log_time
 from engine.store.store import OutboxMessage, Store
+from notifications.mailboxes import MaildirMailbox
 from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
 
 CREATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -150,6 +154,7 @@ def marked_flow(home: Path) -> Flow:
         fbh.requests.propose(2, [date(2027, 3, 1)], NOW)
         queue_digests(fbh, NOW)
         deliver(store, settings)  # invites that went out are cancelled with METHOD:CANCEL
+        receive_inbound(fbh, home / "inbox")  # a decline, a request and a bounce
         fbh.cancel(view.id, NOW, reason=f"{MARKERS['reason']}\nmed venlig hilsen")
         with store.transaction() as tx:
             everything = tx.outbox.find()
@@ -163,6 +168,37 @@ def marked_flow(home: Path) -> Flow:
         if key not in chosen or title > json.dumps(chosen[key].payload).count(MARKERS["title"]):
             chosen[key] = row  # prefer the workshop: its texts are all markers
     return Flow(settings, [chosen[key] for key in sorted(chosen, key=str)])
+
+
+def receive_inbound(fbh: Fbh, folder: Path) -> None:
+    """The mails inbound mail makes fbh send: the tovholder declines the workshop, an
+    organisation requests a programme by e-mail, the tovholder's address bounces."""
+    with fbh.store.transaction() as tx:
+        invite = next(
+            row
+            for row in tx.outbox.find()
+            if row.kind == "invite"
+            and row.recipient == TOVHOLDER_EMAIL
+            and "workshop" in row.payload["invite"]["uid"]
+        )
+    uid = invite.payload["invite"]["uid"]
+    when = datetime.fromisoformat(invite.payload["invite"]["start"])
+    box = mailbox.Maildir(folder, create=True)
+    box.add(
+        inbound_mail.reply(
+            "gmail", uid=uid, attendee=TOVHOLDER_EMAIL, start=when, name=MARKERS["tovholder"]
+        )
+    )
+    box.add(
+        inbound_mail.request(
+            sender="anden@oestervang.dk", name=f"{MARKERS['contact']}, {MARKERS['org']}"
+        )
+    )
+    box.add(
+        inbound_mail.bounce("postfix", recipient=TOVHOLDER_EMAIL, original_id=invite.message_id)
+    )
+    report = InboxDesk(fbh).process(MaildirMailbox(folder), NOW)
+    assert report.processed == 3, report
 
 
 def deliver(store: Store, settings: Settings, now: datetime = NOW) -> SendReport:

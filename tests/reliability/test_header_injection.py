@@ -378,6 +378,7 @@ ALLOWED_HEADERS = {
     "return-path",  # written by the Maildir transport
     "delivered-to",
     "from",
+    "reply-to",  # the consultant (docs/inbound.md)
     "to",
     "subject",
     "date",
@@ -429,6 +430,9 @@ def check_delivered(raw: bytes, recipients: set[str]) -> tuple[str, bytes | None
     [to] = modern["To"].addresses
     assert to.addr_spec in recipients
     assert [a for _, a in getaddresses(legacy.get_all("To", []))] == [to.addr_spec]
+    if modern["Reply-To"] is not None:  # one address, a person of the programme
+        [reply_to] = [a for _, a in getaddresses(legacy.get_all("Reply-To", []))]
+        assert reply_to in recipients and reply_to != to.addr_spec
     assert not set(list(legacy)) - {k for k in list(legacy) if k.lower() in ALLOWED_HEADERS}
     assert "\n" not in modern["Subject"] and "\u2028" not in modern["Subject"]
     ics = calendar_of(modern)

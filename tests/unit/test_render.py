@@ -139,6 +139,23 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "consultant": CONSULTANT,
         "tovholder": {"name": TOVHOLDER["name"], "email": TOVHOLDER["email"]},
     },
+    "meeting_answer": {
+        "programme": PROGRAMME,
+        "meeting": {
+            "title": "Workshop",
+            "start": datetime(2027, 3, 8, 9, 0, tzinfo=CPH),
+            "end": datetime(2027, 3, 8, 15, 0, tzinfo=CPH),
+        },
+        "recipient": TOVHOLDER,
+        "attendee": {"name": "Mette Ærø", "email": "mette@example.dk", "role": "tovholder"},
+        "answer": {"partstat": "declined", "text": "afvist", "counter": False, "comment": "Syg"},
+        "proposal": None,
+    },
+    "bounce_notice": {
+        "programme": PROGRAMME,
+        "recipient": TOVHOLDER,
+        "bounce": {"address": "soeren@exmaple.dk", "status": "5.1.1 (failed)", "kind": "invite"},
+    },
 }
 # The weekly digests are about many programmes, not one: tests/unit/test_digest.py renders them;
 # the request mails are about no programme: tests/unit/test_request_sla.py renders them.
@@ -329,3 +346,35 @@ def test_programme_summary_without_a_budget_leaves_the_budget_out() -> None:
     mail = render_mail("programme_summary", {**CONTEXTS["programme_summary"], "budget": None})
     assert "Tidsforbrug" not in mail.text and "Tidsforbrug" not in mail.html
     assert "Tidsforbrug" in render_mail("programme_summary", CONTEXTS["programme_summary"]).text
+
+
+def test_meeting_answer_names_the_decline_and_the_comment() -> None:
+    mail = render_mail("meeting_answer", CONTEXTS["meeting_answer"])
+    assert mail.subject.startswith("Afbud: Workshop")
+    assert "Mette Ærø (mette@example.dk) har meldt afbud" in mail.text
+    assert "Kommentar:    Syg" in mail.text
+
+
+def test_meeting_answer_counter_shows_the_proposed_time() -> None:
+    context = CONTEXTS["meeting_answer"] | {
+        "answer": {"partstat": "tentative", "text": "x", "counter": True, "comment": ""},
+        "proposal": {"start": datetime(2027, 3, 9, 10, 0, tzinfo=CPH)},
+    }
+    mail = render_mail("meeting_answer", context)
+    assert mail.subject.startswith("Nyt tidspunkt foreslået: Workshop")
+    assert "Foreslået:" in mail.text and "9. marts 2027" in mail.text
+
+
+def test_request_ack_gives_the_deadline_in_danish() -> None:
+    context = {
+        "request": {
+            "workflow_title": "Socialt beredskab",
+            "organisation": "oestervang.dk",
+            "received": date(2027, 1, 4),
+            "deadline": date(2027, 1, 18),
+        },
+        "recipient": {"name": "Søren", "email": "soren@oestervang.dk"},
+    }
+    mail = render_mail("request_ack", context)
+    assert "senest 18. januar 2027" in mail.text
+    assert "Kære Søren" in mail.html

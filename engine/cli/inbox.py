@@ -1,0 +1,55 @@
+"""CLI: inbound mail (``fbh inbox process``, ``fbh inbox list``); see docs/inbound.md."""
+
+from __future__ import annotations
+
+import typer
+
+from engine.cli.common import JsonOption, emit_json, state
+from engine.domain import clock
+from engine.services.inbox import InboxDesk, inbox_json, make_mailbox
+
+inbox_app = typer.Typer(help="Inbound mail: answers, requests and bounces.", no_args_is_help=True)
+
+
+@inbox_app.command("process")
+def inbox_process(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """One pass over the inbox, then exit (``fbh serve`` does this continuously)."""
+    settings = state(ctx).settings
+    desk = InboxDesk(state(ctx).fbh)
+    mailbox = make_mailbox(settings)
+    try:
+        report = desk.process(mailbox, clock.utcnow(), limit=10_000)
+    finally:
+        mailbox.close()
+    if as_json:
+        emit_json(
+            {
+                "processed": report.processed,
+                "set_aside": report.set_aside,
+                "already": report.already,
+                "kinds": report.kinds,
+            }
+        )
+        return
+    typer.echo(
+        f"{report.processed} behandlet, {report.set_aside} lagt til side"
+        + (f", {report.already} allerede behandlet" if report.already else "")
+    )
+
+
+@inbox_app.command("list")
+def inbox_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """The messages read from the inbox, and why any was set aside."""
+    rows = InboxDesk(state(ctx).fbh).list()
+    if as_json:
+        emit_json([inbox_json(row) for row in rows])
+        return
+    if not rows:
+        typer.echo("ingen e-mails i indbakken")
+    tz = state(ctx).settings.tz
+    for row in rows:
+        at = row.received.astimezone(tz).isoformat(timespec="minutes")
+        typer.echo(
+            f"{at}  {row.kind:<10} {row.state:<9} {row.sender or '-':<32} {row.reason}"
+            f"  {row.message_id}"
+        )
