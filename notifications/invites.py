@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from calendar import monthrange
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -29,11 +30,20 @@ from icalendar import (
     TimezoneDaylight,
     TimezoneStandard,
     vCalAddress,
+    vDuration,
 )
 
 from engine.domain.model import Contact
 
-__all__ = ["PRODID", "TZID", "InviteSpec", "build_calendar", "copenhagen_vtimezone", "invite_uid"]
+__all__ = [
+    "PRODID",
+    "TZID",
+    "InviteSpec",
+    "build_calendar",
+    "build_feed",
+    "copenhagen_vtimezone",
+    "invite_uid",
+]
 
 PRODID = "-//BL Danmarks Almene Boliger//fbh//DA"
 TZID = "Europe/Copenhagen"
@@ -108,6 +118,33 @@ def build_calendar(spec: InviteSpec) -> bytes:
     return bytes(calendar.to_ical())
 
 
+def build_feed(specs: Iterable[InviteSpec], *, name: str, ttl: timedelta) -> bytes:
+    """Serialise many meetings as one subscribable calendar (``METHOD:PUBLISH``).
+
+    Each VEVENT is the invite's own (UID, SEQUENCE, DTSTAMP, times, STATUS), so a calendar
+    that has both the mailed invite and the feed sees one meeting. ATTENDEEs are left out:
+    RFC 5546 §3.2.1 allows none in a PUBLISH, and a feed is read-only.
+    """
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", _text(name))
+    calendar.add("x-wr-timezone", TZID)
+    calendar.add("refresh-interval", ttl, parameters={"VALUE": "DURATION"})  # RFC 7986
+    calendar.add("x-published-ttl", vDuration(ttl))  # the same, for Outlook
+    events = []
+    for spec in specs:
+        _validate(spec)
+        events.append(_event(spec, attendees=False))
+    if any(_uses_tzid(event) for event in events):
+        calendar.add_component(copenhagen_vtimezone())
+    for event in events:
+        calendar.add_component(event)
+    return bytes(calendar.to_ical())
+
+
 def copenhagen_vtimezone() -> Timezone:
     """Return the RRULE-based VTIMEZONE for Europe/Copenhagen (EU rules since 1996)."""
     standard = TimezoneStandard()
@@ -146,7 +183,7 @@ def _validate(spec: InviteSpec) -> None:
         raise ValueError(f"invalid uid {spec.uid!r}")
 
 
-def _event(spec: InviteSpec) -> Event:
+def _event(spec: InviteSpec, *, attendees: bool = True) -> Event:
     event = Event()
     event.add("uid", spec.uid)
     event.add("sequence", spec.sequence)
@@ -160,7 +197,7 @@ def _event(spec: InviteSpec) -> Event:
         event.add("location", _text(spec.location))
     event.add("organizer", _address(spec.organizer))
     answered = {email.lower(): partstat for email, partstat in spec.partstats}
-    for attendee in _unique(spec.attendees):
+    for attendee in _unique(spec.attendees) if attendees else ():
         partstat = answered.get(attendee.email.strip().lower(), "NEEDS-ACTION")
         event.add("attendee", _attendee(attendee, partstat))
     event.add("status", _STATUS[spec.method])

@@ -138,6 +138,27 @@ def _calendar(spec: InviteSpec) -> bytes:
     return build_calendar(spec)
 
 
+def invite_spec(row: OutboxMessage) -> InviteSpec:
+    """The calendar object of an invite row, as sent (also what the calendar feeds show)."""
+    invite = revive(row.payload["invite"])
+    return InviteSpec(
+        uid=invite["uid"],
+        sequence=invite["sequence"],
+        method=invite["method"],
+        summary=invite["summary"],
+        description=invite["description"],
+        location=invite["location"],
+        start=invite["start"],
+        end=invite["end"],
+        organizer=Contact(invite["organizer"]["name"], invite["organizer"]["email"]),
+        attendees=tuple(Contact(a["name"], a["email"]) for a in invite["attendees"]),
+        dtstamp=row.created_at,
+        partstats=tuple(
+            (a["email"], a["partstat"]) for a in invite["attendees"] if "partstat" in a
+        ),
+    )
+
+
 def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> Envelope:
     """Build the wire message of an outbox row from its payload alone."""
     payload = row.payload
@@ -146,26 +167,9 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
     recipient = Contact(payload["to"]["name"], payload["to"]["email"])
     calendar, method = None, None
     if "invite" in payload:
-        invite = revive(payload["invite"])
-        method = invite["method"]
-        calendar = _calendar(
-            InviteSpec(
-                uid=invite["uid"],
-                sequence=invite["sequence"],
-                method=method,
-                summary=invite["summary"],
-                description=invite["description"],
-                location=invite["location"],
-                start=invite["start"],
-                end=invite["end"],
-                organizer=Contact(invite["organizer"]["name"], invite["organizer"]["email"]),
-                attendees=tuple(Contact(a["name"], a["email"]) for a in invite["attendees"]),
-                dtstamp=row.created_at,
-                partstats=tuple(
-                    (a["email"], a["partstat"]) for a in invite["attendees"] if "partstat" in a
-                ),
-            )
-        )
+        spec = invite_spec(row)
+        method = spec.method
+        calendar = _calendar(spec)
     sender = settings.sender
     data = message_bytes(
         MailSpec(

@@ -20,9 +20,11 @@ from collections.abc import Sequence
 import typer
 
 from engine.cli import (
+    backup,
     demo,
     digest,
     inbox,
+    feed,
     milestone,
     outbox,
     plan,
@@ -49,6 +51,8 @@ app.command("status")(serve.status)
 app.add_typer(time.time_app, name="time")
 app.add_typer(digest.digest_app, name="digest")
 app.add_typer(inbox.inbox_app, name="inbox")
+app.add_typer(feed.feed_app, name="feed")
+app.command("backup")(backup.backup)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

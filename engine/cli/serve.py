@@ -13,6 +13,7 @@ from engine.cli.common import (
     emit_json,
     state,
 )
+from engine.daemon.http import http_server
 from engine.daemon.runner import Daemon, daemon_name
 from engine.domain import clock
 from engine.services.facade import Fbh
@@ -43,7 +44,8 @@ async def _serve(fbh: Fbh, transport: Transport, name: str) -> None:
     for number in signals:
         loop.add_signal_handler(number, daemon.stop)
     try:
-        await daemon.run()
+        async with http_server(daemon):
+            await daemon.run()
     finally:
         for number in signals:
             loop.remove_signal_handler(number)

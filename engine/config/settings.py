@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator
 from engine.config.base import Section
 from engine.config.daemon import DaemonSection, RequestsSection
 from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
+from engine.config.http import HttpSection
 from engine.domain.errors import ConfigError, InvalidInputError
 from engine.domain.model import Contact
 
@@ -122,6 +123,7 @@ class Settings(Section):
     requests: RequestsSection = RequestsSection()
     digest: DigestSection = DigestSection()
     inbox: InboxSection = InboxSection()
+    http: HttpSection = HttpSection()
     base_dir: Path = Path(".")
 
     @property

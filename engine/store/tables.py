@@ -262,3 +262,15 @@ class Bounce(SQLModel, table=True):
     status: str = Field(default="", max_length=200)
     at: datetime = _utc()
     report_message_id: str = Field(max_length=300)
+
+
+class FeedToken(SQLModel, table=True):
+    """A calendar feed token (``/feeds/{token}.ics``), stored as its SHA-256 only."""
+
+    __tablename__ = "feed_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)  # hex SHA-256 of the token
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(nullable=True)

@@ -1,0 +1,50 @@
+"""Configuration of the HTTP server of ``fbh serve`` (``[http]``). Part of ``Settings``.
+
+No ``listen`` key (the default): no HTTP server. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_FEED_CANCELLED_DAYS = 30
+
+
+class HttpSection(BaseModel):
+    """``listen = "HOST:PORT"`` (an IPv6 host in brackets: ``"[::1]:8765"``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str | None = None
+    # A cancelled meeting stays in the calendar feeds (STATUS:CANCELLED) this many days after
+    # its cancellation, so subscribed calendars see it cancelled; then it drops out.
+    feed_cancelled_days: int = Field(default=DEFAULT_FEED_CANCELLED_DAYS, ge=0, le=3660)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """``(host, port)`` to bind, or None when the server is off."""
+        return None if self.listen is None else split_listen(self.listen)
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8765"`` → ``("127.0.0.1", 8765)``; ``"[::1]:8765"`` → ``("::1", 8765)``."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected HOST:PORT, e.g. 127.0.0.1:8765, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        ipaddress.IPv6Address(host)  # a ValueError names the bad address
+    elif ":" in host:
+        raise ValueError(f"an IPv6 address needs brackets, e.g. [::1]:8765, got {text!r}")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"invalid port {port_text!r}: expected 1–65535")
+    return host, int(port_text)
