@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -165,7 +166,7 @@ class HttpServer:
             await site.start()
         except OSError as exc:
             await self.runner.cleanup()
-            reason = exc.strerror or str(exc)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise HttpListenError(
                 f"[http] listen: cannot listen on {self.host}:{self.port}: {reason}"
             ) from exc

@@ -1,4 +1,5 @@
-"""Parse one iCalendar object from stdin with libical (GObject bindings) and print JSON.
+"""Parse one iCalendar object from stdin with libical (GObject bindings) and print JSON
+(one VEVENT; with ``--all``, every VEVENT).
 
 Runs under the system interpreter (``/usr/bin/python3``) with ``gir1.2-ical-3.0``; it is not
 imported by the test suite. TZIDs are resolved only through the VTIMEZONE components in the
@@ -107,16 +108,7 @@ def itip_errors(root):
     return errors
 
 
-def main() -> None:
-    text = sys.stdin.buffer.read().decode("utf-8")
-    root = ICalGLib.Component.new_from_string(text)
-    if root is None or root.isa() != Kind.VCALENDAR_COMPONENT:
-        raise SystemExit("not a VCALENDAR")
-    events = list(components(root, Kind.VEVENT_COMPONENT))
-    if len(events) != 1:
-        raise SystemExit(f"expected exactly one VEVENT, found {len(events)}")
-    vevent = events[0]
-    zones = timezones(root)
+def event_result(root, vevent, zones):
     used = sorted(
         {
             p.get_first_parameter(Param.TZID_PARAMETER).get_tzid()
@@ -125,7 +117,7 @@ def main() -> None:
         }
     )
     organizer = vevent.get_first_property(Prop.ORGANIZER_PROPERTY)
-    result = {
+    return {
         "method": value(root, Prop.METHOD_PROPERTY),
         "version": value(root, Prop.VERSION_PROPERTY),
         "uid": vevent.get_uid(),
@@ -144,9 +136,24 @@ def main() -> None:
         "properties": [p.get_property_name() for p in properties(vevent)],
         "organizer": None if organizer is None else address(organizer),
         "attendees": [address(p) for p in properties(vevent, Prop.ATTENDEE_PROPERTY)],
-        "parse_errors": root.count_errors(),
-        "itip_errors": itip_errors(root),
     }
+
+
+def main() -> None:
+    """One VEVENT; with ``--all``, every VEVENT of the calendar (a feed): ``{"events": …}``."""
+    text = sys.stdin.buffer.read().decode("utf-8")
+    root = ICalGLib.Component.new_from_string(text)
+    if root is None or root.isa() != Kind.VCALENDAR_COMPONENT:
+        raise SystemExit("not a VCALENDAR")
+    events = list(components(root, Kind.VEVENT_COMPONENT))
+    zones = timezones(root)
+    checks = {"parse_errors": root.count_errors(), "itip_errors": itip_errors(root)}
+    if "--all" in sys.argv[1:]:
+        result = {"events": [event_result(root, e, zones) for e in events], **checks}
+    else:
+        if len(events) != 1:
+            raise SystemExit(f"expected exactly one VEVENT, found {len(events)}")
+        result = event_result(root, events[0], zones) | checks
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
 
 

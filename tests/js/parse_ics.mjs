@@ -1,4 +1,5 @@
-// Parse one iCalendar object from stdin with ical.js (Thunderbird's parser) and print JSON.
+// Parse one iCalendar object from stdin with ical.js (Thunderbird's parser) and print JSON
+// (one VEVENT; with --all, every VEVENT).
 //
 // Only the VTIMEZONE components inside the object are used to resolve TZIDs: nothing is
 // registered in ICAL.TimezoneService, so a TZID without a definition is reported, not guessed.
@@ -45,32 +46,41 @@ function usedTzids(component) {
   return [...found];
 }
 
+function eventResult(calendar, vevent) {
+  const event = new ICAL.Event(vevent);
+  const organizer = vevent.getFirstProperty("organizer");
+  return {
+    method: calendar.getFirstPropertyValue("method"),
+    version: calendar.getFirstPropertyValue("version"),
+    uid: event.uid,
+    sequence: event.sequence,
+    status: vevent.getFirstPropertyValue("status"),
+    summary: event.summary,
+    location: event.location,
+    description: event.description,
+    dtstamp_utc: utc(vevent.getFirstPropertyValue("dtstamp")),
+    dtstart_utc: utc(event.startDate),
+    dtend_utc: utc(event.endDate),
+    dtstart_tzid: event.startDate?.zone?.tzid ?? null,
+    tzids: calendar.getAllSubcomponents("vtimezone").map((tz) => tz.getFirstPropertyValue("tzid")),
+    used_tzids: usedTzids(vevent),
+    properties: vevent.getAllProperties().map((prop) => prop.name.toUpperCase()),
+    organizer: organizer ? address(organizer) : null,
+    attendees: vevent.getAllProperties("attendee").map(address),
+  };
+}
+
+// With --all, a calendar of any number of VEVENTs (a feed): {"events": [...]}.
+const all = process.argv.includes("--all");
 const text = await readStdin();
 const calendar = new ICAL.Component(ICAL.parse(text));
 const events = calendar.getAllSubcomponents("vevent");
-if (events.length !== 1) {
-  throw new Error(`expected exactly one VEVENT, found ${events.length}`);
+if (all) {
+  const result = { events: events.map((vevent) => eventResult(calendar, vevent)) };
+  process.stdout.write(JSON.stringify(result) + "\n");
+} else {
+  if (events.length !== 1) {
+    throw new Error(`expected exactly one VEVENT, found ${events.length}`);
+  }
+  process.stdout.write(JSON.stringify(eventResult(calendar, events[0])) + "\n");
 }
-const vevent = events[0];
-const event = new ICAL.Event(vevent);
-const organizer = vevent.getFirstProperty("organizer");
-const result = {
-  method: calendar.getFirstPropertyValue("method"),
-  version: calendar.getFirstPropertyValue("version"),
-  uid: event.uid,
-  sequence: event.sequence,
-  status: vevent.getFirstPropertyValue("status"),
-  summary: event.summary,
-  location: event.location,
-  description: event.description,
-  dtstamp_utc: utc(vevent.getFirstPropertyValue("dtstamp")),
-  dtstart_utc: utc(event.startDate),
-  dtend_utc: utc(event.endDate),
-  dtstart_tzid: event.startDate?.zone?.tzid ?? null,
-  tzids: calendar.getAllSubcomponents("vtimezone").map((tz) => tz.getFirstPropertyValue("tzid")),
-  used_tzids: usedTzids(vevent),
-  properties: vevent.getAllProperties().map((prop) => prop.name.toUpperCase()),
-  organizer: organizer ? address(organizer) : null,
-  attendees: vevent.getAllProperties("attendee").map(address),
-};
-process.stdout.write(JSON.stringify(result) + "\n");
