@@ -113,7 +113,7 @@ def test_unknown_and_malformed_tokens_find_nothing(
 
 
 def test_a_token_for_an_unknown_person_is_refused(feeds: FeedService) -> None:
-    with pytest.raises(NotFoundError, match="nobody@bl.dk"):
+    with pytest.raises(NotFoundError, match=r"nobody@bl\.dk"):
         feeds.issue("nobody@bl.dk", NOW)
 
 
