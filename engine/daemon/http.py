@@ -106,7 +106,11 @@ class Endpoints:
 
     async def feed(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        feed = await asyncio.to_thread(self.feeds.for_token, token, self.now())
+        try:
+            feed = await asyncio.to_thread(self.feeds.for_token, token, self.now())
+        except FbhError as exc:
+            log.warning("feed: the database does not answer: %s", exc)
+            return web.Response(status=503, text="database unreachable\n")
         if feed is None:
             raise web.HTTPNotFound()
         headers = {"ETag": feed.etag, "Cache-Control": FEED_CACHE}
