@@ -10,6 +10,9 @@ VEVENT per message (docs/notifications.md, "Invites (iTIP / iMIP)"):
 * An instant whose local time is ambiguous (the repeated hour in October) or where the tz
   database disagrees with the EU rule in our VTIMEZONE (before 1996, or after a future rule
   change) is written in UTC instead, so every parser agrees on the instant.
+
+``build_feed`` writes the same VEVENTs, many in one ``METHOD:PUBLISH`` calendar, for the
+consultants' calendar feeds (``engine.services.feeds``).
 """
 
 from __future__ import annotations
