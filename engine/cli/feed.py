@@ -18,7 +18,6 @@ from engine.services.feeds import FeedService, feed_path
 feed_app = typer.Typer(
     help="Consultants' calendar feeds (/feeds/{token}.ics).", no_args_is_help=True
 )
-app.add_typer(feed_app, name="feed")
 
 EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The consultant's address.")]
 

@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.daemon.metrics import FbhCollector, make_registry
 from engine.daemon.runner import Daemon
-from engine.domain.errors import FbhError
+from engine.domain.errors import FbhError, UnavailableError
 from engine.services.feeds import FeedService
 from engine.store import metrics as metric_store
 
@@ -42,10 +42,8 @@ COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-re
 FEED_CACHE = "private, no-cache"  # calendars may keep it, but ask again (a cheap 304)
 
 
-class HttpListenError(FbhError):
-    """The HTTP server cannot listen on its address (in use, not permitted, unknown)."""
-
-    exit_code = 3
+class HttpListenError(UnavailableError):
+    """The HTTP server cannot listen on its address (in use, not permitted): exit code 3."""
 
 
 class Endpoints:

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine.daemon.jobs import WEEKLY_DIGEST_EVENT
 from engine.store import metrics as metric_store
 from engine.store.store import Store, Tx
 
@@ -27,7 +28,6 @@ MetricSource = Callable[[Tx, datetime], Iterable[Metric]]
 # Seconds from due to sent: a daemon sends within a second or two when it is up; minutes and
 # hours mean retries, downtime or a catch-up.
 LATENESS_BOUNDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 86400.0)
-WEEKLY_DIGEST_EVENT = "weekly-digest"  # written by engine.daemon.runner after the digest job
 
 
 def outbox_metrics(tx: Tx, now: datetime) -> Iterator[Metric]:

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from engine.config.settings import Settings
 from engine.domain.errors import NotFoundError
-from engine.store import feeds as feed_store
-from engine.store.store import OutboxMessage, Person, Store
+from engine.store.store import Store
+from engine.store.tables import OutboxMessage, Person
 from notifications.invites import InviteSpec, build_feed
 from notifications.outbox import invite_spec
 
@@ -60,17 +60,17 @@ class FeedService:
         """A new token for the person with this address; returns the token."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
         with self.store.transaction() as tx:
-            person = _person(tx.person_by_email(email), email)
+            person = _person(tx.people.by_email(email), email)
             assert person.id is not None
-            feed_store.add_token(tx, person.id, token_hash(token), now)
+            tx.feeds.add(person.id, token_hash(token), now)
         return token
 
     def revoke(self, email: str, now: datetime) -> int:
         """Revoke all of the person's tokens; returns how many were live."""
         with self.store.transaction() as tx:
-            person = _person(tx.person_by_email(email), email)
+            person = _person(tx.people.by_email(email), email)
             assert person.id is not None
-            return feed_store.revoke_tokens(tx, person.id, now)
+            return tx.feeds.revoke(person.id, now)
 
     def for_token(self, token: str, now: datetime) -> Feed | None:
         """The feed of a live token, or None (unknown, revoked or malformed: all alike)."""
@@ -78,18 +78,18 @@ class FeedService:
             return None
         digest = token_hash(token)
         with self.store.transaction() as tx:
-            found = feed_store.token_owner(tx, digest)
+            found = tx.feeds.owner(digest)
             if found is None or not hmac.compare_digest(found[0], digest):
                 return None
             person = found[1]
-            rows = feed_store.invites_to(tx, person.email)
+            rows = tx.feeds.invites_to(person.email)
         return self._render(person, rows, now)
 
     def for_email(self, email: str, now: datetime) -> Feed:
         """The feed of the person with this address (``fbh feed export``)."""
         with self.store.transaction() as tx:
-            person = _person(tx.person_by_email(email), email)
-            rows = feed_store.invites_to(tx, person.email)
+            person = _person(tx.people.by_email(email), email)
+            rows = tx.feeds.invites_to(person.email)
         return self._render(person, rows, now)
 
     def _render(self, person: Person, rows: list[OutboxMessage], now: datetime) -> Feed:

@@ -16,8 +16,8 @@ from sqlalchemy import select as columns
 from sqlmodel import col
 
 from engine.domain.model import OutboxState
-from engine.store.store import OutboxMessage, Tx
-from engine.store.tables import Event
+from engine.store.store import Tx
+from engine.store.tables import Event, OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def outbox_counts(tx: Tx) -> list[tuple[str, str, int]]:
 
 def lateness(tx: Tx, bounds: Sequence[float]) -> list[Lateness]:
     """Per kind, the sent messages' lateness in seconds against ``bounds`` (ascending)."""
-    late = _seconds_between(tx.dialect, col(OutboxMessage.due_at), col(OutboxMessage.sent_at))
+    late = _seconds_between(tx.backend.name, col(OutboxMessage.due_at), col(OutboxMessage.sent_at))
     statement = (
         columns(
             col(OutboxMessage.kind),

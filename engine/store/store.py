@@ -27,6 +27,7 @@ from engine.store.base import Unit
 from engine.store.daemons import Daemons
 from engine.store.database import migrate
 from engine.store.events import Events
+from engine.store.feeds import FeedTokens
 from engine.store.installation import InstallationInfo, read_installation
 from engine.store.invites import Invites
 from engine.store.outbox import Outbox
@@ -149,6 +150,7 @@ class Tx(Unit):
         self.time = TimeLog(self)
         self.schedule = Schedule(self)
         self.daemons = Daemons(self)
+        self.feeds = FeedTokens(self)
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -19,8 +19,8 @@ from engine.config.http import HttpSection
 from engine.config.settings import Settings
 from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact
+from engine.services.facade import Fbh, NewProgramme
 from engine.services.feeds import FeedService, feed_path
-from engine.services.programmes import Fbh, NewProgramme
 from engine.store.store import Store
 from engine.store.tables import FeedToken
 from notifications.outbox import OutboxWorker

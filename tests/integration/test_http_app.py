@@ -10,11 +10,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fbhtest import make_settings
 
+from engine.backends import backend_for
 from engine.daemon.http import make_app
 from engine.daemon.runner import Daemon
 from engine.domain.definitions import load_registry
-from engine.services.programmes import Fbh
-from engine.store.database import create_db_engine
+from engine.services.facade import Fbh
 from engine.store.store import Store
 from notifications.transports import MaildirTransport
 
@@ -35,7 +35,8 @@ async def unreachable(
 ) -> AsyncIterator[TestClient[object, object]]:
     url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/fbh?connect_timeout=2"
     settings = make_settings(tmp_path, url)
-    store = Store(create_db_engine(url))  # never connected: nothing listens there
+    backend = backend_for(url)
+    store = Store(backend.create_engine(), backend)  # never connected: nothing listens there
     fbh = Fbh(settings, store, load_registry(settings.workflows_dir), actor="test")
     client = await client_for(daemon_for(fbh))
     yield client

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.config.settings import Settings
 from engine.daemon.metrics import FbhCollector, make_registry
 from engine.domain.model import Contact
-from engine.services.programmes import Fbh, NewProgramme
+from engine.services.facade import Fbh, NewProgramme
 from engine.store import metrics as metric_store
 from notifications.outbox import OutboxWorker
 from notifications.transports import MaildirTransport
@@ -68,7 +68,7 @@ async def test_outbox_counts_backlog_and_lateness(fbh: Fbh, settings: Settings) 
     assert (await worker.deliver_due(NOW + LATE)).sent == PER_PROGRAMME
     digest_at = NOW + timedelta(hours=1)
     with fbh.store.transaction() as tx:
-        tx.add_event(at=digest_at, actor="test", entity="daemon", event="weekly-digest")
+        tx.events.add(at=digest_at, actor="test", entity="daemon", event="weekly-digest")
     after = samples(fbh, NOW + LATE, leader=True)
 
     invite = (("kind", "invite"),)
