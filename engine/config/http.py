@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from engine.config.base import Section
 
 DEFAULT_FEED_CANCELLED_DAYS = 30
 
 
-class HttpSection(BaseModel):
+class HttpSection(Section):
     """``listen = "HOST:PORT"`` (an IPv6 host in brackets: ``"[::1]:8765"``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     listen: str | None = None
     # A cancelled meeting stays in the calendar feeds (STATUS:CANCELLED) this many days after
