@@ -19,8 +19,8 @@ from pydantic import Field, ValidationError, field_validator
 
 from engine.config.base import Section
 from engine.config.daemon import DaemonSection, RequestsSection
-from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
 from engine.config.http import HttpSection
+from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
 from engine.domain.errors import ConfigError, InvalidInputError
 from engine.domain.model import Contact
 

@@ -1,7 +1,7 @@
 """feed_tokens: hashed tokens of the consultants' calendar feeds (/feeds/{token}.ics)
 
 Revision ID: 0005
-Revises: 0003 (relinked to 0004 when the branches merge)
+Revises: 0004
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ import engine.store.types
 
 
 revision: str = '0005'
-down_revision: str | None = '0003'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
