@@ -70,7 +70,7 @@ def vevents(body: bytes) -> dict[str, Any]:
 
 
 def mailed_invites(maildir: Path, recipient: str) -> Iterator[Any]:
-    """The VEVENT of every invite mailed to ``recipient``, in delivery order."""
+    """The VEVENT of every invite mailed to ``recipient``."""
     for path in sorted((maildir / "new").glob("*")):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         if str(message["To"]).find(recipient) < 0:
@@ -151,7 +151,9 @@ async def test_the_feed_has_the_consultants_meetings_as_the_invites_delivered_sa
     assert int(workshop["SEQUENCE"]) == 1
     latest: dict[str, Any] = {}
     for invite in mailed_invites(settings.maildir_path, "anne@bl.dk"):
-        latest[str(invite["UID"])] = invite  # later mails replace earlier ones
+        uid = str(invite["UID"])  # the highest SEQUENCE wins (file names do not sort by time)
+        if uid not in latest or int(invite["SEQUENCE"]) > int(latest[uid]["SEQUENCE"]):
+            latest[uid] = invite
     assert set(latest) == set(events)
     for uid, invite in latest.items():
         shown = events[uid]
