@@ -10,14 +10,16 @@ import os
 import sys
 import unicodedata
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine.config.settings import Settings, load_settings
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
-from engine.services.facade import Fbh
+
+if TYPE_CHECKING:  # imported when used: `fbh --help` must not load pydantic or SQLAlchemy
+    from engine.config.settings import Settings
+    from engine.services.facade import Fbh
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,9 @@ app = typer.Typer(
     name="fbh",
     help="fbh: the programme engine of 'Fra bolig til hjem'.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: loading Rich costs more than `fbh --help` may take
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -43,12 +46,21 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from engine.config.settings import load_settings
+
             self._settings = load_settings(self.config)
+            log.info(
+                "config %s; database %s",
+                self._settings.config_file or "none (built-in defaults)",
+                self._settings.database_display,
+            )
         return self._settings
 
     @property
     def fbh(self) -> Fbh:
         if self._fbh is None:
+            from engine.services.facade import Fbh
+
             self._fbh = Fbh.open(self.settings, actor=actor_name())
         return self._fbh
 
@@ -61,6 +73,14 @@ def state(ctx: typer.Context) -> State:
     return ctx.ensure_object(State)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"fbh {version('fbh')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -68,7 +88,18 @@ def root(
         str | None,
         typer.Option("--config", envvar="FBH_CONFIG", help="Path to config.toml."),
     ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="More logging (-v names the config and database)."
+        ),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     configure_logging(verbose)
     ctx.obj = State(config)

@@ -8,6 +8,7 @@ only from ``FBH_SMTP_PASSWORD``; a password in the file is refused.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import time
@@ -32,7 +33,7 @@ OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
 class EngineSection(Section):
     timezone: str = "Europe/Copenhagen"
     hours_per_workday: float = Field(default=7.4, gt=0, le=24)
-    workflows: str = "workflows"
+    workflows: str | None = None  # None: the definitions shipped with the package
     exclude_optional_days: tuple[OptionalDay, ...] = ()
 
     @field_validator("timezone")
@@ -121,6 +122,7 @@ class Settings(Section):
     requests: RequestsSection = RequestsSection()
     digest: DigestSection = DigestSection()
     base_dir: Path = Path(".")
+    config_file: Path | None = None  # the file these settings came from; None: built-in defaults
 
     @property
     def tz(self) -> ZoneInfo:
@@ -128,6 +130,8 @@ class Settings(Section):
 
     @property
     def workflows_dir(self) -> Path:
+        if self.engine.workflows is None:
+            return shipped_workflows()
         return self.resolve(self.engine.workflows)
 
     @property
@@ -138,6 +142,11 @@ class Settings(Section):
     def database_url(self) -> str:
         url = os.environ.get(DATABASE_URL_ENV) or self.database.url
         return resolve_sqlite_url(url, self.base_dir)
+
+    @property
+    def database_display(self) -> str:
+        """The database URL with any password masked, for logs and ``fbh status``."""
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.database_url)
 
     @property
     def sender(self) -> Contact:
@@ -185,6 +194,13 @@ def resolve_sqlite_url(url: str, base_dir: Path) -> str:
     return prefix + str((base_dir / path).resolve())
 
 
+def shipped_workflows() -> Path:
+    """The definitions shipped with fbh: ``engine/_workflows`` in an installed wheel (see
+    pyproject.toml), ``workflows/`` in a source checkout or an editable install."""
+    installed = Path(__file__).resolve().parents[1] / "_workflows"
+    return installed if installed.is_dir() else PACKAGE_ROOT / "workflows"
+
+
 def find_config(explicit: str | Path | None) -> Path | None:
     """The config file to use: ``--config``, then ``$FBH_CONFIG``, then ``./config.toml``."""
     if explicit:
@@ -198,15 +214,12 @@ def find_config(explicit: str | Path | None) -> Path | None:
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load settings from the config file, or the embedded defaults when there is none.
 
-    With no file, relative paths resolve against the current directory, and the shipped
-    ``workflows/`` folder is used.
+    With no file, relative paths resolve against the current directory. Without
+    ``[engine] workflows`` the shipped definitions are used.
     """
     config_path = find_config(path)
     if config_path is None:
-        return Settings(
-            base_dir=Path.cwd(),
-            engine=EngineSection(workflows=str(PACKAGE_ROOT / "workflows")),
-        )
+        return Settings(base_dir=Path.cwd())
     data = _read_toml(config_path)
     if isinstance(data.get("mail", {}).get("smtp"), dict) and "password" in data["mail"]["smtp"]:
         raise ConfigError(
@@ -214,7 +227,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
             f"set {PASSWORD_ENV} in the environment"
         )
     try:
-        return Settings(base_dir=config_path.resolve().parent, **data)
+        return Settings(
+            base_dir=config_path.resolve().parent, config_file=config_path.resolve(), **data
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
