@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from engine.config.settings import Settings, load_settings, shipped_workflows
+from engine.store.database import HEAD_REVISION, head_revision
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,3 +39,7 @@ def test_a_config_without_the_workflows_key_uses_the_shipped_definitions(tmp_pat
 def test_the_database_password_is_masked(tmp_path: Path) -> None:
     settings = Settings(database={"url": "postgresql+psycopg://fbh:s3cret@db/fbh"})
     assert settings.database_display == "postgresql+psycopg://fbh:***@db/fbh"
+
+
+def test_the_head_revision_constant_matches_the_migrations() -> None:
+    assert head_revision() == HEAD_REVISION
