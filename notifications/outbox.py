@@ -31,7 +31,7 @@ from engine.store.abc import OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import MailSpec
-from notifications.render import Context, RenderError, render_mail
+from notifications.render import Context, RenderError, render_mail, render_subject
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
 from notifications.wire import message_bytes
 
@@ -136,6 +136,11 @@ def _calendar(spec: InviteSpec) -> bytes:
     """The calendar of an invite; every recipient of a meeting's invite gets the same one
     (same UID, SEQUENCE, attendees and DTSTAMP), and their rows are claimed together."""
     return build_calendar(spec)
+
+
+def subject_of(row: OutboxMessage) -> str:
+    """The subject the row's mail has (or would have), for listings."""
+    return render_subject(row.payload["template"], revive(row.payload["context"]))
 
 
 def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> Envelope:

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -167,6 +168,20 @@ def parse_id(text: str, what: str = "programme id") -> int:
     if value > MAX_ID:
         raise InvalidInputError(f"invalid {what} {text!r}: no id is larger than {MAX_ID}")
     return value
+
+
+def check_choices(values: list[str] | None, allowed: Iterable[str], what: str) -> list[str] | None:
+    """Refuse a filter value that is not one of ``allowed`` (a typo would match nothing)."""
+    known = list(allowed)
+    for value in values or ():
+        if value not in known:
+            raise InvalidInputError(f"invalid {what} {value!r}: expected one of {', '.join(known)}")
+    return values
+
+
+def local_iso(value: datetime | None, settings: Settings) -> str | None:
+    """A moment as local time with its offset, e.g. ``2027-01-04T10:00:00+01:00``."""
+    return value.astimezone(settings.tz).isoformat() if value is not None else None
 
 
 def emit_json(data: Any) -> None:

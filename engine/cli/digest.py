@@ -10,6 +10,7 @@ import typer
 from engine.cli.common import (
     JsonOption,
     emit_json,
+    parse_contact,
     state,
 )
 from engine.domain import clock
@@ -29,7 +30,8 @@ def digest_preview(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Write the HTML digest to this file.")],
     consultant: Annotated[
-        str | None, typer.Option("--consultant", help="The consultant's e-mail address.")
+        str | None,
+        typer.Option("--consultant", help='The consultant: an e-mail address or "Name <email>".'),
     ] = None,
     lead: Annotated[bool, typer.Option("--lead", help="The programme lead's digest.")] = False,
     text: Annotated[
@@ -46,7 +48,8 @@ def digest_preview(
         kind, who, context = "digest_lead", digest_l.recipient.email, lead_context(digest_l, fbh.tz)
     else:
         assert consultant is not None
-        digest_c = consultant_digest(fbh, consultant.strip().lower(), now)
+        address = parse_contact(consultant, "--consultant").email.lower()
+        digest_c = consultant_digest(fbh, address, now)
         kind, who = "digest_consultant", digest_c.recipient.email
         context = consultant_context(digest_c, fbh.tz)
     mail = render_mail(kind, context)

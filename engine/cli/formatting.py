@@ -62,8 +62,9 @@ def show_programme(view: ProgrammeView, settings: Settings, as_json: bool) -> No
         f"  konsulent {view.consultant}, tovholder {view.tovholder}\n"
         f"  {da_date(view.start)} – {da_date(view.end)}  (version {view.version})\n"
     )
+    typer.echo(f"{'nøgle':<14} {'uge':>5}  {'ISO-uge':<9} {'milepæl':<34} {'vindue':<31} {'tid'}")
     for m in view.milestones:
-        typer.echo(f"{plan_row(m.planned, settings)}  [{m.state}]")
+        typer.echo(f"{m.planned.key:<14} {plan_row(m.planned, settings)}  [{m.state}]")
 
 
 def format_move(result: MoveResult) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.cli.common import (
     JsonOption,
+    check_choices,
     emit_json,
     parse_contact,
     parse_date,
@@ -22,8 +23,15 @@ from engine.cli.formatting import (
     show_programme,
 )
 from engine.domain import clock
+from engine.domain.errors import ConflictError, InvalidInputError
+from engine.domain.model import ProgrammeState
 from engine.domain.views import ProgrammeView
 from engine.services.facade import Fbh, MoveResult, NewProgramme
+
+if TYPE_CHECKING:
+    from engine.domain.planning import PlannedMilestone
+
+PAST_GRACE_DAYS = 7  # a start this many days back is still "now" (a late registration)
 
 programme_app = typer.Typer(help="Programmes (forløb).", no_args_is_help=True)
 
@@ -38,6 +46,14 @@ def programme_create(
     tovholder: Annotated[str, typer.Option("--tovholder", help='"Name <email>"')],
     start: Annotated[str, typer.Option("--start", help="Start date, YYYY-MM-DD.")],
     extensions: Annotated[list[str] | None, typer.Option("--with", help="Extension.")] = None,
+    allow_past: Annotated[
+        bool,
+        typer.Option("--allow-past", help="Register a programme already under way."),
+    ] = False,
+    duplicate: Annotated[
+        bool,
+        typer.Option("--duplicate", help="Allow a second identical active programme."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create a programme, plan it and queue its invites."""
@@ -50,8 +66,50 @@ def programme_create(
         start=parse_date(start, "--start"),
         extensions=tuple(extensions or ()),
     )
-    view = state(ctx).fbh.create_programme(new, clock.utcnow())
+    fbh, now = state(ctx).fbh, clock.utcnow()
+    if not allow_past:
+        check_not_past(new.start, fbh.today(now))
+    if not duplicate:
+        check_not_duplicate(fbh, new)
+    view = fbh.create_programme(new, now)
     show_programme(view, state(ctx).settings, as_json)
+    past = [m.planned for m in view.milestones if _is_past(m.planned, now, fbh.today(now))]
+    if past:
+        keys = ", ".join(m.key for m in past)
+        typer.echo(
+            f"note: {len(past)} milestone(s) lie in the past ({keys}): no mail is sent for them",
+            err=True,
+        )
+
+
+def check_not_past(start: date, today: date) -> None:
+    earliest = today - timedelta(days=PAST_GRACE_DAYS)
+    if start < earliest:
+        raise InvalidInputError(
+            f"--start {start} lies more than {PAST_GRACE_DAYS} days in the past "
+            f"(today is {today}); use --allow-past to register a programme already under way"
+        )
+
+
+def check_not_duplicate(fbh: Fbh, new: NewProgramme) -> None:
+    live = [ProgrammeState.PLANNED, ProgrammeState.RUNNING, ProgrammeState.PAUSED]
+    organisation = " ".join(new.organisation.split()).casefold()
+    for view in fbh.list_programmes(states=[s.value for s in live]):
+        if (
+            view.workflow == new.workflow
+            and view.start == new.start
+            and " ".join(view.organisation.split()).casefold() == organisation
+        ):
+            raise ConflictError(
+                f"programme {view.id} already runs {new.workflow} for {view.organisation} "
+                f"from {new.start}; use --duplicate to create another"
+            )
+
+
+def _is_past(planned: PlannedMilestone, now: datetime, today: date) -> bool:
+    if planned.end is not None:
+        return planned.end <= now
+    return planned.window_end < today
 
 
 @programme_app.command("show")
@@ -88,6 +146,7 @@ def programme_list(
 ) -> None:
     """List programmes."""
     settings = state(ctx).settings
+    check_choices(status, [s.value for s in ProgrammeState], "--state")
     views = state(ctx).fbh.list_programmes(states=status)
     if as_json:
         emit_json([v.to_json(settings.tz) for v in views])

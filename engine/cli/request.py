@@ -50,7 +50,7 @@ def request_add(
     if as_json:
         emit_json(view.to_json())
     else:
-        typer.echo(f"request {view.id}: answer by {view.deadline} ({view.days_left} days left)")
+        typer.echo(f"request {view.id}: answer by {view.deadline} ({days_left_text(view)})")
 
 
 @request_app.command("list")
@@ -66,7 +66,7 @@ def request_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         flag = "  OVERSKREDET" if v.breached else ""
         typer.echo(
             f"#{v.id:<5} {v.state:<9} modtaget {v.received}  frist {v.deadline} "
-            f"({v.days_left:+d} dage)  {v.organisation}  {v.contact}{flag}"
+            f"({days_left_text(v)})  {v.organisation}  {v.contact}{flag}"
         )
 
 
@@ -153,3 +153,13 @@ def request_assign(
     who = parse_contact(consultant, "--consultant")
     view = _desk(ctx).assign(parse_id(request_id, "request id"), who, clock.utcnow())
     _show_request(view, f"assigned to {who}", as_json)
+
+
+def days_left_text(view: RequestView) -> str:
+    """``2 days left``, ``answer today``, ``3 days past the deadline`` (never ``-3 days left``)."""
+    days = view.days_left
+    if days < 0:
+        return f"{-days} {'day' if days == -1 else 'days'} past the deadline"
+    if days == 0:
+        return "the deadline is today"
+    return f"{days} {'day' if days == 1 else 'days'} left"

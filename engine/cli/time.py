@@ -147,10 +147,16 @@ def _entry_line(entry: TimeEntryView) -> str:
 
 def _part_line(part: PartStatus) -> str:
     budget = part.part
-    return (
+    head = (
         f"{budget.key:<18} {part.used_hours:g} of {budget.min_hours:g}–{budget.max_hours:g} h "
-        f"{text_bar(part.used_hours, budget.min_hours, budget.max_hours)} {part.status}, "
-        f"{part.percent_of_max} % of max; pace {part.pace} "
+        f"{text_bar(part.used_hours, budget.min_hours, budget.max_hours)} "
+    )
+    if part.status == "over":  # no pace is "on track" past the maximum
+        return head + (
+            f"over the maximum by {-part.remaining_hours:g} h ({part.percent_of_max} % of max)"
+        )
+    return head + (
+        f"{part.status}, {part.percent_of_max} % of max; pace {part.pace} "
         f"({round(part.elapsed_share * 100)} % of the part's timeline passed)"
     )
 

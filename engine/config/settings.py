@@ -35,6 +35,17 @@ class EngineSection(Section):
     hours_per_workday: float = Field(default=7.4, gt=0, le=24)
     workflows: str | None = None  # None: the definitions shipped with the package
     exclude_optional_days: tuple[OptionalDay, ...] = ()
+    # Meetings are held inside these hours; a reschedule outside them needs --force.
+    workday_start: time = time(8, 0)
+    workday_end: time = time(17, 0)
+
+    @field_validator("workday_end")
+    @classmethod
+    def _workday_ends_after_start(cls, value: time, info: Any) -> time:
+        start = info.data.get("workday_start")
+        if start is not None and value <= start:
+            raise ValueError(f"workday_end {value} must be after workday_start {start}")
+        return value
 
     @field_validator("timezone")
     @classmethod

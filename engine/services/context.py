@@ -141,6 +141,9 @@ class ServiceContext:
             revision=programme.revision,
             domain=self.settings.mail_domain,
             organizer=self.settings.sender,
+            part_titles=tuple(
+                (key, definitions[key].title) for key in (programme.workflow, *programme.extensions)
+            ),
         )
         return LoadedProgramme(
             programme=programme,
