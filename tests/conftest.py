@@ -15,6 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from fbhtest import make_settings
+from tally_report import (  # noqa: F401  (hooks: the reliability tally, xdist-aware)
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
 
 from engine.config.settings import Settings
 from engine.services.facade import Fbh
