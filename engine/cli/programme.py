@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
@@ -172,8 +173,22 @@ def programme_cancel(
     ctx: typer.Context,
     programme_id: Annotated[str, typer.Argument(metavar="ID")],
     reason: Annotated[str, typer.Option("--reason", help="Told to the people involved.")] = "",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Cancel a programme; future meetings are cancelled in every calendar."""
+    """Cancel a programme; future meetings are cancelled in every calendar.
+
+    On a terminal it asks first (--yes skips the question); from a script (stdin not a
+    terminal) it cancels without asking, as before."""
+    ident = parse_id(programme_id)
+    if not yes and sys.stdin.isatty():
+        view = state(ctx).fbh.show(ident)
+        question = (
+            f"Cancel programme {view.id} ({view.workflow_title}, {view.organisation})? "
+            "Everyone gets a cancellation"
+        )
+        if not typer.confirm(question, default=False):
+            typer.echo("nothing changed")
+            raise typer.Exit(1)
     _programme_action(ctx, programme_id, lambda f, i, now: f.cancel(i, now, reason=reason))
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import email.policy
 import mailbox
+import os
+import pty
+import subprocess
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fbhcli import Cli
+from fbhcli import FBH, Cli
 
 CPH = ZoneInfo("Europe/Copenhagen")
 SB = "socialt-beredskab"
@@ -256,7 +259,7 @@ def test_a_late_request_and_an_exceeded_budget_read_sensibly(cli: Cli) -> None:
 def read_mails(cli: Cli) -> list[EmailMessage]:
     box = mailbox.Maildir(cli.maildir, factory=None, create=False)
     mails = []
-    for key in box.keys():
+    for key in sorted(box.keys()):
         with box.get_file(key) as handle:
             mails.append(email.message_from_bytes(handle.read(), policy=email.policy.default))
     return mails
@@ -285,3 +288,39 @@ def test_the_summary_names_tilpasset_and_its_budget_and_shows_the_plan_when_sent
     assert "8. marts 2027" not in text  # the workshop's first date, before the reschedule
     course = [m["Subject"] for m in mails if "Afvikling af kurset" in str(m["Subject"])]
     assert course and all("TILPASSET" in s and "Socialt beredskab" not in s for s in course)
+
+
+def run_on_a_terminal(cli: Cli, *args: str, answer: str) -> tuple[int, str]:
+    """Run fbh with a pseudo-terminal as stdin and stdout, typing ``answer``."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(FBH), "--config", str(cli.config), *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=cli.env,
+        cwd=cli.home,
+    )
+    os.close(follower)
+    os.write(leader, answer.encode())
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    return proc.wait(timeout=60), output.decode(errors="replace")
+
+
+def test_cancel_asks_on_a_terminal_and_yes_skips_it(cli: Cli) -> None:
+    pid = str(create(cli, "Selskab Aflys")["id"])
+    code, output = run_on_a_terminal(cli, "programme", "cancel", pid, answer="n\n")
+    assert code == 1 and "Cancel programme" in output
+    assert cli("programme", "show", pid, "--json").json()["state"] == "planned"
+    code, output = run_on_a_terminal(cli, "programme", "cancel", pid, "--yes", answer="")
+    assert code == 0 and "Cancel programme" not in output
+    assert cli("programme", "show", pid, "--json").json()["state"] == "cancelled"
