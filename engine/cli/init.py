@@ -20,8 +20,12 @@ hours_per_workday = 7.4            # 37-hour week
 # workflows = "workflows"          # a folder of your own definitions; absent: the shipped ones
 # Optional days that are not working days here (public holidays always are):
 # exclude_optional_days = ["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
-# Closure periods: no meetings, windows stretch past them (default: 24 December – 1 January).
-# closures = ["12-24..01-01", "07-06..07-31"]
+# Closure periods (MM-DD, both days included): no meetings, and milestone windows stretch past
+# them. Absent: 24 December – 1 January. `closures = []` switches them off.
+# closures = [
+#     { name = "jul og nytår", start = "12-24", end = "01-01" },
+#     { name = "sommerferie", start = "07-06", end = "07-31" },
+# ]
 
 [database]
 # or "postgresql+psycopg://user@host/dbname", or set FBH_DATABASE_URL

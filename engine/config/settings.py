@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +22,7 @@ from engine.config.base import Section
 from engine.config.daemon import DaemonSection, RequestsSection
 from engine.domain.errors import ConfigError, InvalidInputError
 from engine.domain.model import Contact
+from engine.domain.workdays import Closure, WorkingCalendar
 
 CONFIG_ENV = "FBH_CONFIG"
 PASSWORD_ENV = "FBH_SMTP_PASSWORD"
@@ -30,11 +31,38 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
 
 
+class ClosureSection(Section):
+    """A yearly closure period: ``{ name = "sommerferie", start = "07-06", end = "07-31" }``."""
+
+    name: str
+    start: str  # MM-DD, included
+    end: str  # MM-DD, included; before start: the period runs over the new year
+
+    @field_validator("start", "end")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        month, _, day = value.strip().partition("-")
+        try:
+            date(2001, int(month), int(day))
+        except ValueError as exc:
+            raise ValueError(f"invalid day {value!r}: expected MM-DD, e.g. 12-24") from exc
+        return f"{int(month):02d}-{int(day):02d}"
+
+    def closure(self) -> Closure:
+        first, last = (tuple(int(p) for p in v.split("-")) for v in (self.start, self.end))
+        return Closure(self.name, (first[0], first[1]), (last[0], last[1]))
+
+
+DEFAULT_CLOSURES = (ClosureSection(name="jul og nytår", start="12-24", end="01-01"),)
+
+
 class EngineSection(Section):
     timezone: str = "Europe/Copenhagen"
     hours_per_workday: float = Field(default=7.4, gt=0, le=24)
     workflows: str | None = None  # None: the definitions shipped with the package
     exclude_optional_days: tuple[OptionalDay, ...] = ()
+    # No meetings in these periods; windows stretch past them. [] switches them off.
+    closures: tuple[ClosureSection, ...] = DEFAULT_CLOSURES
     # Meetings are held inside these hours; a reschedule outside them needs --force.
     workday_start: time = time(8, 0)
     workday_end: time = time(17, 0)
@@ -134,6 +162,13 @@ class Settings(Section):
     digest: DigestSection = DigestSection()
     base_dir: Path = Path(".")
     config_file: Path | None = None  # the file these settings came from; None: built-in defaults
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar: optional days and closure periods from ``[engine]``."""
+        return WorkingCalendar.danish(
+            self.engine.exclude_optional_days, [c.closure() for c in self.engine.closures]
+        )
 
     @property
     def tz(self) -> ZoneInfo:

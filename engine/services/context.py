@@ -74,7 +74,7 @@ class Planner:
     def from_settings(cls, settings: Settings, registry: WorkflowRegistry | None = None) -> Planner:
         return cls(
             registry=registry or load_registry(settings.workflows_dir),
-            calendar=WorkingCalendar.danish(settings.engine.exclude_optional_days),
+            calendar=settings.calendar,
             tz=settings.tz,
         )
 
