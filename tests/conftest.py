@@ -26,6 +26,13 @@ from engine.services.facade import Fbh
 from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The CLI speaks Danish unless the locale says English (engine/cli/i18n.py). The suite's own
+# assertions are written against the English text; the tests of the Danish CLI set
+# LANG=da_DK.UTF-8 for their commands (tests/acceptance/test_cli_language.py).
+for _name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "en_US.UTF-8"
 PG_ADMIN = os.environ.get("FBH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

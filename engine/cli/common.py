@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from engine.cli.i18n import _
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
 
@@ -175,7 +176,11 @@ def check_choices(values: list[str] | None, allowed: Iterable[str], what: str) -
     known = list(allowed)
     for value in values or ():
         if value not in known:
-            raise InvalidInputError(f"invalid {what} {value!r}: expected one of {', '.join(known)}")
+            raise InvalidInputError(
+                _("invalid {what} {value!r}: expected one of {allowed}").format(
+                    what=what, value=value, allowed=", ".join(known)
+                )
+            )
     return values
 
 

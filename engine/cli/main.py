@@ -23,6 +23,7 @@ import typer
 import typer.core
 
 from engine.cli.common import app, fail
+from engine.cli.i18n import _, install_for_click, translate_help
 from engine.domain.errors import FbhError
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ class LazyGroup(typer.core.TyperGroup):
         return command
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items()]
-        with formatter.section("Commands"):
+        rows = [(name, _(help_text)) for name, (_m, _a, help_text) in COMMANDS.items()]
+        with formatter.section(_("Commands")):
             formatter.write_dl(rows)
 
 
@@ -77,6 +78,7 @@ def plain_help(command: Any) -> None:
     """Help without Rich and without Typer's raw type labels (``<list[str]>``): each value
     is shown by its name in capitals, as click does (``--start START``)."""
     command.rich_markup_mode = None
+    translate_help(command)
     completion = ("install_completion", "show_completion")
     command.params = [p for p in command.params if p.name not in completion]
     for param in command.params:
@@ -100,6 +102,7 @@ def build_command() -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes."""
+    install_for_click()
     command = build_command()
     args = list(sys.argv[1:] if argv is None else argv)
     for arg in args:  # bytes that are not UTF-8 arrive as lone surrogates; nothing can store them

@@ -13,6 +13,7 @@ from engine.cli.common import (
     parse_id,
     state,
 )
+from engine.cli.i18n import _
 from engine.domain import clock
 from engine.domain.milestone_ref import find_milestone
 
@@ -32,7 +33,7 @@ def milestone_done(
     """Mark a milestone done."""
     view = state(ctx).fbh.milestone_done(parse_id(programme_id), key, clock.utcnow(), force=force)
     done = find_milestone([m.planned for m in view.milestones], key, view.id)
-    typer.echo(f"programme {view.id}: {done.key} done")
+    typer.echo(_("programme {id}: {key} done").format(id=view.id, key=done.key))
 
 
 @milestone_app.command("skip")
@@ -44,7 +45,7 @@ def milestone_skip(
     """Skip a milestone; a future meeting is cancelled in the calendars."""
     view = state(ctx).fbh.milestone_skip(parse_id(programme_id), key, clock.utcnow())
     skipped = find_milestone([m.planned for m in view.milestones], key, view.id)
-    typer.echo(f"programme {view.id}: {skipped.key} skipped")
+    typer.echo(_("programme {id}: {key} skipped").format(id=view.id, key=skipped.key))
 
 
 @milestone_app.command("reschedule")
@@ -77,4 +78,4 @@ def milestone_reschedule(
     moved = find_milestone([m.planned for m in view.milestones], key, view.id)
     assert moved.start is not None
     when = moved.start.astimezone(settings.tz).isoformat(timespec="minutes")
-    typer.echo(f"programme {view.id}: {moved.key} at {when}")
+    typer.echo(_("programme {id}: {key} at {when}").format(id=view.id, key=moved.key, when=when))

@@ -17,6 +17,7 @@ from engine.cli.common import (
     local_iso,
     state,
 )
+from engine.cli.i18n import _
 from engine.config.settings import Settings
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError, UnavailableError
@@ -101,7 +102,7 @@ def outbox_list(
         emit_json(data)
         return
     if not data:
-        typer.echo("the outbox is empty")
+        typer.echo(_("the outbox is empty"))
     for row in data:
         method = f" {row['method']}" if row["method"] else ""
         error = f"  ({row['last_error']})" if row["last_error"] else ""

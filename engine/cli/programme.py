@@ -22,7 +22,9 @@ from engine.cli.common import (
 from engine.cli.formatting import (
     format_move,
     show_programme,
+    state_label,
 )
+from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.errors import ConflictError, InvalidInputError
 from engine.domain.model import ProgrammeState
@@ -77,18 +79,22 @@ def programme_create(
     past = [m.planned for m in view.milestones if _is_past(m.planned, now, fbh.today(now))]
     if past:
         keys = ", ".join(m.key for m in past)
-        typer.echo(
-            f"note: {len(past)} milestone(s) lie in the past ({keys}): no mail is sent for them",
-            err=True,
+        note = ngettext(
+            "note: {count} milestone lies in the past ({keys}): no mail is sent for it",
+            "note: {count} milestones lie in the past ({keys}): no mail is sent for them",
+            len(past),
         )
+        typer.echo(note.format(count=len(past), keys=keys), err=True)
 
 
 def check_not_past(start: date, today: date) -> None:
     earliest = today - timedelta(days=PAST_GRACE_DAYS)
     if start < earliest:
         raise InvalidInputError(
-            f"--start {start} lies more than {PAST_GRACE_DAYS} days in the past "
-            f"(today is {today}); use --allow-past to register a programme already under way"
+            _(
+                "--start {start} lies more than {days} days in the past (today is {today}); "
+                "use --allow-past to register a programme already under way"
+            ).format(start=start, days=PAST_GRACE_DAYS, today=today)
         )
 
 
@@ -102,8 +108,15 @@ def check_not_duplicate(fbh: Fbh, new: NewProgramme) -> None:
             and " ".join(view.organisation.split()).casefold() == organisation
         ):
             raise ConflictError(
-                f"programme {view.id} already runs {new.workflow} for {view.organisation} "
-                f"from {new.start}; use --duplicate to create another"
+                _(
+                    "programme {id} already runs {workflow} for {organisation} from {start}; "
+                    "use --duplicate to create another"
+                ).format(
+                    id=view.id,
+                    workflow=new.workflow,
+                    organisation=view.organisation,
+                    start=new.start,
+                )
             )
 
 
@@ -132,7 +145,7 @@ def programme_show(
         return
     show_programme(view, state(ctx).settings, False)
     if events:
-        typer.echo("\nhændelser:")
+        typer.echo("\n" + _("events:"))
         for event in fbh.events(ident):
             arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
             what = event["data"].get("milestone", "programme")
@@ -153,10 +166,10 @@ def programme_list(
         emit_json([v.to_json(settings.tz) for v in views])
         return
     if not views:
-        typer.echo("no programmes")
+        typer.echo(_("no programmes"))
     for v in views:
         typer.echo(
-            f"#{v.id:<5} {v.workflow:<18} {v.state:<10} {v.start} – {v.end}  "
+            f"#{v.id:<5} {v.workflow:<18} {state_label(v.state):<10} {v.start} – {v.end}  "
             f"{v.organisation} ({v.municipality})  {v.consultant.email}"
         )
 
@@ -165,7 +178,7 @@ def _programme_action(
     ctx: typer.Context, programme_id: str, action: Callable[[Fbh, int, datetime], ProgrammeView]
 ) -> None:
     view = action(state(ctx).fbh, parse_id(programme_id), clock.utcnow())
-    typer.echo(f"programme {view.id}: {view.state}")
+    typer.echo(_("programme {id}: {state}").format(id=view.id, state=state_label(view.state)))
 
 
 @programme_app.command("cancel")
@@ -182,12 +195,11 @@ def programme_cancel(
     ident = parse_id(programme_id)
     if not yes and sys.stdin.isatty():
         view = state(ctx).fbh.show(ident)
-        question = (
-            f"Cancel programme {view.id} ({view.workflow_title}, {view.organisation})? "
-            "Everyone gets a cancellation"
-        )
+        question = _(
+            "Cancel programme {id} ({workflow}, {organisation})? Everyone gets a cancellation"
+        ).format(id=view.id, workflow=view.workflow_title, organisation=view.organisation)
         if not typer.confirm(question, default=False):
-            typer.echo("nothing changed")
+            typer.echo(_("nothing changed"))
             raise typer.Exit(1)
     _programme_action(ctx, programme_id, lambda f, i, now: f.cancel(i, now, reason=reason))
 

@@ -63,6 +63,8 @@ class EngineSection(Section):
     exclude_optional_days: tuple[OptionalDay, ...] = ()
     # No meetings in these periods; windows stretch past them. [] switches them off.
     closures: tuple[ClosureSection, ...] = DEFAULT_CLOSURES
+    # The CLI's language when the locale (LC_ALL, LC_MESSAGES, LANG) names none: engine/cli/i18n.py
+    language: Literal["da", "en"] = "da"
     # Meetings are held inside these hours; a reschedule outside them needs --force.
     workday_start: time = time(8, 0)
     workday_end: time = time(17, 0)
