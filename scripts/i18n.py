@@ -2,7 +2,8 @@
 
 The message ids come from two places:
 
-* ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli`` (Babel's Python extractor);
+* ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services`` and
+  ``engine/domain`` (Babel's Python extractor);
 * the help texts of every command and option, read from the built click command tree (they
   are docstrings and ``help=`` arguments, which no extractor sees).
 
@@ -33,17 +34,21 @@ MO = LOCALE / "da" / "LC_MESSAGES" / "fbh.mo"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 
+SOURCES = ("engine/cli", "engine/services", "engine/domain")  # where _() may be called
+
+
 def code_messages() -> Iterator[tuple[str | tuple[str, str], str]]:
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT / "engine" / "cli"), keywords=KEYWORDS, comment_tags=()
-    ):
-        yield message, f"engine/cli/{filename}:{lineno}"
+    for folder in SOURCES:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT / folder), keywords=KEYWORDS, comment_tags=()
+        ):
+            yield message, f"{folder}/{filename}:{lineno}"
 
 
 def help_messages() -> Iterator[tuple[str, str]]:
     """Every help text of the command tree, in English."""
     sys.path.insert(0, str(ROOT))
-    from engine.cli import i18n
+    from engine.domain import i18n
 
     i18n.use_language("en")
     from engine.cli.main import COMMANDS, build_command

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from engine.domain.errors import InvalidInputError, NotFoundError
+from engine.domain.i18n import _
 
 
 class Named(Protocol):
@@ -28,7 +29,7 @@ def _fold(text: str) -> str:
 def find_milestone(milestones: Sequence[M], text: str, programme_id: int) -> M:
     """The one milestone ``text`` names: by key first, then by title."""
     wanted = _fold(text)
-    workflow, _, name = wanted.rpartition(".")
+    workflow, _dot, name = wanted.rpartition(".")
     by_key = [
         m
         for m in milestones
@@ -38,11 +39,17 @@ def find_milestone(milestones: Sequence[M], text: str, programme_id: int) -> M:
     if not candidates:
         keys = ", ".join(dict.fromkeys(m.key for m in milestones))
         error = NotFoundError("milestone", f"{programme_id}/{text}")
-        error.args = (f"{error}; the milestones are: {keys}",)
+        error.args = (
+            _("milestone {name!r} not found in programme {id}; the milestones are: {keys}").format(
+                name=text, id=programme_id, keys=keys
+            ),
+        )
         raise error
     if len(candidates) > 1:
-        names = " or ".join(f"{m.workflow}.{m.key}" for m in candidates)
+        names = _(" or ").join(f"{m.workflow}.{m.key}" for m in candidates)
         raise InvalidInputError(
-            f"milestone {text!r} is ambiguous in programme {programme_id}: use {names}"
+            _("milestone {name!r} is ambiguous in programme {id}: use {names}").format(
+                name=text, id=programme_id, names=names
+            )
         )
     return candidates[0]

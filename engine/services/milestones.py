@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from engine.domain.errors import ConflictError, InvalidInputError
+from engine.domain.i18n import _
 from engine.domain.milestone_ref import find_milestone
 from engine.domain.model import MilestoneKind, MilestoneState, ProgrammeState
 from engine.domain.states import MILESTONE, PROGRAMME
@@ -56,21 +57,26 @@ class Milestones:
         if row.start_at is not None and row.start_at > now:
             when = row.start_at.astimezone(self.ctx.tz)
             raise ConflictError(
-                f"{row.key} is a meeting on {when:%Y-%m-%d %H:%M} that has not taken place; "
-                "use --force to mark it done anyway"
+                _(
+                    "{key} is a meeting on {when} that has not taken place; "
+                    "use --force to mark it done anyway"
+                ).format(key=row.key, when=f"{when:%Y-%m-%d %H:%M}")
             )
         if row.start_at is None and row.window_start > today:
             raise ConflictError(
-                f"{row.key}: its window opens on {row.window_start}; "
-                "use --force to mark it done anyway"
+                _("{key}: its window opens on {day}; use --force to mark it done anyway").format(
+                    key=row.key, day=row.window_start
+                )
             )
         open_states = {s.value for s in (MilestoneState.PLANNED, MilestoneState.SCHEDULED)}
         open_states.add(MilestoneState.OVERDUE.value)
         before = [m.key for m in rows if m.position < row.position and m.state in open_states]
         if before:
             raise ConflictError(
-                f"{row.key}: milestones before it are still open ({', '.join(before)}); "
-                "use --force to mark it done anyway"
+                _(
+                    "{key}: milestones before it are still open ({open}); "
+                    "use --force to mark it done anyway"
+                ).format(key=row.key, open=", ".join(before))
             )
 
     def reschedule(
@@ -95,7 +101,9 @@ class Milestones:
                 or row.end_at is None
             ):
                 raise InvalidInputError(
-                    f"{row.key} is a task: only meetings have a time to reschedule"
+                    _("{key} is a task: only meetings have a time to reschedule").format(
+                        key=row.key
+                    )
                 )
             MILESTONE.fire(MilestoneState(row.state), "reschedule")
             loaded = self.ctx.load(tx, programme)
@@ -138,11 +146,15 @@ class Milestones:
         when = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}"
         if end.date() != start.date():
             raise ConflictError(
-                f"{row.key}: {when} runs past midnight (to {end:%Y-%m-%d %H:%M}); use --force"
+                _("{key}: {when} runs past midnight (to {end}); use --force").format(
+                    key=row.key, when=when, end=f"{end:%Y-%m-%d %H:%M}"
+                )
             )
         if start.time() < engine.workday_start or end.time() > engine.workday_end:
             raise ConflictError(
-                f"{row.key}: {when} is outside working hours ({hours}); use --force"
+                _("{key}: {when} is outside working hours ({hours}); use --force").format(
+                    key=row.key, when=when, hours=hours
+                )
             )
 
     def _check_reschedule(
@@ -153,17 +165,28 @@ class Milestones:
         window = f"weeks {row.week_first}–{row.week_last}: {row.window_start} … {row.window_end}"
         if not row.window_start <= day <= row.window_end:
             raise ConflictError(
-                f"{row.key}: {day} is outside its window ({window}); use --force to move it anyway"
+                _(
+                    "{key}: {day} is outside its window ({window}); use --force to move it anyway"
+                ).format(key=row.key, day=day, window=window)
             )
         if not self.ctx.calendar.is_working_day(day):
             why = self.ctx.calendar.holiday_name(day) or "a weekend"
-            raise ConflictError(f"{row.key}: {day} is not a working day ({why}); use --force")
+            raise ConflictError(
+                _("{key}: {day} is not a working day ({why}); use --force").format(
+                    key=row.key, day=day, why=why
+                )
+            )
         for busy in tx.programmes.consultant_busy(programme.consultant_id):
             if busy.start == row.start_at and busy.end == row.end_at:
                 continue
             if busy.start < end and start < busy.end:
                 raise ConflictError(
-                    f"{row.key}: the consultant has another meeting "
-                    f"{busy.start.astimezone(self.ctx.tz):%Y-%m-%d %H:%M}–"
-                    f"{busy.end.astimezone(self.ctx.tz):%H:%M}; use --force to double-book"
+                    _(
+                        "{key}: the consultant has another meeting {start}–{end}; "
+                        "use --force to double-book"
+                    ).format(
+                        key=row.key,
+                        start=f"{busy.start.astimezone(self.ctx.tz):%Y-%m-%d %H:%M}",
+                        end=f"{busy.end.astimezone(self.ctx.tz):%H:%M}",
+                    )
                 )
