@@ -174,7 +174,9 @@ def test_invalid_filter_values_exit_2_naming_the_allowed_ones(cli: Cli) -> None:
 
 
 def test_outbox_list_has_limit_subject_and_local_times(cli: Cli) -> None:
-    create(cli, "Selskab O")
+    pid = str(create(cli, "Selskab O")["id"])
+    events = cli("programme", "show", pid, "--events", "--json").json()["events"]
+    assert events and all(e["at"].endswith(("+01:00", "+02:00")) for e in events)
     everything = cli("outbox", "list", "--json").json()
     newest = cli("outbox", "list", "--limit", "2", "--json").json()
     assert len(everything) > 2 and newest == everything[-2:]
