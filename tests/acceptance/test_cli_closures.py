@@ -11,7 +11,7 @@ def test_plan_moves_a_meeting_out_of_christmas_and_says_so(cli: Cli) -> None:
     first = plan["milestones"][0]
     assert first["start"].startswith("2027-01-04T")
     assert "jul og nytår (2026-12-24 – 2027-01-01)" in first["moved"]
-    text = cli("plan", "socialt-beredskab", "--start", "2026-12-28").out
+    text = cli.danish()("plan", "socialt-beredskab", "--start", "2026-12-28").out
     assert "Flyttet på grund af lukkeperioder" in text
     assert f"{first['title']}: lukkeperioden jul og nytår" in text
 

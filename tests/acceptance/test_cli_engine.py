@@ -143,7 +143,7 @@ def test_plan_json_with_tilpasset_matches_the_worked_example(cli: Cli) -> None:
 
 
 def test_plan_prints_a_readable_table_with_danish_weekdays(cli: Cli) -> None:
-    out = cli("plan", SB, "--start", "2027-01-04").out
+    out = cli.danish()("plan", SB, "--start", "2027-01-04").out
     assert "uge 10–12" in out  # ISO weeks of the workshop window
     assert "man 2027-03-08 – ons 2027-03-24" in out
     assert "tir 2027-03-30" in out

@@ -8,9 +8,7 @@ SB = "socialt-beredskab"
 
 
 def in_language(cli: Cli, lang: str, *args: str, check: bool = True) -> Result:
-    env = {k: v for k, v in cli.env.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANG")}
-    env["LANG"] = lang
-    return Cli(cli.home, cli.config, env)(*args, check=check)
+    return cli.in_language(lang)(*args, check=check)
 
 
 def create(cli: Cli) -> str:
