@@ -42,6 +42,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         "notifications/templates/invite.html",
         "engine/migrations/script.py.mako",
         "engine/migrations/versions/0001_initial_schema.py",
+        "engine/locale/da/LC_MESSAGES/fbh.mo",  # the Danish CLI (engine/domain/i18n.py)
     ):
         assert shipped in names, f"{shipped} is not in {wheel.name}"
     assert not any(n.startswith("workflows/") for n in names)  # nothing at the top of site-packages
@@ -77,6 +78,8 @@ def test_plan_from_an_empty_folder(installed: tuple[Path, dict[str, str]], tmp_p
     ).stdout
     assert json.loads(plan)["milestones"], plan
     assert run([bin_dir / "fbh", "--version"], cwd=tmp_path, env=env).stdout == "fbh 0.1.0\n"
+    danish = run([bin_dir / "fbh", "--help"], cwd=tmp_path, env=env | {"LANG": "da_DK.UTF-8"})
+    assert "Kommandoer" in danish.stdout and "Prøvekørsel af en tidsplan" in danish.stdout
 
 
 @pytest.mark.slow
