@@ -19,17 +19,11 @@ import unicodedata
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from icalendar import (
-    Calendar,
-    Event,
-    Timezone,
-    TimezoneDaylight,
-    TimezoneStandard,
-    vCalAddress,
-)
+if TYPE_CHECKING:  # icalendar is imported where an invite is built: reads do not load it
+    from icalendar import Event, Timezone, vCalAddress
 
 from engine.domain.model import Contact
 
@@ -86,6 +80,8 @@ def invite_uid(programme_id: int, workflow: str, milestone_key: str, domain: str
 def build_calendar(spec: InviteSpec) -> bytes:
     """Serialise ``spec`` as an iTIP VCALENDAR: UTF-8, CRLF line endings, folded lines."""
     _validate(spec)
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -100,6 +96,8 @@ def build_calendar(spec: InviteSpec) -> bytes:
 
 def copenhagen_vtimezone() -> Timezone:
     """Return the RRULE-based VTIMEZONE for Europe/Copenhagen (EU rules since 1996)."""
+    from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+
     standard = TimezoneStandard()
     standard.add("tzname", "CET")
     standard.add("tzoffsetfrom", _CEST)
@@ -137,6 +135,8 @@ def _validate(spec: InviteSpec) -> None:
 
 
 def _event(spec: InviteSpec) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", spec.uid)
     event.add("sequence", spec.sequence)
@@ -192,6 +192,8 @@ def _address(contact: Contact) -> vCalAddress:
     email = contact.email.strip()
     if not email or _has_control(email) or any(c.isspace() for c in email):
         raise ValueError(f"invalid e-mail address {contact.email!r}")
+    from icalendar import vCalAddress
+
     address = vCalAddress(f"mailto:{email}")
     name = _param_text(contact.name)
     if name:
