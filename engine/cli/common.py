@@ -126,7 +126,9 @@ MAX_ID = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL)
 def _check_year(value: date, text: str, what: str, kind: str) -> None:
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise InvalidInputError(
-            f"invalid {kind} {text!r} for {what}: the year must be {FIRST_YEAR}–{LAST_YEAR}"
+            _("invalid {kind} {text!r} for {what}: the year must be {first}–{last}").format(
+                kind=kind, text=text, what=what, first=FIRST_YEAR, last=LAST_YEAR
+            )
         )
 
 
@@ -134,8 +136,10 @@ def parse_date(text: str, what: str) -> date:
     try:
         value = date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInputError(f"invalid date {text!r} for {what}: expected YYYY-MM-DD") from None
-    _check_year(value, text, what, "date")
+        raise InvalidInputError(
+            _("invalid date {text!r} for {what}: expected YYYY-MM-DD").format(text=text, what=what)
+        ) from None
+    _check_year(value, text, what, _("date"))
     return value
 
 
@@ -145,10 +149,12 @@ def parse_datetime(text: str, what: str, settings: Settings) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInputError(
-            f"invalid date and time {text!r} for {what}: expected e.g. 2027-03-09T09:00 "
-            "or 2027-03-09T09:00+01:00"
+            _(
+                "invalid date and time {text!r} for {what}: expected e.g. 2027-03-09T09:00 "
+                "or 2027-03-09T09:00+01:00"
+            ).format(text=text, what=what)
         ) from None
-    _check_year(value, text, what, "date and time")
+    _check_year(value, text, what, _("date and time"))
     return value.replace(tzinfo=settings.tz) if value.tzinfo is None else value
 
 
