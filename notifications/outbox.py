@@ -383,9 +383,14 @@ class OutboxWorker:
         return kept
 
     async def drain(
-        self, clock: Callable[[], datetime], *, max_batches: int = 10_000
+        self,
+        clock: Callable[[], datetime],
+        *,
+        max_batches: int = 10_000,
+        on_batch: Callable[[SendReport], None] | None = None,
     ) -> SendReport:
-        """Deliver everything due now, batch after batch, then stop.
+        """Deliver everything due now, batch after batch, then stop; ``on_batch`` is given
+        the running total after each batch (a progress bar).
 
         A row that is retried gets a later ``next_attempt_at``, so it is not due again in the
         same drain: the loop ends.
@@ -394,6 +399,8 @@ class OutboxWorker:
         for _ in range(max_batches):
             report = await self.deliver_due(clock())
             total.add(report)
+            if on_batch is not None:
+                on_batch(total)
             if report.claimed == 0:
                 break
             if report.stalled:

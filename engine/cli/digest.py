@@ -13,6 +13,7 @@ from engine.cli.common import (
     parse_contact,
     state,
 )
+from engine.cli.progress import progress_bar
 from engine.domain import clock
 from engine.domain.digest import iso_week_label
 from engine.domain.errors import InvalidInputError
@@ -84,7 +85,14 @@ def digest_send(
     chosen = [c.strip().lower() for c in consultants] if consultants else None
     if lead and chosen is None:
         chosen = []
-    result = queue_digests(fbh, clock.utcnow(), consultants=chosen, lead=lead or not consultants)
+    with progress_bar() as progress:
+        result = queue_digests(
+            fbh,
+            clock.utcnow(),
+            consultants=chosen,
+            lead=lead or not consultants,
+            on_progress=progress,
+        )
     if as_json:
         emit_json(_queue_json(result))
         return

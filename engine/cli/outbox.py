@@ -18,6 +18,7 @@ from engine.cli.common import (
     state,
 )
 from engine.cli.i18n import _
+from engine.cli.progress import progress_bar
 from engine.config.settings import Settings
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError, UnavailableError
@@ -57,8 +58,15 @@ async def send_due(fbh: Fbh, settings: Settings) -> SendReport:
     transport = make_transport(settings)
     worker = OutboxWorker(fbh.store, transport, settings, worker_id=f"cli:{os.getpid()}")
     worker.release_stuck(clock.utcnow())
+    with fbh.store.transaction() as tx:
+        pending = tx.outbox.counts().get("pending", 0)  # an upper bound on what is due now
     try:
-        return await worker.drain(clock.utcnow)
+        with progress_bar() as progress:
+
+            def advance(report: SendReport) -> None:
+                progress(report.sent + report.retried + report.failed, pending)
+
+            return await worker.drain(clock.utcnow, on_batch=advance)
     finally:
         await transport.aclose()
 
