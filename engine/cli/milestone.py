@@ -68,7 +68,7 @@ def milestone_reschedule(
     """Move a meeting; attendees get an update."""
     settings = state(ctx).settings
     moment: date | datetime
-    if len(start.strip()) == len("YYYY-MM-DD"):
+    if _is_date(start):  # a date alone: the meeting keeps its time of day
         moment = parse_date(start, "--start")
     else:
         moment = parse_datetime(start, "--start", settings)
@@ -79,3 +79,11 @@ def milestone_reschedule(
     assert moved.start is not None
     when = moved.start.astimezone(settings.tz).isoformat(timespec="minutes")
     typer.echo(_("programme {id}: {key} at {when}").format(id=view.id, key=moved.key, when=when))
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return len(text.strip()) == len("YYYY-MM-DD")
