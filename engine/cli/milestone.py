@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated
 
 import typer
 
 from engine.cli.common import (
+    FIRST_YEAR,
+    LAST_YEAR,
     parse_date,
     parse_datetime,
     parse_id,
@@ -82,8 +85,11 @@ def milestone_reschedule(
 
 
 def _is_date(text: str) -> bool:
+    """A plain, valid ``YYYY-MM-DD`` (anything else is read, and refused, as a date and time)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        return False
     try:
-        date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         return False
-    return len(text.strip()) == len("YYYY-MM-DD")
+    return FIRST_YEAR <= day.year <= LAST_YEAR
