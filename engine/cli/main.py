@@ -11,6 +11,7 @@ imports one only when it runs.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import os
@@ -67,6 +68,17 @@ class LazyGroup(typer.core.TyperGroup):
         command.name = cmd_name
         plain_help(command)
         return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Typer's, with its "Did you mean" suggestion over the lazy commands too."""
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.core._click.exceptions.UsageError as exc:
+            matches = difflib.get_close_matches(args[0], list(COMMANDS)) if args else []
+            if matches and "Did you mean" not in exc.message:
+                suggestions = ", ".join(repr(m) for m in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = [(name, _(help_text)) for name, (_m, _a, help_text) in COMMANDS.items()]

@@ -50,3 +50,9 @@ def test_shell_completion_completes_commands(cli: Cli, tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.split() == ["programme"], done
     script = cli("--show-completion", "bash", check=False)
     assert "_fbh_completion" in script.out, script
+
+
+def test_a_mistyped_command_gets_a_suggestion(cli: Cli) -> None:
+    done = cli("programm", "list", check=False)
+    assert done.code == 2
+    assert done.err.startswith("error: ") and "Did you mean 'programme'?" in done.err
