@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+_LOADED: dict[str, Any] = {}
+_SINGLES: dict[str, typer.Typer] = {}  # kept: a command's Typer app lives as long as the process
+
+
 class LazyGroup(typer.core.TyperGroup):
     """The root group: subcommands come from :data:`COMMANDS`, imported on first use."""
 
@@ -57,13 +61,20 @@ class LazyGroup(typer.core.TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
+        if cmd_name not in _LOADED:  # once per process (main() may run many times in one)
+            _LOADED[cmd_name] = self._load(cmd_name)
+        return _LOADED[cmd_name]
+
+    @staticmethod
+    def _load(cmd_name: str) -> Any:
         module_name, attribute, _ = COMMANDS[cmd_name]
         target = getattr(importlib.import_module(module_name), attribute)
         if isinstance(target, typer.Typer):
             command = typer.main.get_command(target)
         else:
-            single = typer.Typer(add_completion=False)
-            single.command(cmd_name)(target)
+            single = _SINGLES.setdefault(cmd_name, typer.Typer(add_completion=False))
+            if not single.registered_commands:
+                single.command(cmd_name)(target)
             command = typer.main.get_command(single)
         command.name = cmd_name
         plain_help(command)
