@@ -14,7 +14,15 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 DOC = BENCH.parent / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["create_programmes", "startup", "lateness", "delivery", "digests"]
+ORDER = [
+    "create_programmes",
+    "startup",
+    "lateness",
+    "delivery",
+    "digests",
+    "cli_speed",
+    "test_time",
+]
 
 
 def number(value: float) -> str:

@@ -43,6 +43,18 @@ class ProgrammeFacts:
     domain: str  # for UIDs and Message-IDs
     organizer: Contact  # the fbh mailbox: ORGANIZER of every invite
     installation: str = ""  # in UIDs; '' for programmes older than installation ids
+    # (workflow key, title) of the base and each extension, e.g. TILPASSET
+    part_titles: tuple[tuple[str, str], ...] = ()
+
+    def title_of(self, workflow: str) -> str:
+        """The title of the part ``workflow`` belongs to (the base's when unknown)."""
+        return dict(self.part_titles).get(workflow, self.workflow_title)
+
+    @property
+    def full_title(self) -> str:
+        """Every part: ``Socialt beredskab + Kompetenceudvikling – TILPASSET``."""
+        titles = [title for _key, title in self.part_titles] or [self.workflow_title]
+        return " + ".join(titles)
 
     def contact_for(self, role: Role) -> Contact | None:
         if role == Role.CONSULTANT:
@@ -204,11 +216,12 @@ def invite_drafts(
         if answers and attendee["email"] in answers:
             attendee["partstat"] = answers[attendee["email"]]
     title = meeting.planned.title
+    part = programme.title_of(meeting.planned.workflow)  # a course day is TILPASSET's
     invite = {
         "uid": uid_for(programme, meeting.planned),
         "sequence": meeting.sequence,
         "method": method,
-        "summary": f"{title} – {programme.workflow_title} ({programme.organisation})",
+        "summary": f"{title} – {part} ({programme.organisation})",
         "description": meeting.definition.description,
         "location": meeting.definition.location,
         "start": _iso(meeting.start),
@@ -217,7 +230,7 @@ def invite_drafts(
         "attendees": attendees,
     }
     # The parts every recipient's mail shares are built once.
-    programme_context = programme.as_context()
+    programme_context = programme.as_context() | {"workflow_title": part}
     meeting_context = _milestone_context(meeting.planned, meeting.definition)
     consultant, tovholder = _person(programme.consultant), _person(programme.tovholder)
     drafts = []
@@ -339,15 +352,21 @@ def summary_draft(
     *,
     budget: dict[str, Any] | None,
     now: datetime,
+    budgets: Sequence[dict[str, Any]] = (),
 ) -> OutboxDraft:
-    """The tovholder's overview at creation: every date, what is expected, the time budget."""
+    """The tovholder's overview: every date of every part, what is expected, the time budget
+    of each part (``budgets``: ``title`` and ``text``; ``budget`` is the base's)."""
     recipient = programme.tovholder
     context = {
-        "programme": programme.as_context(),
+        "programme": programme.as_context()
+        | {"workflow_title": programme.full_title, "base_title": programme.workflow_title},
         "milestones": [
-            _milestone_context(p, d) | {"owner": str(d.owner or "")} for p, d in milestones
+            _milestone_context(p, d)
+            | {"owner": str(d.owner or ""), "part": programme.title_of(p.workflow)}
+            for p, d in milestones
         ],
         "budget": budget,
+        "budgets": list(budgets),
         "consultant": _person(programme.consultant),
         "recipient": _person(recipient, Role.TOVHOLDER),
     }

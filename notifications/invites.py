@@ -23,18 +23,11 @@ from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from icalendar import (
-    Calendar,
-    Event,
-    Timezone,
-    TimezoneDaylight,
-    TimezoneStandard,
-    vCalAddress,
-    vDuration,
-)
+if TYPE_CHECKING:  # icalendar is imported where an invite is built: reads do not load it
+    from icalendar import Event, Timezone, vCalAddress
 
 from engine.domain.model import Contact
 
@@ -109,6 +102,8 @@ def invite_uid(
 def build_calendar(spec: InviteSpec) -> bytes:
     """Serialise ``spec`` as an iTIP VCALENDAR: UTF-8, CRLF line endings, folded lines."""
     _validate(spec)
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -128,6 +123,8 @@ def build_feed(specs: Iterable[InviteSpec], *, name: str, ttl: timedelta) -> byt
     that has both the mailed invite and the feed sees one meeting. ATTENDEEs are left out:
     RFC 5546 §3.2.1 allows none in a PUBLISH, and a feed is read-only.
     """
+    from icalendar import Calendar, vDuration
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -150,6 +147,8 @@ def build_feed(specs: Iterable[InviteSpec], *, name: str, ttl: timedelta) -> byt
 
 def copenhagen_vtimezone() -> Timezone:
     """Return the RRULE-based VTIMEZONE for Europe/Copenhagen (EU rules since 1996)."""
+    from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+
     standard = TimezoneStandard()
     standard.add("tzname", "CET")
     standard.add("tzoffsetfrom", _CEST)
@@ -187,6 +186,8 @@ def _validate(spec: InviteSpec) -> None:
 
 
 def _event(spec: InviteSpec, *, attendees: bool = True) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", spec.uid)
     event.add("sequence", spec.sequence)
@@ -244,6 +245,8 @@ def _address(contact: Contact) -> vCalAddress:
     email = contact.email.strip()
     if not email or _has_control(email) or any(c.isspace() for c in email):
         raise ValueError(f"invalid e-mail address {contact.email!r}")
+    from icalendar import vCalAddress
+
     address = vCalAddress(f"mailto:{email}")
     name = _param_text(contact.name)
     if name:

@@ -31,7 +31,7 @@ from engine.store.abc import OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import MailSpec
-from notifications.render import Context, RenderError, render_mail
+from notifications.render import Context, RenderError, render_mail, render_subject
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
 from notifications.wire import message_bytes
 
@@ -157,6 +157,11 @@ def invite_spec(row: OutboxMessage) -> InviteSpec:
             (a["email"], a["partstat"]) for a in invite["attendees"] if "partstat" in a
         ),
     )
+
+
+def subject_of(row: OutboxMessage) -> str:
+    """The subject the row's mail has (or would have), for listings."""
+    return render_subject(row.payload["template"], revive(row.payload["context"]))
 
 
 def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> Envelope:
@@ -395,9 +400,14 @@ class OutboxWorker:
         return kept
 
     async def drain(
-        self, clock: Callable[[], datetime], *, max_batches: int = 10_000
+        self,
+        clock: Callable[[], datetime],
+        *,
+        max_batches: int = 10_000,
+        on_batch: Callable[[SendReport], None] | None = None,
     ) -> SendReport:
-        """Deliver everything due now, batch after batch, then stop.
+        """Deliver everything due now, batch after batch, then stop; ``on_batch`` is given
+        the running total after each batch (a progress bar).
 
         A row that is retried gets a later ``next_attempt_at``, so it is not due again in the
         same drain: the loop ends.
@@ -406,6 +416,8 @@ class OutboxWorker:
         for _ in range(max_batches):
             report = await self.deliver_due(clock())
             total.add(report)
+            if on_batch is not None:
+                on_batch(total)
             if report.claimed == 0:
                 break
             if report.stalled:

@@ -46,6 +46,7 @@ __all__ = [
     "environment",
     "iso_week",
     "render_mail",
+    "render_subject",
 ]
 
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
@@ -129,6 +130,16 @@ def render_mail(kind: str, context: Mapping[str, Any]) -> RenderedMail:
     except (TemplateError, ValueError, TypeError, AttributeError) as exc:
         raise RenderError(f"cannot render {kind!r} mail: {exc}") from exc
     return RenderedMail(subject=_one_line(subject), text=_tidy_text(text), html=html)
+
+
+def render_subject(kind: str, context: Mapping[str, Any]) -> str:
+    """Only the subject line of ``kind`` (for listings)."""
+    if kind not in KINDS:
+        raise RenderError(f"unknown mail kind {kind!r} (known: {', '.join(KINDS)})")
+    try:
+        return _one_line(environment().get_template(f"{kind}.subject.txt").render(context))
+    except (TemplateError, ValueError, TypeError, AttributeError) as exc:
+        raise RenderError(f"cannot render {kind!r} subject: {exc}") from exc
 
 
 @lru_cache(maxsize=1)

@@ -12,4 +12,7 @@ fi
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports  # the layers of docs/architecture.md (contracts in pyproject.toml)
-.venv/bin/pytest -q "$@"
+# In parallel (pytest-xdist): the suite mostly waits on subprocesses, SMTP and databases, so
+# more workers than cores pays; a file's tests stay on one worker (module fixtures, shared
+# servers). FBH_TEST_WORKERS=0 runs everything in this process.
+.venv/bin/pytest -q -n "${FBH_TEST_WORKERS:-4}" --dist loadfile "$@"

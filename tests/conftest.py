@@ -15,12 +15,24 @@ from pathlib import Path
 import psycopg
 import pytest
 from fbhtest import make_settings
+from tally_report import (  # noqa: F401  (hooks: the reliability tally, xdist-aware)
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
 
 from engine.config.settings import Settings
 from engine.services.facade import Fbh
 from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The CLI speaks Danish unless the locale says English (engine/cli/i18n.py). The suite's own
+# assertions are written against the English text; the tests of the Danish CLI set
+# LANG=da_DK.UTF-8 for their commands (tests/acceptance/test_cli_language.py).
+for _name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "en_US.UTF-8"
 PG_ADMIN = os.environ.get("FBH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
+
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.backends.abc import Backend, redact
-from engine.backends.postgres import PostgresBackend
-from engine.backends.sqlite import SqliteBackend
 from engine.domain.errors import StoreError
 
-_BACKENDS: dict[str, type[Backend]] = {"sqlite": SqliteBackend, "postgresql": PostgresBackend}
+# Imported on use: a SQLite command does not load psycopg (docs/benchmarks.md, "CLI start-up").
+_BACKENDS: dict[str, tuple[str, str]] = {
+    "sqlite": ("engine.backends.sqlite", "SqliteBackend"),
+    "postgresql": ("engine.backends.postgres", "PostgresBackend"),
+}
 
 
 def backend_for(url: str) -> Backend:
@@ -22,4 +26,6 @@ def backend_for(url: str) -> Backend:
     found = _BACKENDS.get(name)
     if found is None:
         raise StoreError(f"unsupported database {redact(url)}: use sqlite or postgresql+psycopg")
-    return found(url)
+    module, cls = found
+    backend: type[Backend] = getattr(importlib.import_module(module), cls)
+    return backend(url)

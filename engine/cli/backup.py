@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from engine.cli.common import state
+from engine.cli.i18n import _
 from engine.store.backup import backup_sqlite
 
 
@@ -17,4 +18,5 @@ def backup(
 ) -> None:
     """Copy the SQLite database while fbh serve runs (PostgreSQL: use pg_dump)."""
     report = backup_sqlite(state(ctx).settings.database_url, out)
-    typer.echo(f"sikkerhedskopi af {report.source} skrevet til {report.out} ({report.bytes} bytes)")
+    text = _("backup of {source} written to {out} ({bytes} bytes)")
+    typer.echo(text.format(source=report.source, out=report.out, bytes=report.bytes))

@@ -9,15 +9,19 @@ import logging
 import os
 import sys
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine.config.settings import Settings, load_settings
+from engine.cli.i18n import _
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
-from engine.services.facade import Fbh
+
+if TYPE_CHECKING:  # imported when used: `fbh --help` must not load pydantic or SQLAlchemy
+    from engine.config.settings import Settings
+    from engine.services.facade import Fbh
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +29,9 @@ app = typer.Typer(
     name="fbh",
     help="fbh: the programme engine of 'Fra bolig til hjem'.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: loading Rich costs more than `fbh --help` may take
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -43,12 +48,21 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from engine.config.settings import load_settings
+
             self._settings = load_settings(self.config)
+            log.info(
+                "config %s; database %s",
+                self._settings.config_file or "none (built-in defaults)",
+                self._settings.database_display,
+            )
         return self._settings
 
     @property
     def fbh(self) -> Fbh:
         if self._fbh is None:
+            from engine.services.facade import Fbh
+
             self._fbh = Fbh.open(self.settings, actor=actor_name())
         return self._fbh
 
@@ -61,6 +75,14 @@ def state(ctx: typer.Context) -> State:
     return ctx.ensure_object(State)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"fbh {version('fbh')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -68,7 +90,18 @@ def root(
         str | None,
         typer.Option("--config", envvar="FBH_CONFIG", help="Path to config.toml."),
     ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="More logging (-v names the config and database)."
+        ),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     configure_logging(verbose)
     ctx.obj = State(config)
@@ -93,7 +126,9 @@ MAX_ID = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL)
 def _check_year(value: date, text: str, what: str, kind: str) -> None:
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise InvalidInputError(
-            f"invalid {kind} {text!r} for {what}: the year must be {FIRST_YEAR}–{LAST_YEAR}"
+            _("invalid {kind} {text!r} for {what}: the year must be {first}–{last}").format(
+                kind=kind, text=text, what=what, first=FIRST_YEAR, last=LAST_YEAR
+            )
         )
 
 
@@ -101,8 +136,10 @@ def parse_date(text: str, what: str) -> date:
     try:
         value = date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInputError(f"invalid date {text!r} for {what}: expected YYYY-MM-DD") from None
-    _check_year(value, text, what, "date")
+        raise InvalidInputError(
+            _("invalid date {text!r} for {what}: expected YYYY-MM-DD").format(text=text, what=what)
+        ) from None
+    _check_year(value, text, what, _("date"))
     return value
 
 
@@ -112,10 +149,12 @@ def parse_datetime(text: str, what: str, settings: Settings) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInputError(
-            f"invalid date and time {text!r} for {what}: expected e.g. 2027-03-09T09:00 "
-            "or 2027-03-09T09:00+01:00"
+            _(
+                "invalid date and time {text!r} for {what}: expected e.g. 2027-03-09T09:00 "
+                "or 2027-03-09T09:00+01:00"
+            ).format(text=text, what=what)
         ) from None
-    _check_year(value, text, what, "date and time")
+    _check_year(value, text, what, _("date and time"))
     return value.replace(tzinfo=settings.tz) if value.tzinfo is None else value
 
 
@@ -136,6 +175,24 @@ def parse_id(text: str, what: str = "programme id") -> int:
     if value > MAX_ID:
         raise InvalidInputError(f"invalid {what} {text!r}: no id is larger than {MAX_ID}")
     return value
+
+
+def check_choices(values: list[str] | None, allowed: Iterable[str], what: str) -> list[str] | None:
+    """Refuse a filter value that is not one of ``allowed`` (a typo would match nothing)."""
+    known = list(allowed)
+    for value in values or ():
+        if value not in known:
+            raise InvalidInputError(
+                _("invalid {what} {value!r}: expected one of {allowed}").format(
+                    what=what, value=value, allowed=", ".join(known)
+                )
+            )
+    return values
+
+
+def local_iso(value: datetime | None, settings: Settings) -> str | None:
+    """A moment as local time with its offset, e.g. ``2027-01-04T10:00:00+01:00``."""
+    return value.astimezone(settings.tz).isoformat() if value is not None else None
 
 
 def emit_json(data: Any) -> None:

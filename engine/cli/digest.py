@@ -10,8 +10,10 @@ import typer
 from engine.cli.common import (
     JsonOption,
     emit_json,
+    parse_contact,
     state,
 )
+from engine.cli.progress import progress_bar
 from engine.domain import clock
 from engine.domain.digest import iso_week_label
 from engine.domain.errors import InvalidInputError
@@ -29,7 +31,8 @@ def digest_preview(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Write the HTML digest to this file.")],
     consultant: Annotated[
-        str | None, typer.Option("--consultant", help="The consultant's e-mail address.")
+        str | None,
+        typer.Option("--consultant", help='The consultant: an e-mail address or "Name <email>".'),
     ] = None,
     lead: Annotated[bool, typer.Option("--lead", help="The programme lead's digest.")] = False,
     text: Annotated[
@@ -46,7 +49,8 @@ def digest_preview(
         kind, who, context = "digest_lead", digest_l.recipient.email, lead_context(digest_l, fbh.tz)
     else:
         assert consultant is not None
-        digest_c = consultant_digest(fbh, consultant.strip().lower(), now)
+        address = parse_contact(consultant, "--consultant").email.lower()
+        digest_c = consultant_digest(fbh, address, now)
         kind, who = "digest_consultant", digest_c.recipient.email
         context = consultant_context(digest_c, fbh.tz)
     mail = render_mail(kind, context)
@@ -81,7 +85,14 @@ def digest_send(
     chosen = [c.strip().lower() for c in consultants] if consultants else None
     if lead and chosen is None:
         chosen = []
-    result = queue_digests(fbh, clock.utcnow(), consultants=chosen, lead=lead or not consultants)
+    with progress_bar() as progress:
+        result = queue_digests(
+            fbh,
+            clock.utcnow(),
+            consultants=chosen,
+            lead=lead or not consultants,
+            on_progress=progress,
+        )
     if as_json:
         emit_json(_queue_json(result))
         return

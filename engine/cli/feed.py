@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from engine.cli.common import parse_contact, state
+from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError
 from engine.services.feeds import FeedService, feed_path
@@ -42,12 +43,18 @@ def feed_token(
     address = _email(email)
     if revoke:
         revoked = _service(ctx).revoke(address, clock.utcnow())
-        typer.echo(f"{revoked} feed-token(s) tilbagekaldt for {address}")
+        text = ngettext(
+            "{count} feed token revoked for {email}",
+            "{count} feed tokens revoked for {email}",
+            revoked,
+        )
+        typer.echo(text.format(count=revoked, email=address))
         return
     token = _service(ctx).issue(address, clock.utcnow())
     typer.echo(feed_path(token))
     if state(ctx).settings.http.listen is None:
-        sys.stderr.write("note: [http] listen is not set; fbh serve serves no feeds\n")
+        note = _("note: [http] listen is not set; fbh serve serves no feeds")
+        sys.stderr.write(f"{note}\n")
 
 
 @feed_app.command("export")
@@ -59,7 +66,10 @@ def feed_export(
     """Write the consultant's calendar feed to a file."""
     feed = _service(ctx).for_email(_email(email), clock.utcnow())
     _write_atomically(out, feed.body)
-    typer.echo(f"{feed.meetings} møde(r) skrevet til {out}")
+    text = ngettext(
+        "{count} meeting written to {out}", "{count} meetings written to {out}", feed.meetings
+    )
+    typer.echo(text.format(count=feed.meetings, out=out))
 
 
 def _write_atomically(out: Path, data: bytes) -> None:

@@ -1,4 +1,5 @@
-"""Text output shared by several command groups: plans, programmes, moves (Danish)."""
+"""Text output shared by several command groups: plans, programmes, moves (translated with
+:mod:`engine.cli.i18n`; Danish by default)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,28 @@ import typer
 from engine.cli.common import (
     emit_json,
 )
+from engine.cli.i18n import N_, _
 from engine.config.settings import Settings
 from engine.domain.planning import Plan
 from engine.domain.views import ProgrammeView
 from engine.domain.workdays import iso_week
 from engine.services.facade import MoveResult
-from notifications.compose_inbound import PARTSTAT_DA
 
-WEEKDAYS_DA = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag")
+# an attendee's answer to an invite (PARTSTAT, lower case), as `programme show` lists it
+PARTSTATS = {
+    "accepted": N_("accepted"),
+    "declined": N_("declined"),
+    "tentative": N_("tentatively accepted"),
+    "needs-action": N_("not answered"),
+    "delegated": N_("delegated"),
+}
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+
+
+def table_header() -> str:
+    week, iso, milestone = _("week"), _("ISO week"), _("milestone")
+    window, time = _("window"), _("time")
+    return f"{week:>5}  {iso:<9} {milestone:<34} {window:<31} {time}"
 
 
 def format_plan(plan: Plan, settings: Settings) -> str:
@@ -26,10 +41,14 @@ def format_plan(plan: Plan, settings: Settings) -> str:
         + (f" + {', '.join(plan.extensions)}" if plan.extensions else "")
         + f": {da_date(plan.start)} – {da_date(plan.end)}",
         "",
-        f"{'uge':>5}  {'ISO-uge':<9} {'milepæl':<34} {'vindue':<31} {'tid'}",
+        table_header(),
     ]
     for m in plan.milestones:
         lines.append(plan_row(m, settings))
+    moved = [m for m in plan.milestones if m.moved]
+    if moved:
+        lines += ["", _("Moved because of closures (no meetings; the window stretches):")]
+        lines += [f"  {m.title}: {m.moved}" for m in moved]
     return "\n".join(lines)
 
 
@@ -44,39 +63,73 @@ def plan_row(m: Any, settings: Settings) -> str:
         start, end = m.start.astimezone(settings.tz), m.end.astimezone(settings.tz)
         when = f"{da_date(start.date())} {start:%H.%M}–{end:%H.%M}"
     title = m.title if len(m.title) <= 34 else m.title[:33] + "…"
-    return f"{rel:>5}  {'uge ' + iso:<9} {title:<34} {window:<31} {when}".rstrip()
+    week = _("week {number}").format(number=iso)
+    return f"{rel:>5}  {week:<9} {title:<34} {window:<31} {when}".rstrip()
 
 
 def da_date(day: date) -> str:
-    return f"{WEEKDAYS_DA[day.weekday()][:3]} {day.isoformat()}"
+    """``man 2027-01-04`` (``Mon 2027-01-04`` in English)."""
+    return f"{_(WEEKDAYS[day.weekday()])} {day.isoformat()}"
+
+
+def state_label(value: str) -> str:
+    """A programme's or milestone's state in the user's language (JSON keeps the value)."""
+    labels = {
+        "planned": _("planned"),
+        "running": _("running"),
+        "paused": _("paused"),
+        "completed": _("completed"),
+        "cancelled": _("cancelled"),
+        "scheduled": _("scheduled"),
+        "done": _("done"),
+        "skipped": _("skipped"),
+        "overdue": _("overdue"),
+        "received": _("received"),
+        "proposed": _("proposed"),
+        "accepted": _("accepted"),
+        "declined": _("declined"),
+        "withdrawn": _("withdrawn"),
+    }
+    return labels.get(value, value)
 
 
 def show_programme(view: ProgrammeView, settings: Settings, as_json: bool) -> None:
     if as_json:
         emit_json(view.to_json(settings.tz))
         return
+    extensions = f" + {', '.join(view.extensions)}" if view.extensions else ""
     typer.echo(
-        f"#{view.id} {view.workflow_title}"
-        + (f" + {', '.join(view.extensions)}" if view.extensions else "")
-        + f" [{view.state}]\n"
-        f"  {view.organisation}, {view.municipality} kommune\n"
-        f"  konsulent {view.consultant}, tovholder {view.tovholder}\n"
-        f"  {da_date(view.start)} – {da_date(view.end)}  (version {view.version})\n"
+        f"#{view.id} {view.workflow_title}{extensions} [{state_label(view.state)}]\n  "
+        + _("{organisation}, {municipality} municipality").format(
+            organisation=view.organisation, municipality=view.municipality
+        )
+        + "\n  "
+        + _("consultant {consultant}, tovholder {tovholder}").format(
+            consultant=view.consultant, tovholder=view.tovholder
+        )
+        + f"\n  {da_date(view.start)} – {da_date(view.end)}  "
+        + _("(version {version})").format(version=view.version)
+        + "\n"
     )
+    key = _("key")
+    typer.echo(f"{key:<14} {table_header()}")
     for m in view.milestones:
-        typer.echo(f"{plan_row(m.planned, settings)}  [{m.state}]")
+        row = plan_row(m.planned, settings)
+        typer.echo(f"{m.planned.key:<14} {row}  [{state_label(m.state)}]")
         if m.attendees:  # the answers to the invite (docs/inbound.md)
             answers = ", ".join(
-                f"{a.name}: {PARTSTAT_DA.get(a.partstat, a.partstat)}" for a in m.attendees
+                f"{a.name}: {_(PARTSTATS[a.partstat]) if a.partstat in PARTSTATS else a.partstat}"
+                for a in m.attendees
             )
-            typer.echo(f"      svar: {answers}")
+            typer.echo("      " + _("answers: {answers}").format(answers=answers))
 
 
 def format_move(result: MoveResult) -> str:
-    head = "would move" if not result.applied else "moved"
-    lines = [f"programme {result.programme_id}: {head} {result.old_start} → {result.new_start}"]
+    head = (_("moved") if result.applied else _("would move")) + " "
+    programme = _("programme {id}").format(id=result.programme_id)
+    lines = [f"{programme}: {head}{result.old_start} → {result.new_start}"]
     if not result.changes:
-        lines.append("  no dates change")
+        lines.append("  " + _("no dates change"))
     for c in result.changes:
         lines.append(f"  {c.workflow}.{c.key:<14} {c.field:<13} {c.before} → {c.after}")
     return "\n".join(lines)

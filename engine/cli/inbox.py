@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from engine.cli.common import JsonOption, emit_json, state
+from engine.cli.i18n import _
 from engine.domain import clock
 from engine.services.inbox import InboxDesk, inbox_json, make_mailbox
 
@@ -31,10 +32,12 @@ def inbox_process(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
-    typer.echo(
-        f"{report.processed} behandlet, {report.set_aside} lagt til side"
-        + (f", {report.already} allerede behandlet" if report.already else "")
+    line = _("{processed} processed, {set_aside} set aside").format(
+        processed=report.processed, set_aside=report.set_aside
     )
+    if report.already:
+        line += _(", {already} already processed").format(already=report.already)
+    typer.echo(line)
 
 
 @inbox_app.command("list")
@@ -45,7 +48,7 @@ def inbox_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         emit_json([inbox_json(row) for row in rows])
         return
     if not rows:
-        typer.echo("ingen e-mails i indbakken")
+        typer.echo(_("no e-mails in the inbox"))
     tz = state(ctx).settings.tz
     for row in rows:
         at = row.received.astimezone(tz).isoformat(timespec="minutes")

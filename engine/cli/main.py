@@ -5,59 +5,131 @@ database or mail server that cannot be reached (``UnavailableError``, one ``erro
 1 unexpected failure. With ``--json`` exactly one JSON document goes to stdout.
 
 Each group lives in its own module and imports only :mod:`engine.cli.common` (and the shared
-text output in :mod:`engine.cli.formatting`); this module registers them on ``app``, in the
-order ``fbh --help`` lists them.
+text output in :mod:`engine.cli.formatting`); this module lists them in ``COMMANDS`` and
+imports one only when it runs.
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 import typer
+import typer.core
 
-from engine.cli import (
-    backup,
-    demo,
-    digest,
-    feed,
-    inbox,
-    milestone,
-    outbox,
-    plan,
-    programme,
-    request,
-    serve,
-    time,
-    workflows,
-)
 from engine.cli.common import app, fail
+from engine.cli.i18n import _, install_for_click, translate_help
 from engine.domain.errors import FbhError
 
 log = logging.getLogger(__name__)
 
-app.add_typer(workflows.workflows_app, name="workflows")
-app.add_typer(programme.programme_app, name="programme")
-app.add_typer(milestone.milestone_app, name="milestone")
-app.add_typer(outbox.outbox_app, name="outbox")
-app.add_typer(request.request_app, name="request")
-app.command("plan")(plan.plan_command)
-app.command("demo")(demo.demo)
-app.command("serve")(serve.serve)
-app.command("status")(serve.status)
-app.add_typer(time.time_app, name="time")
-app.add_typer(digest.digest_app, name="digest")
-app.add_typer(inbox.inbox_app, name="inbox")
-app.add_typer(feed.feed_app, name="feed")
-app.command("backup")(backup.backup)
+# name: (module, attribute, one-line help), in the order `fbh --help` lists them. A module is
+# imported only when its command runs (or its help is shown), so `fbh --help` and the read
+# commands load no more than they use (docs/benchmarks.md, "CLI start-up").
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("engine.cli.init", "init", "Write a commented config.toml and create var/."),
+    "plan": ("engine.cli.plan", "plan_command", "Dry run of a timeline; writes nothing."),
+    "demo": ("engine.cli.demo", "demo", "Create two sample programmes and deliver their mail."),
+    "serve": ("engine.cli.serve", "serve", "Run the daemon until SIGTERM or SIGINT."),
+    "status": ("engine.cli.serve", "status", "Config, database, daemons, outbox, next job."),
+    "workflows": ("engine.cli.workflows", "workflows_app", "Workflow definitions."),
+    "programme": ("engine.cli.programme", "programme_app", "Programmes (forløb)."),
+    "milestone": ("engine.cli.milestone", "milestone_app", "Milestones of a programme."),
+    "outbox": ("engine.cli.outbox", "outbox_app", "The outbox of e-mails."),
+    "request": ("engine.cli.request", "request_app", "Requests for programmes."),
+    "time": ("engine.cli.time", "time_app", "The tovholder's hours against the budget."),
+    "digest": ("engine.cli.digest", "digest_app", "Weekly e-mail digests."),
+    "inbox": ("engine.cli.inbox", "inbox_app", "Inbound mail: answers, requests, bounces."),
+    "feed": ("engine.cli.feed", "feed_app", "Calendar feeds of the consultants' meetings."),
+    "backup": ("engine.cli.backup", "backup", "Copy the SQLite database while fbh runs."),
+}
+
+
+_LOADED: dict[str, Any] = {}
+_SINGLES: dict[str, typer.Typer] = {}  # kept: a command's Typer app lives as long as the process
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The root group: subcommands come from :data:`COMMANDS`, imported on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *COMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        if cmd_name not in _LOADED:  # once per process (main() may run many times in one)
+            _LOADED[cmd_name] = self._load(cmd_name)
+        return _LOADED[cmd_name]
+
+    @staticmethod
+    def _load(cmd_name: str) -> Any:
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        target = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(target, typer.Typer):
+            command = typer.main.get_command(target)
+        else:
+            single = _SINGLES.setdefault(cmd_name, typer.Typer(add_completion=False))
+            if not single.registered_commands:
+                single.command(cmd_name)(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        plain_help(command)
+        return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Typer's, with its "Did you mean" suggestion over the lazy commands too."""
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.core._click.exceptions.UsageError as exc:
+            matches = difflib.get_close_matches(args[0], list(COMMANDS)) if args else []
+            if matches and "Did you mean" not in exc.message:
+                suggestions = ", ".join(repr(m) for m in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, _(help_text)) for name, (_m, _a, help_text) in COMMANDS.items()]
+        with formatter.section(_("Commands")):
+            formatter.write_dl(rows)
+
+
+def plain_help(command: Any) -> None:
+    """Help without Rich and without Typer's raw type labels (``<list[str]>``): each value
+    is shown by its name in capitals, as click does (``--start START``)."""
+    command.rich_markup_mode = None
+    translate_help(command)
+    completion = ("install_completion", "show_completion")
+    command.params = [p for p in command.params if p.name not in completion]
+    for param in command.params:
+        if param.metavar is None and not getattr(param, "is_flag", False) and param.name:
+            param.metavar = param.name.strip("_").upper()
+        if isinstance(param, typer.core.TyperArgument):  # its name already says it
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    if isinstance(command, typer.core.TyperGroup):
+        for sub in command.commands.values():
+            plain_help(sub)
+
+
+def build_command() -> Any:
+    app.info.cls = LazyGroup
+    command = typer.main.get_command(app)
+    completion = [p for p in command.params if (p.name or "").endswith("_completion")]
+    plain_help(command)
+    command.params.extend(completion)  # only the root offers shell completion
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes."""
-    command = typer.main.get_command(app)
+    install_for_click()
+    command = build_command()
     args = list(sys.argv[1:] if argv is None else argv)
     for arg in args:  # bytes that are not UTF-8 arrive as lone surrogates; nothing can store them
         if any("\ud800" <= char <= "\udfff" for char in arg):

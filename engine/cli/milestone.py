@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from typing import Annotated
 
 import typer
 
 from engine.cli.common import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    parse_date,
     parse_datetime,
     parse_id,
     state,
 )
+from engine.cli.i18n import _
 from engine.domain import clock
+from engine.domain.milestone_ref import find_milestone
 
 milestone_app = typer.Typer(help="Milestones of a programme.", no_args_is_help=True)
 
@@ -20,41 +27,69 @@ milestone_app = typer.Typer(help="Milestones of a programme.", no_args_is_help=T
 def milestone_done(
     ctx: typer.Context,
     programme_id: Annotated[str, typer.Argument(metavar="ID")],
-    key: Annotated[str, typer.Argument(metavar="KEY")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Key or title of the milestone.")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Allow before it is due or before earlier milestones."),
+    ] = False,
 ) -> None:
     """Mark a milestone done."""
-    view = state(ctx).fbh.milestone_done(parse_id(programme_id), key, clock.utcnow())
-    typer.echo(f"programme {view.id}: {key} done")
+    view = state(ctx).fbh.milestone_done(parse_id(programme_id), key, clock.utcnow(), force=force)
+    done = find_milestone([m.planned for m in view.milestones], key, view.id)
+    typer.echo(_("programme {id}: {key} done").format(id=view.id, key=done.key))
 
 
 @milestone_app.command("skip")
 def milestone_skip(
     ctx: typer.Context,
     programme_id: Annotated[str, typer.Argument(metavar="ID")],
-    key: Annotated[str, typer.Argument(metavar="KEY")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Key or title of the milestone.")],
 ) -> None:
     """Skip a milestone; a future meeting is cancelled in the calendars."""
     view = state(ctx).fbh.milestone_skip(parse_id(programme_id), key, clock.utcnow())
-    typer.echo(f"programme {view.id}: {key} skipped")
+    skipped = find_milestone([m.planned for m in view.milestones], key, view.id)
+    typer.echo(_("programme {id}: {key} skipped").format(id=view.id, key=skipped.key))
 
 
 @milestone_app.command("reschedule")
 def milestone_reschedule(
     ctx: typer.Context,
     programme_id: Annotated[str, typer.Argument(metavar="ID")],
-    key: Annotated[str, typer.Argument(metavar="KEY")],
-    start: Annotated[str, typer.Option("--start", help="Local time, or with an offset.")],
-    force: Annotated[bool, typer.Option("--force", help="Allow outside the window.")] = False,
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Key or title of the milestone.")],
+    start: Annotated[
+        str,
+        typer.Option(
+            "--start",
+            help="Local date and time, or with an offset; a date alone keeps the usual time.",
+        ),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Allow outside the window or working hours."),
+    ] = False,
 ) -> None:
     """Move a meeting; attendees get an update."""
     settings = state(ctx).settings
-    moment = parse_datetime(start, "--start", settings)
+    moment: date | datetime
+    if _is_date(start):  # a date alone: the meeting keeps its time of day
+        moment = parse_date(start, "--start")
+    else:
+        moment = parse_datetime(start, "--start", settings)
     view = state(ctx).fbh.reschedule(
         parse_id(programme_id), key, moment, clock.utcnow(), force=force
     )
-    workflow, _, name = key.rpartition(".")
-    moved = next(
-        m for m in view.milestones if m.planned.key == name and workflow in ("", m.planned.workflow)
-    )
-    assert moved.planned.start is not None
-    typer.echo(f"programme {view.id}: {key} at {moved.planned.start.isoformat(timespec='minutes')}")
+    moved = find_milestone([m.planned for m in view.milestones], key, view.id)
+    assert moved.start is not None
+    when = moved.start.astimezone(settings.tz).isoformat(timespec="minutes")
+    typer.echo(_("programme {id}: {key} at {when}").format(id=view.id, key=moved.key, when=when))
+
+
+def _is_date(text: str) -> bool:
+    """A plain, valid ``YYYY-MM-DD`` (anything else is read, and refused, as a date and time)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        return False
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return FIRST_YEAR <= day.year <= LAST_YEAR

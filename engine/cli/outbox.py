@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.cli.common import (
     MAX_ID,
     JsonOption,
+    check_choices,
     emit_json,
+    local_iso,
     state,
 )
+from engine.cli.i18n import _
+from engine.cli.progress import progress_bar
 from engine.config.settings import Settings
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError, UnavailableError
+from engine.domain.model import OutboxState
 from engine.services.facade import Fbh
 from notifications.outbox import OutboxWorker, SendReport, make_transport
+
+if TYPE_CHECKING:
+    from engine.store.tables import OutboxMessage
 
 outbox_app = typer.Typer(help="The outbox of e-mails.", no_args_is_help=True)
 
@@ -49,8 +58,15 @@ async def send_due(fbh: Fbh, settings: Settings) -> SendReport:
     transport = make_transport(settings)
     worker = OutboxWorker(fbh.store, transport, settings, worker_id=f"cli:{os.getpid()}")
     worker.release_stuck(clock.utcnow())
+    with fbh.store.transaction() as tx:
+        pending = tx.outbox.counts().get("pending", 0)  # an upper bound on what is due now
     try:
-        return await worker.drain(clock.utcnow)
+        with progress_bar() as progress:
+
+            def advance(report: SendReport) -> None:
+                progress(report.sent + report.retried + report.failed, pending)
+
+            return await worker.drain(clock.utcnow, on_batch=advance)
     finally:
         await transport.aclose()
 
@@ -63,21 +79,27 @@ def outbox_list(
     programme_id: Annotated[
         int | None, typer.Option("--programme", help="Only this one.", min=1, max=MAX_ID)
     ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the newest N messages.", min=1)
+    ] = None,
 ) -> None:
-    """List queued, sent and failed messages."""
+    """List queued, sent and failed messages (times are local, with their offset)."""
+    settings = state(ctx).settings
+    check_choices(status, [s.value for s in OutboxState], "--state")
     with state(ctx).fbh.store.transaction() as tx:
-        rows = tx.outbox.find(states=status, programme_id=programme_id)
+        rows = tx.outbox.find(states=status, programme_id=programme_id, limit=limit)
     data: list[dict[str, Any]] = [
         {
             "id": r.id,
             "kind": r.kind,
             "programme_id": r.programme_id,
             "recipient": r.recipient,
+            "subject": _subject(r),
             "state": r.state,
-            "due_at": r.due_at.isoformat(),
+            "due_at": local_iso(r.due_at, settings),
             "attempts": r.attempts,
-            "next_attempt_at": r.next_attempt_at.isoformat(),
-            "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+            "next_attempt_at": local_iso(r.next_attempt_at, settings),
+            "sent_at": local_iso(r.sent_at, settings),
             "message_id": r.message_id,
             "method": (r.payload.get("invite") or {}).get("method"),
             "last_error": r.last_error,
@@ -88,11 +110,22 @@ def outbox_list(
         emit_json(data)
         return
     if not data:
-        typer.echo("the outbox is empty")
+        typer.echo(_("the outbox is empty"))
     for row in data:
         method = f" {row['method']}" if row["method"] else ""
         error = f"  ({row['last_error']})" if row["last_error"] else ""
+        due = datetime.fromisoformat(row["due_at"])
         typer.echo(
-            f"#{row['id']:<6} {row['state']:<9} {row['kind'] + method:<17} {row['due_at'][:16]}  "
-            f"{row['recipient']}{error}"
+            f"#{row['id']:<6} {row['state']:<9} {row['kind'] + method:<17} "
+            f"{due:%Y-%m-%d %H:%M%z}  {row['recipient']}  {row['subject']}{error}"
         )
+
+
+def _subject(row: OutboxMessage) -> str:
+    from notifications.outbox import subject_of
+    from notifications.render import RenderError
+
+    try:
+        return subject_of(row)
+    except RenderError as exc:  # listed all the same; sending it reports the error
+        return f"({exc})"

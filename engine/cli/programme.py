@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.cli.common import (
     JsonOption,
+    check_choices,
     emit_json,
     parse_contact,
     parse_date,
@@ -20,10 +22,19 @@ from engine.cli.common import (
 from engine.cli.formatting import (
     format_move,
     show_programme,
+    state_label,
 )
+from engine.cli.i18n import _, ngettext
 from engine.domain import clock
+from engine.domain.errors import ConflictError, InvalidInputError
+from engine.domain.model import ProgrammeState
 from engine.domain.views import ProgrammeView
 from engine.services.facade import Fbh, MoveResult, NewProgramme
+
+if TYPE_CHECKING:
+    from engine.domain.planning import PlannedMilestone
+
+PAST_GRACE_DAYS = 7  # a start this many days back is still "now" (a late registration)
 
 programme_app = typer.Typer(help="Programmes (forløb).", no_args_is_help=True)
 
@@ -38,6 +49,14 @@ def programme_create(
     tovholder: Annotated[str, typer.Option("--tovholder", help='"Name <email>"')],
     start: Annotated[str, typer.Option("--start", help="Start date, YYYY-MM-DD.")],
     extensions: Annotated[list[str] | None, typer.Option("--with", help="Extension.")] = None,
+    allow_past: Annotated[
+        bool,
+        typer.Option("--allow-past", help="Register a programme already under way."),
+    ] = False,
+    duplicate: Annotated[
+        bool,
+        typer.Option("--duplicate", help="Allow a second identical active programme."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create a programme, plan it and queue its invites."""
@@ -50,8 +69,61 @@ def programme_create(
         start=parse_date(start, "--start"),
         extensions=tuple(extensions or ()),
     )
-    view = state(ctx).fbh.create_programme(new, clock.utcnow())
+    fbh, now = state(ctx).fbh, clock.utcnow()
+    if not allow_past:
+        check_not_past(new.start, fbh.today(now))
+    if not duplicate:
+        check_not_duplicate(fbh, new)
+    view = fbh.create_programme(new, now)
     show_programme(view, state(ctx).settings, as_json)
+    past = [m.planned for m in view.milestones if _is_past(m.planned, now, fbh.today(now))]
+    if past:
+        keys = ", ".join(m.key for m in past)
+        note = ngettext(
+            "note: {count} milestone lies in the past ({keys}): no mail is sent for it",
+            "note: {count} milestones lie in the past ({keys}): no mail is sent for them",
+            len(past),
+        )
+        typer.echo(note.format(count=len(past), keys=keys), err=True)
+
+
+def check_not_past(start: date, today: date) -> None:
+    earliest = today - timedelta(days=PAST_GRACE_DAYS)
+    if start < earliest:
+        raise InvalidInputError(
+            _(
+                "--start {start} lies more than {days} days in the past (today is {today}); "
+                "use --allow-past to register a programme already under way"
+            ).format(start=start, days=PAST_GRACE_DAYS, today=today)
+        )
+
+
+def check_not_duplicate(fbh: Fbh, new: NewProgramme) -> None:
+    live = [ProgrammeState.PLANNED, ProgrammeState.RUNNING, ProgrammeState.PAUSED]
+    organisation = " ".join(new.organisation.split()).casefold()
+    for view in fbh.list_programmes(states=[s.value for s in live]):
+        if (
+            view.workflow == new.workflow
+            and view.start == new.start
+            and " ".join(view.organisation.split()).casefold() == organisation
+        ):
+            raise ConflictError(
+                _(
+                    "programme {id} already runs {workflow} for {organisation} from {start}; "
+                    "use --duplicate to create another"
+                ).format(
+                    id=view.id,
+                    workflow=new.workflow,
+                    organisation=view.organisation,
+                    start=new.start,
+                )
+            )
+
+
+def _is_past(planned: PlannedMilestone, now: datetime, today: date) -> bool:
+    if planned.end is not None:
+        return planned.end <= now
+    return planned.window_end < today
 
 
 @programme_app.command("show")
@@ -73,7 +145,7 @@ def programme_show(
         return
     show_programme(view, state(ctx).settings, False)
     if events:
-        typer.echo("\nhændelser:")
+        typer.echo("\n" + _("events:"))
         for event in fbh.events(ident):
             arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
             what = event["data"].get("milestone", "programme")
@@ -88,15 +160,16 @@ def programme_list(
 ) -> None:
     """List programmes."""
     settings = state(ctx).settings
+    check_choices(status, [s.value for s in ProgrammeState], "--state")
     views = state(ctx).fbh.list_programmes(states=status)
     if as_json:
         emit_json([v.to_json(settings.tz) for v in views])
         return
     if not views:
-        typer.echo("no programmes")
+        typer.echo(_("no programmes"))
     for v in views:
         typer.echo(
-            f"#{v.id:<5} {v.workflow:<18} {v.state:<10} {v.start} – {v.end}  "
+            f"#{v.id:<5} {v.workflow:<18} {state_label(v.state):<10} {v.start} – {v.end}  "
             f"{v.organisation} ({v.municipality})  {v.consultant.email}"
         )
 
@@ -105,7 +178,7 @@ def _programme_action(
     ctx: typer.Context, programme_id: str, action: Callable[[Fbh, int, datetime], ProgrammeView]
 ) -> None:
     view = action(state(ctx).fbh, parse_id(programme_id), clock.utcnow())
-    typer.echo(f"programme {view.id}: {view.state}")
+    typer.echo(_("programme {id}: {state}").format(id=view.id, state=state_label(view.state)))
 
 
 @programme_app.command("cancel")
@@ -113,8 +186,21 @@ def programme_cancel(
     ctx: typer.Context,
     programme_id: Annotated[str, typer.Argument(metavar="ID")],
     reason: Annotated[str, typer.Option("--reason", help="Told to the people involved.")] = "",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Cancel a programme; future meetings are cancelled in every calendar."""
+    """Cancel a programme; future meetings are cancelled in every calendar.
+
+    On a terminal it asks first (--yes skips the question); from a script (stdin not a
+    terminal) it cancels without asking, as before."""
+    ident = parse_id(programme_id)
+    if not yes and sys.stdin.isatty():
+        view = state(ctx).fbh.show(ident)
+        question = _(
+            "Cancel programme {id} ({workflow}, {organisation})? Everyone gets a cancellation"
+        ).format(id=view.id, workflow=view.workflow_title, organisation=view.organisation)
+        if not typer.confirm(question, default=False):
+            typer.echo(_("nothing changed"))
+            raise typer.Exit(1)
     _programme_action(ctx, programme_id, lambda f, i, now: f.cancel(i, now, reason=reason))
 
 

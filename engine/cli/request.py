@@ -17,7 +17,9 @@ from engine.cli.common import (
 )
 from engine.cli.formatting import (
     show_programme,
+    state_label,
 )
+from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError
 from engine.domain.views import RequestView
@@ -50,7 +52,11 @@ def request_add(
     if as_json:
         emit_json(view.to_json())
     else:
-        typer.echo(f"request {view.id}: answer by {view.deadline} ({view.days_left} days left)")
+        typer.echo(
+            _("request {id}: answer by {deadline} ({left})").format(
+                id=view.id, deadline=view.deadline, left=days_left_text(view)
+            )
+        )
 
 
 @request_app.command("list")
@@ -61,12 +67,15 @@ def request_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         emit_json([v.to_json() for v in views])
         return
     if not views:
-        typer.echo("no requests")
+        typer.echo(_("no requests"))
     for v in views:
-        flag = "  OVERSKREDET" if v.breached else ""
+        flag = "  " + _("OVERDUE") if v.breached else ""
+        dates = _("received {received}  deadline {deadline}").format(
+            received=v.received, deadline=v.deadline
+        )
         typer.echo(
-            f"#{v.id:<5} {v.state:<9} modtaget {v.received}  frist {v.deadline} "
-            f"({v.days_left:+d} dage)  {v.organisation}  {v.contact}{flag}"
+            f"#{v.id:<5} {state_label(v.state):<9} {dates} "
+            f"({days_left_text(v)})  {v.organisation}  {v.contact}{flag}"
         )
 
 
@@ -78,7 +87,8 @@ def _show_request(view: RequestView, what: str, as_json: bool) -> None:
     if as_json:
         emit_json(view.to_json())
     else:
-        typer.echo(f"request {view.id}: {what} [{view.state}]")
+        request = _("request {id}").format(id=view.id)
+        typer.echo(f"{request}: {what} [{state_label(view.state)}]")
 
 
 @request_app.command("propose")
@@ -94,7 +104,8 @@ def request_propose(
     dates = [parse_date(text, "--start") for text in starts]
     view = _desk(ctx).propose(parse_id(request_id, "request id"), dates, clock.utcnow())
     listed = ", ".join(d.isoformat() for d in sorted(set(dates)))
-    _show_request(view, f"proposed {listed} to {view.contact}", as_json)
+    proposed = _("proposed {dates} to {contact}").format(dates=listed, contact=view.contact)
+    _show_request(view, proposed, as_json)
 
 
 @request_app.command("accept")
@@ -126,7 +137,12 @@ def request_accept(
     if as_json:
         emit_json(view.to_json() | {"programme": programme.to_json(settings.tz)})
         return
-    typer.echo(f"request {view.id}: accepted; programme {programme.id} created\n")
+    typer.echo(
+        _("request {id}: accepted; programme {programme} created").format(
+            id=view.id, programme=programme.id
+        )
+        + "\n"
+    )
     show_programme(programme, settings, False)
 
 
@@ -139,7 +155,7 @@ def request_decline(
 ) -> None:
     """Decline (or close) a request; its reminders are cancelled."""
     view = _desk(ctx).decline(parse_id(request_id, "request id"), reason, clock.utcnow())
-    _show_request(view, "declined", as_json)
+    _show_request(view, _("declined"), as_json)
 
 
 @request_app.command("assign")
@@ -152,4 +168,15 @@ def request_assign(
     """Give a request to a consultant; the deadline reminders go to them."""
     who = parse_contact(consultant, "--consultant")
     view = _desk(ctx).assign(parse_id(request_id, "request id"), who, clock.utcnow())
-    _show_request(view, f"assigned to {who}", as_json)
+    _show_request(view, _("assigned to {who}").format(who=who), as_json)
+
+
+def days_left_text(view: RequestView) -> str:
+    """``2 days left``, ``answer today``, ``3 days past the deadline`` (never ``-3 days left``)."""
+    days = view.days_left
+    if days < 0:
+        late = ngettext("{n} day past the deadline", "{n} days past the deadline", -days)
+        return late.format(n=-days)
+    if days == 0:
+        return _("the deadline is today")
+    return ngettext("{n} day left", "{n} days left", days).format(n=days)

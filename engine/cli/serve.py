@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,19 +14,21 @@ from engine.cli.common import (
     emit_json,
     state,
 )
-from engine.daemon.http import http_server
-from engine.daemon.runner import Daemon, daemon_name
 from engine.domain import clock
-from engine.services.facade import Fbh
-from engine.services.status import format_status, gather
-from notifications.outbox import make_transport
-from notifications.transports import Transport
+
+if TYPE_CHECKING:  # the daemon's imports (APScheduler, aiosmtplib) load only for `fbh serve`
+    from engine.services.facade import Fbh
+    from notifications.transports import Transport
 
 log = logging.getLogger(__name__)
 
 
 def serve(ctx: typer.Context) -> None:
     """Run the daemon until SIGTERM or SIGINT (migrates the database first)."""
+    from engine.daemon.runner import daemon_name
+    from engine.services.facade import Fbh
+    from notifications.outbox import make_transport
+
     _serve_logging(ctx.find_root().params.get("verbose", 0) or 0)
     settings = state(ctx).settings
     name = daemon_name(settings.daemon.name)
@@ -38,6 +41,9 @@ def serve(ctx: typer.Context) -> None:
 
 
 async def _serve(fbh: Fbh, transport: Transport, name: str) -> None:
+    from engine.daemon.http import http_server
+    from engine.daemon.runner import Daemon
+
     daemon = Daemon(fbh, transport, name=name)
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -61,10 +67,16 @@ def _serve_logging(verbose: int) -> None:
 
 
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Daemons alive, the leader, pending and failed messages, and the next job due."""
+    """The config file and database in use, daemons alive, the leader, pending and failed
+    messages, and the next job due."""
+    from engine.services.status import format_status, gather
+
     settings = state(ctx).settings
+    config = str(settings.config_file) if settings.config_file else None
     report = gather(state(ctx).fbh, clock.utcnow())
     if as_json:
-        emit_json(report.to_json())
+        emit_json({"config": config, "database": settings.database_display, **report.to_json()})
     else:
+        typer.echo(f"config: {config or 'none (built-in defaults)'}")
+        typer.echo(f"database: {settings.database_display}")
         typer.echo(format_status(report, settings.tz))

@@ -13,6 +13,7 @@ from engine.cli.common import (
     parse_id,
     state,
 )
+from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.budget import PartStatus, text_bar
 from engine.services.timelog import (
@@ -60,7 +61,7 @@ def time_log(
         part=part,
         now=clock.utcnow(),
     )
-    _show_change("logged", change, as_json)
+    _show_change(_("logged entry {id}"), change, as_json)
 
 
 @time_app.command("edit")
@@ -83,7 +84,7 @@ def time_edit(
         part=part,
         now=clock.utcnow(),
     )
-    _show_change("changed", change, as_json)
+    _show_change(_("changed entry {id}"), change, as_json)
 
 
 @time_app.command("delete")
@@ -93,7 +94,8 @@ def time_delete(ctx: typer.Context, entry_id: EntryArgument, as_json: JsonOption
     if as_json:
         emit_json({"deleted": entry.to_json()})
         return
-    typer.echo(f"deleted entry {entry.id}: {_entry_line(entry)}")
+    deleted = _("deleted entry {id}").format(id=entry.id)
+    typer.echo(f"{deleted}: {_entry_line(entry)}")
 
 
 @time_app.command("status")
@@ -116,7 +118,7 @@ def time_list(ctx: typer.Context, programme_id: IdArgument, as_json: JsonOption 
         emit_json([e.to_json() for e in entries])
         return
     if not entries:
-        typer.echo("no time logged")
+        typer.echo(_("no time logged"))
     for entry in entries:
         typer.echo(f"#{entry.id:<5} {_entry_line(entry)}")
 
@@ -132,12 +134,15 @@ def _show_change(verb: str, change: TimeChange, as_json: bool) -> None:
         )
         return
     part = change.status.part(change.entry.part)
-    typer.echo(f"{verb} entry {change.entry.id}: {_entry_line(change.entry)}")
+    typer.echo(f"{verb.format(id=change.entry.id)}: {_entry_line(change.entry)}")
     typer.echo(f"  {_part_line(part)}")
     if change.alerts_queued:
-        typer.echo(
-            f"  {change.alerts_queued} budget alert(s) queued; deliver with 'fbh outbox send'"
+        queued = ngettext(
+            "{n} budget alert queued; deliver it with 'fbh outbox send'",
+            "{n} budget alerts queued; deliver them with 'fbh outbox send'",
+            change.alerts_queued,
         )
+        typer.echo("  " + queued.format(n=change.alerts_queued))
 
 
 def _entry_line(entry: TimeEntryView) -> str:
@@ -147,15 +152,36 @@ def _entry_line(entry: TimeEntryView) -> str:
 
 def _part_line(part: PartStatus) -> str:
     budget = part.part
-    return (
-        f"{budget.key:<18} {part.used_hours:g} of {budget.min_hours:g}–{budget.max_hours:g} h "
-        f"{text_bar(part.used_hours, budget.min_hours, budget.max_hours)} {part.status}, "
-        f"{part.percent_of_max} % of max; pace {part.pace} "
-        f"({round(part.elapsed_share * 100)} % of the part's timeline passed)"
+    used = _("{used} of {low}–{high} h").format(
+        used=hours_text(part.used_hours),
+        low=hours_text(budget.min_hours),
+        high=hours_text(budget.max_hours),
+    )
+    bar = text_bar(part.used_hours, budget.min_hours, budget.max_hours)
+    head = f"{budget.key:<18} {used} {bar} "
+    if part.status == "over":  # no pace is "on track" past the maximum
+        return head + _("over the maximum by {hours} h ({percent} % of max)").format(
+            hours=hours_text(-part.remaining_hours), percent=part.percent_of_max
+        )
+    status = {"under": _("under"), "within": _("within")}.get(part.status, part.status)
+    pace = {"behind": _("behind"), "on track": _("on track"), "ahead": _("ahead")}
+    return head + _(
+        "{status}, {percent} % of max; pace {pace} ({passed} % of the part's timeline passed)"
+    ).format(
+        status=status,
+        percent=part.percent_of_max,
+        pace=pace.get(part.pace, part.pace),
+        passed=round(part.elapsed_share * 100),
     )
 
 
+def hours_text(value: float) -> str:
+    """``2.5`` in English, ``2,5`` in Danish."""
+    return f"{value:g}".replace(".", _("."))
+
+
 def format_status(status: TimeStatus) -> str:
-    lines = [f"programme {status.programme_id}: {status.organisation} ({status.workflow})"]
+    programme = _("programme {id}").format(id=status.programme_id)
+    lines = [f"{programme}: {status.organisation} ({status.workflow})"]
     lines += [f"  {_part_line(part)}" for part in status.parts]
     return "\n".join(lines)

@@ -8,9 +8,10 @@ only from ``FBH_SMTP_PASSWORD``; a password in the file is refused.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +24,7 @@ from engine.config.http import HttpSection
 from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
 from engine.domain.errors import ConfigError, InvalidInputError
 from engine.domain.model import Contact
+from engine.domain.workdays import Closure, WorkingCalendar
 
 CONFIG_ENV = "FBH_CONFIG"
 PASSWORD_ENV = "FBH_SMTP_PASSWORD"
@@ -31,11 +33,51 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
 
 
+class ClosureSection(Section):
+    """A yearly closure period: ``{ name = "sommerferie", start = "07-06", end = "07-31" }``."""
+
+    name: str
+    start: str  # MM-DD, included
+    end: str  # MM-DD, included; before start: the period runs over the new year
+
+    @field_validator("start", "end")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        month, _, day = value.strip().partition("-")
+        try:
+            date(2001, int(month), int(day))
+        except ValueError as exc:
+            raise ValueError(f"invalid day {value!r}: expected MM-DD, e.g. 12-24") from exc
+        return f"{int(month):02d}-{int(day):02d}"
+
+    def closure(self) -> Closure:
+        first, last = (tuple(int(p) for p in v.split("-")) for v in (self.start, self.end))
+        return Closure(self.name, (first[0], first[1]), (last[0], last[1]))
+
+
+DEFAULT_CLOSURES = (ClosureSection(name="jul og nytår", start="12-24", end="01-01"),)
+
+
 class EngineSection(Section):
     timezone: str = "Europe/Copenhagen"
     hours_per_workday: float = Field(default=7.4, gt=0, le=24)
-    workflows: str = "workflows"
+    workflows: str | None = None  # None: the definitions shipped with the package
     exclude_optional_days: tuple[OptionalDay, ...] = ()
+    # No meetings in these periods; windows stretch past them. [] switches them off.
+    closures: tuple[ClosureSection, ...] = DEFAULT_CLOSURES
+    # The CLI's language when the locale (LC_ALL, LC_MESSAGES, LANG) names none: engine/cli/i18n.py
+    language: Literal["da", "en"] = "da"
+    # Meetings are held inside these hours; a reschedule outside them needs --force.
+    workday_start: time = time(8, 0)
+    workday_end: time = time(17, 0)
+
+    @field_validator("workday_end")
+    @classmethod
+    def _workday_ends_after_start(cls, value: time, info: Any) -> time:
+        start = info.data.get("workday_start")
+        if start is not None and value <= start:
+            raise ValueError(f"workday_end {value} must be after workday_start {start}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -125,6 +167,14 @@ class Settings(Section):
     inbox: InboxSection = InboxSection()
     http: HttpSection = HttpSection()
     base_dir: Path = Path(".")
+    config_file: Path | None = None  # the file these settings came from; None: built-in defaults
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar: optional days and closure periods from ``[engine]``."""
+        return WorkingCalendar.danish(
+            self.engine.exclude_optional_days, [c.closure() for c in self.engine.closures]
+        )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -132,6 +182,8 @@ class Settings(Section):
 
     @property
     def workflows_dir(self) -> Path:
+        if self.engine.workflows is None:
+            return shipped_workflows()
         return self.resolve(self.engine.workflows)
 
     @property
@@ -142,6 +194,11 @@ class Settings(Section):
     def database_url(self) -> str:
         url = os.environ.get(DATABASE_URL_ENV) or self.database.url
         return resolve_sqlite_url(url, self.base_dir)
+
+    @property
+    def database_display(self) -> str:
+        """The database URL with any password masked, for logs and ``fbh status``."""
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.database_url)
 
     @property
     def sender(self) -> Contact:
@@ -199,6 +256,13 @@ def resolve_sqlite_url(url: str, base_dir: Path) -> str:
     return prefix + str((base_dir / path).resolve())
 
 
+def shipped_workflows() -> Path:
+    """The definitions shipped with fbh: ``engine/_workflows`` in an installed wheel (see
+    pyproject.toml), ``workflows/`` in a source checkout or an editable install."""
+    installed = Path(__file__).resolve().parents[1] / "_workflows"
+    return installed if installed.is_dir() else PACKAGE_ROOT / "workflows"
+
+
 def find_config(explicit: str | Path | None) -> Path | None:
     """The config file to use: ``--config``, then ``$FBH_CONFIG``, then ``./config.toml``."""
     if explicit:
@@ -212,15 +276,12 @@ def find_config(explicit: str | Path | None) -> Path | None:
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load settings from the config file, or the embedded defaults when there is none.
 
-    With no file, relative paths resolve against the current directory, and the shipped
-    ``workflows/`` folder is used.
+    With no file, relative paths resolve against the current directory. Without
+    ``[engine] workflows`` the shipped definitions are used.
     """
     config_path = find_config(path)
     if config_path is None:
-        return Settings(
-            base_dir=Path.cwd(),
-            engine=EngineSection(workflows=str(PACKAGE_ROOT / "workflows")),
-        )
+        return Settings(base_dir=Path.cwd())
     data = _read_toml(config_path)
     imap = data.get("inbox", {}).get("imap") if isinstance(data.get("inbox"), dict) else None
     if isinstance(imap, dict) and "password" in imap:
@@ -234,7 +295,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
             f"set {PASSWORD_ENV} in the environment"
         )
     try:
-        return Settings(base_dir=config_path.resolve().parent, **data)
+        return Settings(
+            base_dir=config_path.resolve().parent, config_file=config_path.resolve(), **data
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

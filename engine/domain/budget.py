@@ -60,7 +60,10 @@ def expected_range(minimum: float, maximum: float, share: float) -> tuple[float,
 
 
 def pace(used: float, minimum: float, maximum: float, share: float) -> Pace:
-    """``behind``, ``on track`` or ``ahead`` of the share of the timeline that has passed."""
+    """``behind``, ``on track`` or ``ahead`` of the share of the timeline that has passed.
+    Past the maximum is always ahead: no share of the timeline makes it on track."""
+    if round_hours(used) > round_hours(maximum):
+        return "ahead"
     low, high = expected_range(minimum, maximum, share)
     slack = minimum * PACE_SLACK
     if used + slack < low - _EPSILON:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from engine.domain.errors import PlanningError
@@ -79,6 +79,7 @@ class PlannedMilestone:
     window_end: date
     start: datetime | None = None
     end: datetime | None = None
+    moved: str | None = None  # why the window left its weeks: a closure period, and how far
 
     @property
     def ident(self) -> MilestoneId:
@@ -291,18 +292,35 @@ def _dependencies(item: _Item, by_ident: Mapping[MilestoneId, _Item]) -> list[Mi
     return idents
 
 
-def _window(item: _Item, start: date, calendar: WorkingCalendar) -> list[date]:
+def _window(item: _Item, start: date, calendar: WorkingCalendar) -> tuple[list[date], str | None]:
+    """The open working days of the item's weeks, and why they moved (None: they did not).
+
+    Working days inside a closure period are left out, and the window gains as many working
+    days after its end as the closure took from it.
+    """
     first_week, last_week = item.weeks
     first = max(week_monday(start, first_week), start)
     last = week_friday(start, last_week)
     days = calendar.working_days(first, last)
     if not days:
-        monday = week_monday(start, first_week)
-        message = f"no working day in {_weeks_text(item.weeks)} ({monday} … {last})"
-        if first > monday:
-            message += f" on or after the start {start}"
-        raise item.error(message)
-    return days
+        _no_working_day(item, start, first, last)
+    opened, closed = calendar.past_closures(days)
+    if not closed:
+        return days, None
+    taken = f"{len(closed)} arbejdsdag" + ("e" if len(closed) > 1 else "")
+    note = (
+        f"lukkeperioden {calendar.describe_closure(closed[0])} tog {taken}: "
+        f"vinduet er {opened[0]} – {opened[-1]} i stedet for {days[0]} – {days[-1]}"
+    )
+    return opened, note
+
+
+def _no_working_day(item: _Item, start: date, first: date, last: date) -> NoReturn:
+    monday = week_monday(start, item.weeks[0])
+    message = f"no working day in {_weeks_text(item.weeks)} ({monday} … {last})"
+    if first > monday:
+        message += f" on or after the start {start}"
+    raise item.error(message)
 
 
 def _weeks_text(weeks: tuple[int, int]) -> str:
@@ -318,7 +336,7 @@ def _plan_item(
     index: _BusyIndex,
     placed: Mapping[MilestoneId, PlannedMilestone],
 ) -> PlannedMilestone:
-    days = _window(item, start, calendar)
+    days, moved = _window(item, start, calendar)
     meeting_start = meeting_end = None
     if item.definition.is_meeting:
         not_before = _not_before(item, placed, tz)
@@ -334,6 +352,7 @@ def _plan_item(
         window_end=days[-1],
         start=meeting_start,
         end=meeting_end,
+        moved=moved,
     )
 
 
@@ -450,6 +469,8 @@ def milestone_to_json(milestone: PlannedMilestone, tz: ZoneInfo | None = None) -
     if milestone.is_meeting:
         data["start"] = _datetime_json(milestone.start, tz)
         data["end"] = _datetime_json(milestone.end, tz)
+    if milestone.moved:
+        data["moved"] = milestone.moved
     return data
 
 

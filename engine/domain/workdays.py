@@ -19,7 +19,7 @@ or hashing).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import MappingProxyType
@@ -54,6 +54,49 @@ def _public_holidays(year: int) -> dict[date, str]:
 
 
 @dataclass(frozen=True)
+class Closure:
+    """A closure period that recurs every year: no meetings, and milestone windows stretch
+    past it (see :mod:`engine.domain.planning`). ``first`` and ``last`` are (month, day),
+    both included; a period such as 24 December – 1 January runs over the new year.
+
+    Reminders and task deadlines still count ordinary working days.
+    """
+
+    name: str
+    first: tuple[int, int]
+    last: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        for month, day in (self.first, self.last):
+            try:
+                date(2001, month, day)  # a year without 29 February: it must exist every year
+            except ValueError:
+                raise ConfigError(
+                    f"closure {self.name!r}: {month:02d}-{day:02d} is not a day of every year"
+                ) from None
+
+    def covers(self, d: date) -> bool:
+        day = (d.month, d.day)
+        if self.first <= self.last:
+            return self.first <= day <= self.last
+        return day >= self.first or day <= self.last
+
+    def period(self, d: date) -> tuple[date, date]:
+        """The dates of the period that covers ``d``."""
+        wraps = self.first > self.last
+        year = d.year - 1 if wraps and (d.month, d.day) <= self.last else d.year
+        return date(year, *self.first), date(year + 1 if wraps else year, *self.last)
+
+    def describe(self, d: date) -> str:
+        first, last = self.period(d)
+        return f"{self.name} ({first.isoformat()} – {last.isoformat()})"
+
+
+MAX_STRETCH_DAYS = 366  # closures that cover a whole year leave no day to stretch to
+CHRISTMAS = Closure("jul og nytår", (12, 24), (1, 1))  # the default of config.toml
+
+
+@dataclass(frozen=True)
 class _Year:
     """One year of the calendar: excluded holidays by name, and the working days."""
 
@@ -71,18 +114,47 @@ class WorkingCalendar:
     """
 
     optional: frozenset[str] = frozenset()
+    closures: tuple[Closure, ...] = ()
     _years: dict[int, _Year] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
     @classmethod
-    def danish(cls, optional: Iterable[str] = ()) -> WorkingCalendar:
+    def danish(
+        cls, optional: Iterable[str] = (), closures: Iterable[Closure] = ()
+    ) -> WorkingCalendar:
         """The Danish calendar, also excluding the named optional days.
 
         ``optional`` takes the config.toml names ``grundlovsdag``, ``juleaftensdag`` and
-        ``nytaarsaftensdag``; any other name raises :class:`ConfigError`.
+        ``nytaarsaftensdag``; any other name raises :class:`ConfigError`. ``closures`` are
+        the periods planning keeps meetings out of.
         """
-        return cls(optional=frozenset(_normalise_optional(name) for name in optional))
+        return cls(
+            optional=frozenset(_normalise_optional(name) for name in optional),
+            closures=tuple(closures),
+        )
+
+    def closure_on(self, d: date) -> Closure | None:
+        """The closure period that covers ``d``, if any."""
+        return next((c for c in self.closures if c.covers(d)), None)
+
+    def describe_closure(self, d: date) -> str:
+        closure = self.closure_on(d)
+        return closure.describe(d) if closure else ""
+
+    def past_closures(self, days: Sequence[date]) -> tuple[list[date], list[date]]:
+        """``days`` (working days, in order) without those in a closure period, plus as many
+        open working days after the last as the closures took; and the days taken."""
+        opened = [d for d in days if self.closure_on(d) is None]
+        closed = [d for d in days if self.closure_on(d) is not None]
+        day = days[-1] if days else None
+        while day is not None and len(opened) < len(days):
+            day = self.add_working_days(day, 1)
+            if (day - days[-1]).days > MAX_STRETCH_DAYS:
+                raise ConfigError(f"the closure periods leave no open working day after {days[-1]}")
+            if self.closure_on(day) is None:
+                opened.append(day)
+        return opened, closed
 
     def _year(self, year: int) -> _Year:
         table = self._years.get(year)

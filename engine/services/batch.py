@@ -3,7 +3,7 @@ reported (see :meth:`engine.services.programmes.ProgrammeCreation.create_program
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -148,17 +148,6 @@ class Shared:
         self.lead = settings.lead
         self.domain = settings.mail_domain
         self.organizer = settings.sender
-        self._budgets: dict[str, dict[str, Any] | None] = {}
-
-    def budget(
-        self,
-        definition: WorkflowDefinition,
-        compute: Callable[[WorkflowDefinition], dict[str, Any] | None],
-    ) -> dict[str, Any] | None:
-        key = definition.version
-        if key not in self._budgets:
-            self._budgets[key] = compute(definition)
-        return self._budgets[key]
 
 
 def check_agreements(

@@ -75,7 +75,7 @@ class Planner:
     def from_settings(cls, settings: Settings, registry: WorkflowRegistry | None = None) -> Planner:
         return cls(
             registry=registry or load_registry(settings.workflows_dir),
-            calendar=WorkingCalendar.danish(settings.engine.exclude_optional_days),
+            calendar=settings.calendar,
             tz=settings.tz,
         )
 
@@ -143,6 +143,9 @@ class ServiceContext:
             domain=self.settings.mail_domain,
             organizer=self.settings.sender,
             installation=self.uid_installation(programme.id),
+            part_titles=tuple(
+                (key, definitions[key].title) for key in (programme.workflow, *programme.extensions)
+            ),
         )
         return LoadedProgramme(
             programme=programme,

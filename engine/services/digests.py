@@ -8,7 +8,7 @@ daemon's weekly job.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
@@ -387,9 +387,11 @@ def queue_digests(
     *,
     consultants: Sequence[str] | None = None,
     lead: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> QueueResult:
     """Queue this week's digests: for ``consultants`` (default: everyone with live work) and,
-    with ``lead``, for the programme lead when one is configured."""
+    with ``lead``, for the programme lead when one is configured. ``on_progress(done,
+    total)`` follows the queueing (a progress bar)."""
     emails = digest_consultants(fbh) if consultants is None else list(consultants)
     queued: list[str] = []
     already: list[str] = []
@@ -409,6 +411,8 @@ def queue_digests(
             with fbh.store.transaction() as tx:
                 for draft in drafts:
                     (queued if tx.outbox.enqueue([draft], now) else already).append(draft.recipient)
+            if on_progress is not None:
+                on_progress(min(start + QUEUE_CHUNK, len(digests)), len(digests))
     return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))
 
 

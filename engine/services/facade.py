@@ -102,8 +102,10 @@ class Fbh(ServiceContext):
     ) -> MoveResult:
         return self.lifecycle.move(programme_id, new_start, now, dry_run=dry_run)
 
-    def milestone_done(self, programme_id: int, key: str, now: datetime) -> ProgrammeView:
-        return self.milestones.milestone_done(programme_id, key, now)
+    def milestone_done(
+        self, programme_id: int, key: str, now: datetime, *, force: bool = False
+    ) -> ProgrammeView:
+        return self.milestones.milestone_done(programme_id, key, now, force=force)
 
     def milestone_skip(self, programme_id: int, key: str, now: datetime) -> ProgrammeView:
         return self.milestones.milestone_skip(programme_id, key, now)
@@ -112,7 +114,7 @@ class Fbh(ServiceContext):
         self,
         programme_id: int,
         key: str,
-        new_start: datetime,
+        new_start: datetime | date,
         now: datetime,
         *,
         force: bool = False,

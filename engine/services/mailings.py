@@ -147,6 +147,29 @@ class Mailings:
         if loaded.programme.state != ProgrammeState.PAUSED.value:
             self.queue_timed(tx, loaded, row, now)
 
+    def summary(
+        self,
+        facts: ProgrammeFacts,
+        workflows: Sequence[WorkflowDefinition],
+        milestones: Sequence[tuple[PlannedMilestone, MilestoneDef]],
+        now: datetime,
+    ) -> OutboxDraft:
+        """The tovholder's overview of the programme as it stands, every part's budget in it."""
+        budgets = []
+        for definition in workflows:
+            budget = self.budget_context(definition)
+            if budget is not None:
+                budgets.append(budget | {"title": definition.title})
+        base = self.budget_context(workflows[0])
+        return compose.summary_draft(facts, milestones, budget=base, budgets=budgets, now=now)
+
+    def refresh_summary(self, tx: Tx, loaded: LoadedProgramme, now: datetime) -> None:
+        """A summary not sent yet shows the programme as it is when it goes out: its queued
+        context is rebuilt after every change of dates."""
+        pairs = [(self.ctx.planned(row), loaded.definition_of(row)) for row in loaded.milestones]
+        draft = self.summary(loaded.facts, (loaded.base, *loaded.extensions), pairs, now)
+        tx.outbox.replace_pending_payload(draft.dedupe_key, draft.payload)
+
     def budget_context(self, definition: WorkflowDefinition) -> dict[str, Any] | None:
         """The time budget as the summary mail shows it (None: the workflow has none)."""
         if definition.budget is None:

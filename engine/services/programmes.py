@@ -221,8 +221,8 @@ class ProgrammeCreation:
                 facts, milestone.id, milestone.planned, milestone.definition, 0, now
             )
         pairs = [(m.planned, m.definition) for m in milestones]
-        budget = shared.budget(base, self.mailings.budget_context)
-        rows.outbox.append(compose.summary_draft(facts, pairs, budget=budget, now=now))
+        workflows = [definitions[d.key] for d in item.workflows]
+        rows.outbox.append(self.mailings.summary(facts, workflows, pairs, now))
         if starts:
             rows.events.append(event("start", planned_state.value, state.value))
         rows.milestones += [
@@ -250,6 +250,7 @@ class ProgrammeCreation:
             domain=shared.domain,
             organizer=shared.organizer,
             installation=self.ctx.uid_installation(programme_id),
+            part_titles=tuple((d.key, d.title) for d in item.workflows),
         )
 
     def _add_first_invites(

@@ -27,7 +27,7 @@ class ProgrammeQueries:
             tx.programmes.get(programme_id)
             return [
                 {
-                    "at": e.at.isoformat(),
+                    "at": e.at.astimezone(self.ctx.tz).isoformat(),  # local, with offset
                     "actor": e.actor,
                     "entity": e.entity,
                     "entity_id": e.entity_id,

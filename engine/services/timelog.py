@@ -214,7 +214,15 @@ def log_time(
         parts = _parts(fbh, tx, programme)
         key = _check_part(programme, parts, part)
         work_date = day or today
-        checked = _check_entry(tx, programme, hours=hours, day=work_date, note=note, today=today)
+        checked = _check_entry(
+            tx,
+            programme,
+            hours=hours,
+            day=work_date,
+            note=note,
+            today=today,
+            opened=_opened(fbh, programme),
+        )
         entry = tx.time.add(
             TimeEntry(
                 programme_id=programme_id,
@@ -262,6 +270,7 @@ def edit_time(
             day=new_day,
             note=new_note,
             today=today,
+            opened=_opened(fbh, programme),
             exclude_entry=entry_id,
         )
         before = _entry_data(entry)
@@ -340,6 +349,14 @@ def _check_part(programme: Programme, parts: Sequence[BudgetPart], part: str | N
     return key
 
 
+def _opened(fbh: ServiceContext, programme: Programme) -> date:
+    """The first day hours can be logged: the start, or the day the programme was created (a
+    request is accepted by creating its programme), whichever comes first; preparation
+    before the start counts."""
+    created = programme.created_at.astimezone(fbh.tz).date()
+    return min(programme.start_date, created)
+
+
 def _check_entry(
     tx: Tx,
     programme: Programme,
@@ -348,6 +365,7 @@ def _check_entry(
     day: date,
     note: str,
     today: date,
+    opened: date,
     exclude_entry: int | None = None,
 ) -> float:
     """Refuse a bad entry with a clear message; return the hours rounded to 0.01."""
@@ -360,10 +378,10 @@ def _check_entry(
         raise InvalidInputError(f"invalid hours {hours:g}: at most 24 hours a day")
     if day > today:
         raise InvalidInputError(f"date {day} lies in the future (today is {today})")
-    if not programme.start_date <= day <= programme.end_date:
+    if not opened <= day <= programme.end_date:
         raise InvalidInputError(
             f"date {day} is outside programme {programme.id} "
-            f"({programme.start_date} … {programme.end_date})"
+            f"({opened} … {programme.end_date}; preparation counts from the day it was created)"
         )
     if len(note.strip()) > MAX_NOTE_LENGTH:
         raise InvalidInputError(f"the note is longer than {MAX_NOTE_LENGTH} characters")

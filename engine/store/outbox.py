@@ -91,6 +91,22 @@ class OutboxQueue(Repository):
         result = self.session.execute(statement)
         return max(result.rowcount, 0)  # type: ignore[attr-defined]
 
+    def replace_pending_payload(self, dedupe_key: str, payload: dict[str, Any]) -> bool:
+        """Give a message that is still pending a new payload (e.g. a summary whose dates
+        changed); a message being sent or sent keeps the one it went out with."""
+        statement = (
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.dedupe_key) == dedupe_key,
+                col(OutboxMessage.state) == OutboxState.PENDING.value,
+            )
+            .values(payload=payload)
+        )
+        changed = self.session.execute(statement).rowcount > 0  # type: ignore[attr-defined]
+        if changed:
+            self.unit.touch()
+        return bool(changed)
+
     def cancel_by_prefix(self, prefix: str) -> int:
         """Cancel pending rows whose dedupe key starts with ``prefix``."""
         statement = (
@@ -105,14 +121,21 @@ class OutboxQueue(Repository):
         return max(self.session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
 
     def find(
-        self, *, states: Sequence[str] | None = None, programme_id: int | None = None
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        programme_id: int | None = None,
+        limit: int | None = None,
     ) -> list[OutboxMessage]:
-        statement = select(OutboxMessage).order_by(col(OutboxMessage.id))
+        """The messages in id order; with ``limit``, only the newest ``limit`` of them."""
+        statement = select(OutboxMessage).order_by(col(OutboxMessage.id).desc())
         if states:
             statement = statement.where(col(OutboxMessage.state).in_(states))
         if programme_id is not None:
             statement = statement.where(OutboxMessage.programme_id == programme_id)
-        return list(self.session.exec(statement))
+        if limit is not None:
+            statement = statement.limit(limit)
+        return list(reversed(self.session.exec(statement).all()))
 
     def counts(self) -> dict[str, int]:
         statement = select(OutboxMessage.state, func.count()).group_by(col(OutboxMessage.state))

@@ -43,6 +43,14 @@ class Cli:
             raise AssertionError(f"fbh {' '.join(args)} exited {result.code}: {result.err}")
         return result
 
+    def in_language(self, lang: str) -> Cli:
+        """The same CLI with ``LANG=lang`` (the suite runs with English: tests/conftest.py)."""
+        env = {k: v for k, v in self.env.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANG")}
+        return Cli(self.home, self.config, env | {"LANG": lang})
+
+    def danish(self) -> Cli:
+        return self.in_language("da_DK.UTF-8")
+
     @property
     def maildir(self) -> Path:
         return self.home / "var" / "mail"

@@ -55,7 +55,7 @@ def test_a_backup_under_a_running_daemon_restores(tmp_path: Path, daemons: Daemo
     for n in range(3):
         out = tmp_path / f"backup-{n}.sqlite3"
         result = live("backup", "--out", str(out))
-        assert "sikkerhedskopi" in result.out
+        assert result.out.startswith("backup of ")
         outs.append(out)
     writer.join()
     final = tmp_path / "backup-final.sqlite3"

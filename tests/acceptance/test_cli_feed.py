@@ -17,13 +17,15 @@ def test_token_revoke_and_export(cli: Cli) -> None:
         assert result.out.startswith("/feeds/") and result.out.endswith(".ics\n")
         assert "[http] listen is not set" in result.err
     assert cli("feed", "token", "k0@bl.dk", "--revoke").out == (
-        "2 feed-token(s) tilbagekaldt for k0@bl.dk\n"
+        "2 feed tokens revoked for k0@bl.dk\n"
     )
 
     out = cli.home / "anne.ics"
     assert cli("feed", "export", "k0@bl.dk", "--out", str(out)).out == (
-        f"4 møde(r) skrevet til {out}\n"
+        f"4 meetings written to {out}\n"
     )
+    danish = cli.danish()("feed", "export", "k0@bl.dk", "--out", str(out))
+    assert danish.out == f"4 møder skrevet til {out}\n"
     calendar = Calendar.from_ical(out.read_bytes())
     assert len(calendar.walk("VEVENT")) == 4
     assert str(calendar["METHOD"]) == "PUBLISH"

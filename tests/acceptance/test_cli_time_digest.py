@@ -55,6 +55,7 @@ def create(cli: Cli, org: str, tovholder: str, start: date, *extra: str) -> int:
         tovholder,
         "--start",
         start.isoformat(),
+        "--allow-past",  # these programmes are under way: weeks back is what they test
         "--json",
         *extra,
     )

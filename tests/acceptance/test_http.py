@@ -183,7 +183,7 @@ def test_health_metrics_and_a_feed_over_http(
     ):
         assert web.get(trick).status == 404, trick
 
-    assert "1 feed-token(s) tilbagekaldt" in cli("feed", "token", CONSULTANT, "--revoke").out
+    assert "1 feed token revoked" in cli("feed", "token", CONSULTANT, "--revoke").out
     revoked = web.get(path)
     assert (revoked.status, revoked.body) == (404, wrong.body)
 

@@ -135,7 +135,7 @@ def test_extension_adds_six_weeks(fbh: Fbh) -> None:
 
 def test_move_shifts_every_open_milestone_and_logs_it(fbh: Fbh, store: Store) -> None:
     view = fbh.create_programme(new(), NOW)
-    fbh.milestone_done(view.id, "afsaet", NOW)
+    fbh.milestone_done(view.id, "afsaet", NOW, force=True)
     preview = fbh.move(view.id, date(2027, 1, 18), NOW, dry_run=True)
     assert preview.changes and not preview.applied
     assert fbh.show(view.id).start == date(2027, 1, 4)  # the dry run wrote nothing
@@ -198,7 +198,7 @@ def test_tasks_cannot_be_rescheduled(fbh: Fbh) -> None:
 
 def test_illegal_transitions_name_the_state_and_the_event(fbh: Fbh, store: Store) -> None:
     view = fbh.create_programme(new(), NOW)
-    fbh.milestone_done(view.id, "afsaet", NOW)
+    fbh.milestone_done(view.id, "afsaet", NOW, force=True)
     with pytest.raises(InvalidTransitionError, match="'done' cannot 'skip'"):
         fbh.milestone_skip(view.id, "afsaet", NOW)
     fbh.cancel(view.id, NOW)
@@ -280,8 +280,8 @@ def test_a_key_in_both_workflows_needs_its_workflow(fbh: Fbh) -> None:
     with pytest.raises(
         InvalidInputError, match=r"use socialt-beredskab\.afsaet or tilpasset\.afsaet"
     ):
-        fbh.milestone_done(view.id, "afsaet", NOW)
-    done = fbh.milestone_done(view.id, "tilpasset.afsaet", NOW)
+        fbh.milestone_done(view.id, "afsaet", NOW, force=True)
+    done = fbh.milestone_done(view.id, "tilpasset.afsaet", NOW, force=True)
     states = {(m.planned.workflow, m.planned.key): m.state for m in done.milestones}
     assert states[("tilpasset", "afsaet")] == "done"
     assert states[("socialt-beredskab", "afsaet")] == "scheduled"

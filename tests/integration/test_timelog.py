@@ -123,7 +123,7 @@ def test_the_extension_has_its_own_budget(fbh: Fbh) -> None:
         ({"hours": float("nan")}, "must be more than 0"),
         ({"hours": 24.5}, "at most 24 hours"),
         ({"day": date(2027, 2, 16)}, "lies in the future"),
-        ({"day": date(2027, 1, 3)}, "outside programme"),
+        ({"day": date(2026, 11, 30)}, "outside programme"),  # before it was created
         ({"part": "basis"}, "unknown part 'basis'"),
         ({"part": "tilpasset"}, "unknown part 'tilpasset'"),  # not an extension of this one
         ({"note": "x" * 501}, "longer than 500"),

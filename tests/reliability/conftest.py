@@ -14,31 +14,11 @@ the session the totals per area are printed and written to ``var/reliability.jso
 
 from __future__ import annotations
 
-import json
-import os
-from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pytest
 from faults import Daemons, SmtpSwitch
-
-REPO = Path(__file__).resolve().parents[2]
-COUNTERS = ("inputs", "faults", "sent", "lost", "tracebacks")
-
-
-@dataclass
-class Counts:
-    inputs: int = 0
-    faults: int = 0
-    sent: int = 0
-    lost: int = 0
-    tracebacks: int = 0
-    tests: int = 0
-
-
-_TOTALS: dict[str, Counts] = defaultdict(Counts)
+from tally_report import _TOTALS, COUNTERS, Counts
 
 
 class Tally:
@@ -72,38 +52,6 @@ def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
     total = _TOTALS[area]
     for name in (*COUNTERS, "tests"):
         setattr(total, name, getattr(total, name) + getattr(recorder.counts, name))
-
-
-def report_path() -> Path:
-    return Path(os.environ.get("FBH_RELIABILITY_REPORT", REPO / "var" / "reliability.json"))
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _TOTALS:
-        return
-    grand = Counts()
-    lines = [
-        "| area | tests | inputs tried | faults survived | messages sent | lost | tracebacks |"
-    ]
-    lines.append("|---|---:|---:|---:|---:|---:|---:|")
-    for area, counts in sorted(_TOTALS.items()):
-        for name in (*COUNTERS, "tests"):
-            setattr(grand, name, getattr(grand, name) + getattr(counts, name))
-        lines.append(
-            f"| {area} | {counts.tests} | {counts.inputs} | {counts.faults} | {counts.sent} "
-            f"| {counts.lost} | {counts.tracebacks} |"
-        )
-    lines.append(
-        f"| **total** | {grand.tests} | {grand.inputs} | {grand.faults} | {grand.sent} "
-        f"| {grand.lost} | {grand.tracebacks} |"
-    )
-    terminalreporter.write_sep("-", "reliability tally")
-    for line in lines:
-        terminalreporter.write_line(line)
-    path = report_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {area: asdict(counts) for area, counts in sorted(_TOTALS.items())}
-    path.write_text(json.dumps({"areas": document, "total": asdict(grand)}, indent=2) + "\n")
 
 
 @pytest.fixture

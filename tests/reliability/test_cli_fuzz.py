@@ -586,12 +586,19 @@ def other_bad_values(draw: st.DrawFn) -> tuple[list[str], str]:
         )
         return ["time", "log", "1", "--hours", bad, "--date", "2027-01-13"], "hours"
     if kind == "milestone":
-        bad = draw(TEXT.filter(lambda t: t.rpartition(".")[2] not in MILESTONE_KEYS))
+        # keys match case-insensitively, white space folded (engine/domain/milestone_ref.py)
+        bad = draw(
+            TEXT.filter(
+                lambda t: " ".join(t.split()).casefold().rpartition(".")[2] not in MILESTONE_KEYS
+            )
+        )
         verb = draw(st.sampled_from(["done", "skip"]))
         # "--" ends the options, so a key such as "-0" reaches fbh instead of Click
         return ["milestone", verb, "1", "--", bad], "not found"
-    if kind == "workflow":
-        bad = draw(TEXT.filter(lambda t: t not in ("socialt-beredskab", "tilpasset")))
+    if kind == "workflow":  # workflow keys match case-insensitively, stripped
+        bad = draw(
+            TEXT.filter(lambda t: t.strip().casefold() not in ("socialt-beredskab", "tilpasset"))
+        )
         return draw(
             st.sampled_from(
                 [
@@ -601,7 +608,9 @@ def other_bad_values(draw: st.DrawFn) -> tuple[list[str], str]:
             )
         )
     if kind == "extension":
-        bad = draw(TEXT.filter(lambda t: t != "tilpasset"))
+        bad = draw(
+            TEXT.filter(lambda t: t.strip().casefold() not in ("socialt-beredskab", "tilpasset"))
+        )
         return [*CREATE, "--with", bad], "workflow"
     if kind in ("org", "municipality"):
         bad = draw(st.one_of(BLANK, CONTROLLED))

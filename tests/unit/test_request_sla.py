@@ -106,7 +106,9 @@ def test_reminder_and_escalation_render_in_danish() -> None:
     assert "endnu ingen konsulent" in mail.text
     assert "fbh request propose 4" in mail.text
     mail = render_mail(escalation.kind, revive(escalation.payload["context"]))
-    assert mail.subject.startswith("Svarfrist overskredet: anmodning fra Boligselskabet Østervang")
+    assert mail.subject.startswith(
+        "Svarfrist overskredet: henvendelse fra Boligselskabet Østervang"
+    )
     assert "overskredet med 1 dag." in mail.text
 
 

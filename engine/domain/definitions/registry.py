@@ -112,10 +112,16 @@ class WorkflowRegistry:
         self._definitions = MappingProxyType({d.key: d for d in ordered})
 
     def get(self, key: str) -> WorkflowDefinition:
-        try:
-            return self._definitions[key]
-        except KeyError:
-            raise NotFoundError("workflow", key) from None
+        """The workflow ``key``, case-insensitively (``--with TILPASSET``)."""
+        found = self._definitions.get(key) or self._definitions.get(key.strip().lower())
+        if found is None:
+            found = next(
+                (d for k, d in self._definitions.items() if k.casefold() == key.strip().casefold()),
+                None,
+            )
+        if found is None:
+            raise NotFoundError("workflow", key)
+        return found
 
     def keys(self) -> list[str]:
         return list(self._definitions)
