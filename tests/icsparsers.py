@@ -99,7 +99,7 @@ def parse_vobject(ics: bytes) -> Events:
     }
 
 
-def _run(command: list[str], ics: bytes, cwd: Path | None = None) -> dict[str, Any]:
+def run_tool(command: list[str], ics: bytes, cwd: Path | None = None) -> dict[str, Any]:
     done = subprocess.run(command, input=ics, capture_output=True, timeout=60, cwd=cwd)
     if done.returncode != 0:
         raise AssertionError(f"{command[0]} failed: {done.stderr.decode(errors='replace')}")
@@ -114,7 +114,8 @@ def _events(result: dict[str, Any]) -> Events:
     }
 
 
-def icaljs_parser() -> Parser:
+def icaljs_command() -> tuple[list[str], Path]:
+    """The command and folder that run ical.js on standard input (npm installs it once)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         skip_or_fail("node and npm are needed for the ical.js parser")
@@ -126,20 +127,30 @@ def icaljs_parser() -> Parser:
             capture_output=True,
             timeout=300,
         )
-    script = str(JS_DIR / "parse_ics.mjs")
-    return lambda ics: _events(_run([node, script, "--all"], ics, cwd=JS_DIR))
+    return [node, str(JS_DIR / "parse_ics.mjs")], JS_DIR
 
 
-def libical_parser() -> Parser:
+def libical_command() -> list[str]:
+    """The command that runs libical (through the system Python's GObject bindings)."""
     probe = "import gi; gi.require_version('ICalGLib', '3.0'); from gi.repository import ICalGLib"
     if not Path(SYSTEM_PYTHON).exists():
         skip_or_fail(f"{SYSTEM_PYTHON} is needed for libical (python3-gi, gir1.2-ical-3.0)")
     found = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=60)
     if found.returncode != 0:
         skip_or_fail("libical GObject bindings missing: apt-get install -y gir1.2-ical-3.0")
+    return [SYSTEM_PYTHON, str(LIBICAL_HELPER)]
+
+
+def icaljs_parser() -> Parser:
+    command, cwd = icaljs_command()
+    return lambda ics: _events(run_tool([*command, "--all"], ics, cwd=cwd))
+
+
+def libical_parser() -> Parser:
+    command = libical_command()
 
     def parse(ics: bytes) -> Events:
-        result = _run([SYSTEM_PYTHON, str(LIBICAL_HELPER), "--all"], ics)
+        result = run_tool([*command, "--all"], ics)
         assert result["parse_errors"] == 0
         assert result["itip_errors"] == []  # RFC 5546's table for METHOD:PUBLISH
         return _events(result)

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -31,6 +27,7 @@ import pytest
 import vobject
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from icsparsers import icaljs_command, libical_command, run_tool
 from mime_reference import build_message, to_bytes
 
 from engine.domain.model import Contact
@@ -38,9 +35,6 @@ from notifications.invites import InviteSpec, build_calendar, invite_uid
 from notifications.mime import MailSpec, message_id_for
 
 CPH = ZoneInfo("Europe/Copenhagen")
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-LIBICAL_HELPER = Path(__file__).resolve().with_name("libical_parse.py")
-SYSTEM_PYTHON = "/usr/bin/python3"
 
 Parser = Callable[[bytes], dict[str, Any]]
 
@@ -51,46 +45,20 @@ REQUIRED = {
 STATUS = {"REQUEST": "CONFIRMED", "CANCEL": "CANCELLED"}
 
 
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (required when CI=true)")
-    pytest.skip(reason)
-
-
 def run_parser(command: list[str], ics: bytes, cwd: Path | None = None) -> dict[str, Any]:
-    done = subprocess.run(command, input=ics, capture_output=True, timeout=60, cwd=cwd)
-    if done.returncode != 0:
-        raise AssertionError(f"{command[0]} failed: {done.stderr.decode(errors='replace')}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return _normalise(result)
+    return _normalise(run_tool(command, ics, cwd=cwd))
 
 
 @pytest.fixture(scope="session")
 def icaljs() -> Parser:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        skip_or_fail("node and npm are needed for the ical.js parser")
-    assert node is not None and npm is not None
-    if not (JS_DIR / "node_modules" / "ical.js" / "package.json").exists():
-        subprocess.run(
-            [npm, "ci", "--prefix", str(JS_DIR), "--no-audit", "--no-fund"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    script = str(JS_DIR / "parse_ics.mjs")
-    return lambda ics: run_parser([node, script], ics, cwd=JS_DIR)
+    command, cwd = icaljs_command()
+    return lambda ics: run_parser(command, ics, cwd=cwd)
 
 
 @pytest.fixture(scope="session")
 def libical() -> Parser:
-    probe = "import gi; gi.require_version('ICalGLib', '3.0'); from gi.repository import ICalGLib"
-    if not Path(SYSTEM_PYTHON).exists():
-        skip_or_fail(f"{SYSTEM_PYTHON} is needed for libical (python3-gi, gir1.2-ical-3.0)")
-    found = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=60)
-    if found.returncode != 0:
-        skip_or_fail("libical GObject bindings missing: apt-get install -y gir1.2-ical-3.0")
-    return lambda ics: run_parser([SYSTEM_PYTHON, str(LIBICAL_HELPER)], ics)
+    command = libical_command()
+    return lambda ics: run_parser(command, ics)
 
 
 def parse_vobject(ics: bytes) -> dict[str, Any]:
