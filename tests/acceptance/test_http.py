@@ -143,6 +143,15 @@ def test_health_metrics_and_a_feed_over_http(
     cli("programme", "cancel", str(gone["id"]))
     wait_until(lambda: web.get(path, **{"If-None-Match": etag}).status == 200, 10, "a new ETag")
     wait_until(lambda: not served_due(web), 20, "the updates delivered")
+
+    def cancellations_in_maildir() -> bool:
+        # Nothing due can still mean a batch in flight: wait for its files too.
+        mailed = mailed_invites(cli.maildir, CONSULTANT)
+        return {str(e["STATUS"]) for u, e in mailed.items() if f"-{gone['id']}-" in u} == {
+            "CANCELLED"
+        }
+
+    wait_until(cancellations_in_maildir, 20, "the cancellations in the Maildir")
     feed = web.get(path)
     assert feed.headers["ETag"] != etag
     assert "Østervang".encode() in feed.body
