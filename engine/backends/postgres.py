@@ -6,8 +6,10 @@
   just as often: if a check fails or times out it stops leading at once and closes the
   connection (the server then drops the lock). When a leader dies, PostgreSQL ends its
   session and frees the lock, and another daemon takes over at its next try.
-* **change watching** (:class:`PgWatcher`): ``LISTEN fbh`` on a dedicated connection; the store
-  sends ``NOTIFY fbh`` in every transaction that changes what the daemons schedule.
+* **change watching** (:class:`PgWatcher`): ``LISTEN`` on a dedicated connection; the store
+  sends ``NOTIFY`` in every transaction that changes what the daemons schedule. The channel is
+  per schema (:data:`CHANNEL_SQL`), like the leader lock: daemons of another schema in the same
+  database are not woken.
 * **claims**: ``SELECT … FOR UPDATE SKIP LOCKED`` picks rows no other worker is claiming, then
   the conditional UPDATE is the fence.
 
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -37,7 +40,9 @@ from engine.backends.abc import BULK_SLICE, Backend, S, redact, slices
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "fbh"  # the channel of committed changes to the schedule
+# The channel of committed changes to the schedule: one per schema (``fbh_`` and 16 hex digits
+# of the md5 of the schema's name, within the 63 bytes a channel name may have).
+CHANNEL_SQL = "'fbh_' || substr(md5(coalesce(current_schema(), '')), 1, 16)"
 LOCK_CLASS = 0x0FB4  # first key of the two-int advisory lock: "fbh"
 MIGRATION_LOCK = 0x66_62_68_6D  # "fbhm": the advisory lock that serialises migrations
 # Server-side keepalives, so the server notices a vanished leader and frees its lock.
@@ -72,8 +77,8 @@ class PostgresBackend(Backend):
         return PgWatcher(self.url, retry_seconds=max(interval, 1.0))
 
     def announce_change(self, session: Session) -> None:
-        # Wakes every ``fbh serve`` (LISTEN fbh); delivered only if this commits.
-        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        # Wakes every ``fbh serve`` of this schema; delivered only if this commits.
+        session.execute(text(f"SELECT pg_notify({CHANNEL_SQL}, '')"))
 
     def for_update(self, statement: S) -> S:
         return statement.with_for_update()
@@ -200,9 +205,9 @@ class PgLeadership:
 
 
 class PgWatcher:
-    """``LISTEN fbh``. :meth:`start` listens before the daemon's first read, so a NOTIFY in
-    between waits on the connection; after a reconnect the daemon re-reads at once, because
-    notifications may have been lost meanwhile."""
+    """``LISTEN`` on this schema's channel. :meth:`start` listens before the daemon's first
+    read, so a NOTIFY in between waits on the connection; after a reconnect the daemon re-reads
+    at once, because notifications may have been lost meanwhile."""
 
     def __init__(self, url: str, *, retry_seconds: float) -> None:
         self._conninfo = libpq_url(url)
@@ -242,7 +247,11 @@ class PgWatcher:
             application_name="fbh serve (listen)",
         )
         try:
-            await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            cursor = await conn.execute(f"SELECT {CHANNEL_SQL}")
+            row = await cursor.fetchone()
+            assert row is not None
+            channel = str(row[0])
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         except BaseException:
             with contextlib.suppress(psycopg.Error, OSError):
                 await conn.close()

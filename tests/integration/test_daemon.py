@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from engine.backends.postgres import PgLeadership, libpq_url
+from engine.backends.postgres import CHANNEL_SQL, PgLeadership, libpq_url
 from engine.backends.sqlite import SqliteLeadership
 from engine.config.daemon import CatchUpSection, DaemonSection
 from engine.config.settings import Settings
@@ -227,13 +229,29 @@ def test_writes_notify_the_daemons_and_reads_do_not(pg_schema_url: str, tmp_path
     store = Store.open(settings.database_url)
     fbh = Fbh(settings, store, load_registry(settings.workflows_dir))
     try:
-        with psycopg.connect(libpq_url(pg_schema_url), autocommit=True) as listener:
-            listener.execute("LISTEN fbh")
+        with (
+            psycopg.connect(libpq_url(pg_schema_url), autocommit=True) as listener,
+            psycopg.connect(libpq_url(pg_schema_url), autocommit=True) as elsewhere,
+        ):
+            row = listener.execute(f"SELECT {CHANNEL_SQL}").fetchone()
+            assert row is not None
+            channel = str(row[0])
+            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            assert channel.startswith("fbh_") and channel != "fbh"  # not database-wide
+            # the daemons of another schema hear nothing
+            other_schema = f"t_{uuid.uuid4().hex[:12]}"
+            elsewhere.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(other_schema)))
+            elsewhere.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(other_schema)))
+            other = elsewhere.execute(f"SELECT {CHANNEL_SQL}").fetchone()
+            assert other is not None and other[0] != channel
+            elsewhere.execute(sql.SQL("LISTEN {}").format(sql.Identifier(str(other[0]))))
+            elsewhere.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(other_schema)))
             fbh.list_programmes()
             assert list(listener.notifies(timeout=0.3)) == []
             fbh.create_programme(new(), NOW)
             heard = list(listener.notifies(timeout=2, stop_after=1))
-            assert [n.channel for n in heard] == ["fbh"]
+            assert [n.channel for n in heard] == [channel]
+            assert list(elsewhere.notifies(timeout=0.3)) == []
     finally:
         store.dispose()
 
