@@ -38,6 +38,7 @@ __all__ = [
     "build_calendar",
     "build_feed",
     "copenhagen_vtimezone",
+    "course_uid",
     "invite_uid",
 ]
 
@@ -99,6 +100,20 @@ def invite_uid(
     return f"{prefix}-{programme_id}-{workflow}-{milestone_key}@{host}"
 
 
+def course_uid(course_id: int, domain: str, installation: str = "") -> str:
+    """The stable UID of a BASIS course date, e.g. ``fbh-3f9c0a1be27d4c55-course-4@bl.dk``:
+    the same in every registered person's invite and in the published calendar."""
+    if course_id <= 0:
+        raise ValueError(f"course id must be positive, got {course_id}")
+    host = domain.strip().lower()
+    if not _DOMAIN.match(host):
+        raise ValueError(f"invalid domain {domain!r}")
+    if installation and not _UID_PART.match(installation):
+        raise ValueError(f"invalid installation id {installation!r}")
+    prefix = f"fbh-{installation}" if installation else "fbh"
+    return f"{prefix}-course-{course_id}@{host}"
+
+
 def build_calendar(spec: InviteSpec) -> bytes:
     """Serialise ``spec`` as an iTIP VCALENDAR: UTF-8, CRLF line endings, folded lines."""
     _validate(spec)
@@ -121,7 +136,8 @@ def build_feed(specs: Iterable[InviteSpec], *, name: str, ttl: timedelta) -> byt
 
     Each VEVENT is the invite's own (UID, SEQUENCE, DTSTAMP, times, STATUS), so a calendar
     that has both the mailed invite and the feed sees one meeting. ATTENDEEs are left out:
-    RFC 5546 §3.2.1 allows none in a PUBLISH, and a feed is read-only.
+    RFC 5546 §3.2.1 allows none in a PUBLISH, and a feed is read-only (so a spec may
+    have none: the public course calendar's have none).
     """
     from icalendar import Calendar, vDuration
 
@@ -136,7 +152,7 @@ def build_feed(specs: Iterable[InviteSpec], *, name: str, ttl: timedelta) -> byt
     calendar.add("x-published-ttl", vDuration(ttl))  # the same, for Outlook
     events = []
     for spec in specs:
-        _validate(spec)
+        _validate(spec, attendees=False)
         events.append(_event(spec, attendees=False))
     if any(_uses_tzid(event) for event in events):
         calendar.add_component(copenhagen_vtimezone())
@@ -168,7 +184,7 @@ def copenhagen_vtimezone() -> Timezone:
     return timezone
 
 
-def _validate(spec: InviteSpec) -> None:
+def _validate(spec: InviteSpec, *, attendees: bool = True) -> None:
     if spec.method not in _STATUS:
         raise ValueError(f"method must be REQUEST or CANCEL, got {spec.method!r}")
     if spec.sequence < 0:
@@ -179,7 +195,7 @@ def _validate(spec: InviteSpec) -> None:
             raise ValueError(f"{name} must be an aware datetime, got {value!r}")
     if spec.end <= spec.start:
         raise ValueError(f"end {spec.end.isoformat()} is not after start {spec.start.isoformat()}")
-    if not spec.attendees:
+    if attendees and not spec.attendees:
         raise ValueError("an invite needs at least one attendee")
     if not spec.uid or _has_control(spec.uid) or " " in spec.uid:
         raise ValueError(f"invalid uid {spec.uid!r}")

@@ -122,6 +122,10 @@ def show_programme(view: ProgrammeView, settings: Settings, as_json: bool) -> No
                 for a in m.attendees
             )
             typer.echo("      " + _("answers: {answers}").format(answers=answers))
+    for c in view.checkins:  # maintenance check-ins after the end: tasks of the tovholder
+        due = c.due.astimezone(settings.tz)
+        title = _("check-in {months} months after the end").format(months=c.months)
+        typer.echo(f"{c.key:<14} {due:%Y-%m-%d %H:%M}  {title}  [{state_label(c.state)}]")
 
 
 def format_move(result: MoveResult) -> str:

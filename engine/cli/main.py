@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "time": ("engine.cli.time", "time_app", "The tovholder's hours against the budget."),
     "digest": ("engine.cli.digest", "digest_app", "Weekly e-mail digests."),
     "inbox": ("engine.cli.inbox", "inbox_app", "Inbound mail: answers, requests, bounces."),
+    "course": ("engine.cli.course", "course_app", "The BASIS course calendar."),
     "feed": ("engine.cli.feed", "feed_app", "Calendar feeds of the consultants' meetings."),
     "backup": ("engine.cli.backup", "backup", "Copy the SQLite database while fbh runs."),
 }

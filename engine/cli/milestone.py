@@ -19,6 +19,7 @@ from engine.cli.common import (
 from engine.cli.i18n import _
 from engine.domain import clock
 from engine.domain.milestone_ref import find_milestone
+from engine.domain.views import ProgrammeView
 
 milestone_app = typer.Typer(help="Milestones of a programme.", no_args_is_help=True)
 
@@ -35,8 +36,7 @@ def milestone_done(
 ) -> None:
     """Mark a milestone done."""
     view = state(ctx).fbh.milestone_done(parse_id(programme_id), key, clock.utcnow(), force=force)
-    done = find_milestone([m.planned for m in view.milestones], key, view.id)
-    typer.echo(_("programme {id}: {key} done").format(id=view.id, key=done.key))
+    typer.echo(_("programme {id}: {key} done").format(id=view.id, key=_closed_key(view, key)))
 
 
 @milestone_app.command("skip")
@@ -47,8 +47,17 @@ def milestone_skip(
 ) -> None:
     """Skip a milestone; a future meeting is cancelled in the calendars."""
     view = state(ctx).fbh.milestone_skip(parse_id(programme_id), key, clock.utcnow())
-    skipped = find_milestone([m.planned for m in view.milestones], key, view.id)
-    typer.echo(_("programme {id}: {key} skipped").format(id=view.id, key=skipped.key))
+    typer.echo(_("programme {id}: {key} skipped").format(id=view.id, key=_closed_key(view, key)))
+
+
+def _closed_key(view: ProgrammeView, key: str) -> str:
+    """The key of the milestone, or of the check-in (``checkin-3``), that ``key`` names."""
+    for checkin in view.checkins:
+        if checkin.key == key.strip() and not any(
+            m.planned.key == checkin.key for m in view.milestones
+        ):
+            return checkin.key
+    return find_milestone([m.planned for m in view.milestones], key, view.id).key
 
 
 @milestone_app.command("reschedule")

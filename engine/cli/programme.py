@@ -1,4 +1,4 @@
-"""CLI: ``fbh programme`` (create, show, list, cancel, pause, resume, move)."""
+"""CLI: ``fbh programme`` (create, show, list, edit, cancel, pause, resume, move)."""
 
 from __future__ import annotations
 
@@ -202,6 +202,48 @@ def programme_cancel(
             typer.echo(_("nothing changed"))
             raise typer.Exit(1)
     _programme_action(ctx, programme_id, lambda f, i, now: f.cancel(i, now, reason=reason))
+
+
+@programme_app.command("edit")
+def programme_edit(
+    ctx: typer.Context,
+    programme_id: Annotated[str, typer.Argument(metavar="ID")],
+    tovholder: Annotated[
+        str | None, typer.Option("--tovholder", help='The new tovholder: "Name <email>".')
+    ] = None,
+    consultant: Annotated[
+        str | None, typer.Option("--consultant", help='The new consultant: "Name <email>".')
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Hand a role over: future meetings are cancelled for the old person and sent to the
+    new one."""
+    view, changes = state(ctx).fbh.edit_programme(
+        parse_id(programme_id),
+        clock.utcnow(),
+        tovholder=parse_contact(tovholder, "--tovholder") if tovholder is not None else None,
+        consultant=parse_contact(consultant, "--consultant") if consultant is not None else None,
+    )
+    if as_json:
+        data = view.to_json(state(ctx).settings.tz)
+        data["handovers"] = [
+            {"role": c.role.value, "from": str(c.old), "to": str(c.new), "meetings": c.meetings}
+            for c in changes
+        ]
+        emit_json(data)
+        return
+    if not changes:
+        typer.echo(_("programme {id}: nothing changed").format(id=view.id))
+    for change in changes:
+        typer.echo(
+            _("programme {id}: {role} {old} → {new}; {n} future meetings moved").format(
+                id=view.id,
+                role=_(change.role.value),
+                old=change.old,
+                new=change.new,
+                n=change.meetings,
+            )
+        )
 
 
 @programme_app.command("pause")

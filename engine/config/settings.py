@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 
 from engine.config.base import Section
+from engine.config.courses import CourseSection
 from engine.config.daemon import DaemonSection, RequestsSection
 from engine.config.http import HttpSection
 from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
@@ -166,6 +167,7 @@ class Settings(Section):
     digest: DigestSection = DigestSection()
     inbox: InboxSection = InboxSection()
     http: HttpSection = HttpSection()
+    course: CourseSection = CourseSection()
     base_dir: Path = Path(".")
     config_file: Path | None = None  # the file these settings came from; None: built-in defaults
 
@@ -207,6 +209,12 @@ class Settings(Section):
     @property
     def lead(self) -> Contact | None:
         return Contact.parse(self.mail.lead) if self.mail.lead else None
+
+    @property
+    def course_lead(self) -> Contact | None:
+        """Who is asked whether a course under its minimum is held: ``[course] lead``, else
+        the ``[mail] lead``."""
+        return Contact.parse(self.course.lead) if self.course.lead else self.lead
 
     @property
     def mail_domain(self) -> str:

@@ -87,6 +87,8 @@ EXPIRY_PATHS: tuple[tuple[str, ...], ...] = (
     ("context", "milestone", "start"),
     ("context", "milestone", "window_end"),
     ("context", "request", "deadline"),
+    ("context", "course", "start"),
+    ("context", "course", "end"),
 )
 
 
@@ -95,6 +97,10 @@ def expiry(kind: str, payload: Mapping[str, Any], tz: ZoneInfo) -> datetime | No
     context = payload.get("context") or {}
     if kind == "invite":
         return _datetime(context.get("meeting", {}).get("end"))
+    if kind in ("course_invite", "course_notice"):
+        return _datetime((context.get("course") or {}).get("end"))
+    if kind in ("course_reminder", "course_roster", "course_decision"):
+        return _datetime((context.get("course") or {}).get("start"))
     if kind in ("reminder", "task_due"):
         milestone = context.get("milestone") or {}
         if milestone.get("kind") == "meeting":

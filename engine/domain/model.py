@@ -138,6 +138,12 @@ MAIL_KINDS: tuple[str, ...] = (
     "meeting_answer",  # a decline or counter-proposal, to the consultant (inbound mail)
     "request_ack",  # a request arrived by e-mail: the acknowledgement to its sender
     "bounce_notice",  # an address bounced: to the consultant of the programme
+    "checkin",  # a maintenance check-in after the programme: to the continuing tovholder
+    "course_invite",  # a BASIS course: confirmation with REQUEST, or CANCEL
+    "course_notice",  # a BASIS course: on the waiting list, or cancelled while waiting
+    "course_reminder",  # a BASIS course: reminder to a registered person
+    "course_roster",  # a BASIS course: who is coming, to the venue
+    "course_decision",  # a BASIS course under its minimum: the question to the lead
 )
 
 

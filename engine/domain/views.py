@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.domain.checkins import CheckinView
 from engine.domain.model import Contact
 from engine.domain.planning import PlannedMilestone, milestone_to_json
 
@@ -59,6 +60,7 @@ class ProgrammeView:
     end: date
     state: str
     milestones: tuple[MilestoneView, ...]
+    checkins: tuple[CheckinView, ...] = ()  # maintenance check-ins after the end (tasks)
 
     def to_json(self, tz: ZoneInfo) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class ProgrammeView:
             "end": self.end.isoformat(),
             "state": self.state,
             "milestones": [m.to_json(tz) for m in self.milestones],
+            "checkins": [c.to_json(tz) for c in self.checkins],
         }
 
 

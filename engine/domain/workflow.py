@@ -149,6 +149,7 @@ class WorkflowDefinition:
     request_answer_days: int | None = None  # the SLA for answering a request, in calendar days
     requires: tuple[str, ...] = ()  # workflows the organisation must have (active or completed)
     extends: ExtensionDef | None = None
+    checkins: tuple[int, ...] = ()  # maintenance check-ins, months after the programme's end
     source_path: str = ""
     source_text: str = field(default="", repr=False, compare=False)  # kept as the snapshot
 

@@ -25,6 +25,7 @@ from engine.domain.views import ProgrammeView
 from engine.domain.workdays import WorkingCalendar
 from engine.domain.workflow import MilestoneDef, WorkflowDefinition
 from engine.services.answers import milestone_views
+from engine.services.checkins import CheckinDesk
 from engine.store.store import Milestone, Programme, Store, Tx
 from notifications.compose import ProgrammeFacts
 
@@ -113,6 +114,7 @@ class ServiceContext:
         self.actor = actor
         self.tz: ZoneInfo = settings.tz
         self.calendar = self.planner.calendar
+        self.checkins = CheckinDesk(self.calendar, self.tz)
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.tz).date()
@@ -187,6 +189,7 @@ class ServiceContext:
             milestones=milestone_views(
                 tx, tx.programmes.milestones(programme.id), self.planned, attendees=attendees
             ),
+            checkins=self.checkins.views(tx, programme, base),
         )
 
     def show(self, programme_id: int) -> ProgrammeView:

@@ -8,7 +8,8 @@ The work is done by one module per group of use cases; this class only wires the
 * :mod:`engine.services.lifecycle`: cancel, pause, resume, move;
 * :mod:`engine.services.milestones`: done, skip, reschedule;
 * :mod:`engine.services.requests`: requests (``fbh.requests`` has all of them);
-* :mod:`engine.services.transitions`: the time-driven transitions.
+* :mod:`engine.services.transitions`: the time-driven transitions;
+* :mod:`engine.services.courses`: the BASIS course calendar (``fbh.courses``).
 
 The tovholder's hours (:mod:`engine.services.timelog`), the digests and the status take the
 ``Fbh`` as their context.
@@ -26,6 +27,8 @@ from engine.domain.model import Contact
 from engine.domain.views import ProgrammeView, RequestView
 from engine.services.batch import BatchItemError, NewProgramme
 from engine.services.context import Planner, ServiceContext
+from engine.services.courses import CourseDesk
+from engine.services.handover import Handover, RoleChange
 from engine.services.lifecycle import Lifecycle, MoveResult
 from engine.services.mailings import Mailings
 from engine.services.milestones import Milestones
@@ -57,6 +60,8 @@ class Fbh(ServiceContext):
         self.milestones = Milestones(self, self.mailings)
         self.requests = RequestDesk(self, self.creation)
         self.transitions = Transitions(self)
+        self.courses = CourseDesk(self)
+        self.handover = Handover(self, self.mailings, self.checkins)
 
     @classmethod
     def open(cls, settings: Settings, *, actor: str = "cli") -> Fbh:
@@ -90,6 +95,17 @@ class Fbh(ServiceContext):
 
     def cancel(self, programme_id: int, now: datetime, *, reason: str = "") -> ProgrammeView:
         return self.lifecycle.cancel(programme_id, now, reason=reason)
+
+    def edit_programme(
+        self,
+        programme_id: int,
+        now: datetime,
+        *,
+        tovholder: Contact | None = None,
+        consultant: Contact | None = None,
+    ) -> tuple[ProgrammeView, list[RoleChange]]:
+        """Hand the tovholder or consultant role over (engine/services/handover.py)."""
+        return self.handover.edit(programme_id, now, tovholder=tovholder, consultant=consultant)
 
     def pause(self, programme_id: int, now: datetime) -> ProgrammeView:
         return self.lifecycle.pause(programme_id, now)

@@ -162,6 +162,7 @@ class Lifecycle:
             self.mailings.requeue_changed(tx, loaded, row, now)
             self.ctx.event(tx, now, programme, "move", row.state, row.state, milestone=row)
         self.mailings.refresh_summary(tx, loaded, now)
+        self.ctx.checkins.requeue(tx, loaded, now)
 
     def _apply_planned(self, row: Milestone, planned: PlannedMilestone, now: datetime) -> None:
         time_changed = row.start_at != planned.start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from engine.domain.checkins import checkin_key, months_of
 from engine.domain.errors import ConflictError, InvalidInputError
 from engine.domain.i18n import _
 from engine.domain.milestone_ref import find_milestone
@@ -14,6 +15,7 @@ from engine.domain.workflow import MilestoneDef
 from engine.services.context import ServiceContext
 from engine.services.mailings import Mailings
 from engine.store.store import Milestone, Programme, Tx
+from notifications.checkins import prefix as checkin_prefix
 
 
 class Milestones:
@@ -36,6 +38,8 @@ class Milestones:
     ) -> ProgrammeView:
         with self.ctx.store.transaction() as tx:
             programme = tx.programmes.get(programme_id, for_update=True)
+            if self._close_checkin(tx, programme, key, event, now):
+                return self.ctx.view(tx, programme, attendees=True)
             PROGRAMME.fire(ProgrammeState(programme.state), "edit")
             rows = tx.programmes.milestones(programme_id)
             row = find_milestone(rows, key, programme_id)
@@ -50,6 +54,32 @@ class Milestones:
             self.ctx.fire_milestone(tx, now, programme, row, event)
             self.ctx.complete_if_finished(tx, loaded, now)
         return self.ctx.show(programme_id)
+
+    def _close_checkin(
+        self, tx: Tx, programme: Programme, key: str, event: str, now: datetime
+    ) -> bool:
+        """``checkin-N``: close the maintenance check-in (also after the programme completed;
+        not when it was cancelled). False when ``key`` names no check-in of the programme."""
+        months = months_of(key)
+        if months is None or any(r.key == key for r in tx.programmes.milestones(programme.id or 0)):
+            return False
+        loaded = self.ctx.load(tx, programme)
+        if months not in loaded.base.checkins:
+            return False
+        if programme.state == ProgrammeState.CANCELLED.value:
+            raise ConflictError(
+                _("programme {id} is cancelled: its check-ins are cancelled too").format(
+                    id=programme.id
+                )
+            )
+        state = MilestoneState.DONE.value if event == "done" else MilestoneState.SKIPPED.value
+        assert programme.id is not None
+        tx.checkins.close(programme.id, months, state, now)
+        tx.outbox.cancel_by_prefix(checkin_prefix(programme.id, months))
+        self.ctx.event(
+            tx, now, programme, event, None, state, data={"checkin": checkin_key(months)}
+        )
+        return True
 
     def _check_done(self, rows: list[Milestone], row: Milestone, now: datetime) -> None:
         """Done early or out of order needs ``force``: it withdraws reminders and invites."""

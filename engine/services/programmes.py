@@ -220,6 +220,7 @@ class ProgrammeCreation:
             rows.outbox += self.mailings.timed_drafts(
                 facts, milestone.id, milestone.planned, milestone.definition, 0, now
             )
+        rows.outbox += self.ctx.checkins.drafts(facts, base, plan.end, now)
         pairs = [(m.planned, m.definition) for m in milestones]
         workflows = [definitions[d.key] for d in item.workflows]
         rows.outbox.append(self.mailings.summary(facts, workflows, pairs, now))

@@ -107,6 +107,31 @@ class OutboxQueue(Repository):
             self.unit.touch()
         return bool(changed)
 
+    def upsert_pending(self, draft: OutboxDraft, now: datetime) -> None:
+        """Queue ``draft``, or give its still pending or cancelled row (same dedupe key) the
+        draft's payload and due time, pending again; a row sent or being sent is left as is.
+        For mail whose content follows a changing fact (a course's roster)."""
+        if self.enqueue([draft], now):
+            return
+        statement = (
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.dedupe_key) == draft.dedupe_key,
+                col(OutboxMessage.state).in_(
+                    (OutboxState.PENDING.value, OutboxState.CANCELLED.value)
+                ),
+            )
+            .values(
+                payload=draft.payload,
+                due_at=draft.due_at,
+                next_attempt_at=draft.due_at,
+                state=OutboxState.PENDING.value,
+                attempts=0,
+            )
+        )
+        self.unit.touch()
+        self.session.execute(statement)
+
     def cancel_by_prefix(self, prefix: str) -> int:
         """Cancel pending rows whose dedupe key starts with ``prefix``."""
         statement = (

@@ -2,7 +2,8 @@
 
 ``Store.transaction()`` yields a :class:`Tx` whose repositories, one per aggregate, read and
 write rows (``tx.programmes``, ``tx.people``, ``tx.invites``, ``tx.events``, ``tx.outbox``,
-``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``; the digests' reads are in
+``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``, ``tx.courses``,
+``tx.checkins``; the digests' reads are in
 :mod:`engine.store.digests`). It commits when the block ends and rolls back on any error, so
 a failed command leaves nothing half-written. Driver errors are translated into
 ``StoreError`` here, with the cause attached. What differs between databases is in the
@@ -24,6 +25,8 @@ from engine.backends import backend_for
 from engine.backends.abc import Backend, redact
 from engine.domain.errors import DatabaseUnavailableError, StoreError
 from engine.store.base import Unit
+from engine.store.checkins import Checkins
+from engine.store.courses import Courses
 from engine.store.daemons import Daemons
 from engine.store.database import migrate
 from engine.store.events import Events
@@ -151,6 +154,8 @@ class Tx(Unit):
         self.schedule = Schedule(self)
         self.daemons = Daemons(self)
         self.feeds = FeedTokens(self)
+        self.courses = Courses(self)
+        self.checkins = Checkins(self)
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -274,3 +274,56 @@ class FeedToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)  # hex SHA-256 of the token
     created_at: datetime = _utc()
     revoked_at: datetime | None = _utc(nullable=True)
+
+
+class Course(SQLModel, table=True):
+    """A BASIS course date in the course calendar (``fbh course``). ``state`` is ``planned``
+    or ``cancelled``; a planned course whose end has passed is shown as ``held``."""
+
+    __tablename__ = "courses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    city: str = Field(max_length=40)
+    venue: str = Field(max_length=200)
+    venue_email: str | None = Field(default=None, max_length=254)
+    start_at: datetime = _utc(index=True)
+    end_at: datetime = _utc()
+    capacity: int
+    minimum: int | None = None
+    decide_by: date | None = None
+    state: str = Field(max_length=20, index=True)
+    sequence: int = 0  # iCalendar SEQUENCE of the course's invites
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class CourseRegistration(SQLModel, table=True):
+    """One person signed up for a course: only name, e-mail and organisation are stored.
+    ``state`` is ``registered`` or ``waitlisted``; ``position`` orders the waiting list."""
+
+    __tablename__ = "course_registrations"
+    __table_args__ = (UniqueConstraint("course_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    course_id: int = Field(foreign_key="courses.id", index=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254, index=True)
+    organisation: str = Field(max_length=200)
+    state: str = Field(max_length=20)
+    position: int
+    ref: str = Field(max_length=32)  # random; names the registration in outbox dedupe keys
+    created_at: datetime = _utc()
+
+
+class Checkin(SQLModel, table=True):
+    """A maintenance check-in after a programme that someone closed (done or skipped); the
+    open ones follow from the definition's ``checkins`` and the programme's end."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (UniqueConstraint("programme_id", "months"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programmes.id", index=True)
+    months: int
+    state: str = Field(max_length=20)  # done | skipped
+    updated_at: datetime = _utc()

@@ -69,6 +69,7 @@ def build_definition(
         extends=ExtensionDef(workflow=extends.workflow, at_week=extends.at_week)
         if extends
         else None,
+        checkins=tuple(workflow.checkins),
         source_path=source,
         source_text=text,
     )

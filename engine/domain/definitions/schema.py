@@ -16,6 +16,7 @@ from engine.domain.definitions.values import (
     AmountValue,
     AnswerDays,
     AtWeek,
+    CheckinMonths,
     DurationValue,
     KindValue,
     Line,
@@ -65,6 +66,7 @@ class WorkflowTable(Table):
     requires: list[WorkflowKey] = []
     extends: ExtendsTable | None = None
     budget: BudgetTable | None = None
+    checkins: list[CheckinMonths] = []  # months after the end: maintenance check-ins
 
 
 class ReminderTable(Table):

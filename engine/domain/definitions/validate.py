@@ -34,6 +34,13 @@ def _check_workflow(workflow: WorkflowTable, problems: Problems) -> None:
         problems.add((*at, "extends", "workflow"), "a workflow cannot extend itself")
     if workflow.budget:
         _check_budget(workflow.budget, problems)
+    for i, months in enumerate(workflow.checkins):
+        if i and months <= workflow.checkins[i - 1]:
+            problems.add(
+                (*at, "checkins", i),
+                f"check-ins must be in increasing order without repeats, got {months} "
+                f"after {workflow.checkins[i - 1]}",
+            )
 
 
 def _check_budget(budget: BudgetTable, problems: Problems) -> None:

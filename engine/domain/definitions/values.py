@@ -23,6 +23,7 @@ Loc = tuple[str | int, ...]
 
 MAX_PROGRAMME_WEEKS = 260  # five years; keeps every later date computation in range
 MAX_ANSWER_DAYS = 365
+MAX_CHECKIN_MONTHS = 120  # maintenance check-ins: at most ten years after the end
 MAX_REMINDER_DAYS = 366  # a reminder at most about a year before
 MAX_KEY_LENGTH = 64
 MAX_AMOUNT_DAYS = 365
@@ -270,6 +271,7 @@ Version = Annotated[str, _field(_parse_version)]
 ProgrammeWeeks = Annotated[int, _field(_int_parser(0, MAX_PROGRAMME_WEEKS))]
 AtWeek = Annotated[int, _field(_int_parser(0, MAX_PROGRAMME_WEEKS))]
 AnswerDays = Annotated[int, _field(_int_parser(1, MAX_ANSWER_DAYS))]
+CheckinMonths = Annotated[int, _field(_int_parser(1, MAX_CHECKIN_MONTHS))]
 RoleValue = Annotated[Role, _field(_enum_parser(Role, "role"))]
 KindValue = Annotated[MilestoneKind, _field(_enum_parser(MilestoneKind, "kind"))]
 PlacementValue = Annotated[Placement, _field(_enum_parser(Placement, "placement"))]
