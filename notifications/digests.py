@@ -37,7 +37,7 @@ from engine.domain.model import OutboxDraft
 from engine.domain.workdays import iso_week, week_monday
 from notifications.compose import mail_draft
 from notifications.compose_inbound import PARTSTAT_DA
-from notifications.render import da_date, da_hours, da_period, da_timespan, da_weekday
+from notifications.render import da_date, da_hours, da_period, da_time, da_timespan, da_weekday
 
 CONSULTANT_KIND = "digest_consultant"
 LEAD_KIND = "digest_lead"
@@ -129,6 +129,21 @@ def lead_context(digest: LeadDigest, tz: ZoneInfo) -> dict[str, Any]:
         "soon": [_request_context(r) for r in digest.soon],
         "budget_alerts": [_alert_context(a) for a in digest.budget_alerts],
         "missed": [_missed_context(m, tz) for m in digest.missed],
+        "courses": [
+            {
+                "id": c.id,
+                "city": c.city,
+                "venue": c.venue,
+                "when_text": f"{da_date(c.start)} kl. {da_time(c.start)}",
+                "capacity": c.capacity,
+                "registered": c.registered,
+                "waitlisted": c.waitlisted,
+                "under_minimum": c.minimum is not None and c.registered < c.minimum,
+                "minimum": c.minimum,
+            }
+            for c in digest.courses
+        ],
+        "too_few_courses": digest.too_few_courses,
     }
 
 

@@ -150,6 +150,25 @@ class ConsultantDigest:
 
 
 @dataclass(frozen=True)
+class CourseItem:
+    """A planned BASIS course in the lead's digest."""
+
+    id: int
+    city: str
+    venue: str
+    start: datetime
+    end: datetime
+    capacity: int
+    registered: int
+    waitlisted: int
+    minimum: int | None
+
+
+COURSE_HORIZON_DAYS = 365  # the lead is warned when fewer than COURSES_WANTED are planned in it
+COURSES_WANTED = 2
+
+
+@dataclass(frozen=True)
 class LeadDigest:
     recipient: Contact
     today: date
@@ -160,6 +179,12 @@ class LeadDigest:
     soon: tuple[RequestItem, ...]  # open requests close to it
     budget_alerts: tuple[BudgetAlertItem, ...]
     missed: tuple[MissedItem, ...]
+    courses: tuple[CourseItem, ...] = ()  # planned BASIS courses in the coming 12 months
+
+    @property
+    def too_few_courses(self) -> bool:
+        """Fewer than 2 BASIS courses planned for the coming 12 months."""
+        return len(self.courses) < COURSES_WANTED
 
 
 # ----- pure helpers ---------------------------------------------------------------------------

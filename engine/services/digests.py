@@ -14,12 +14,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
 from engine.domain.budget import BudgetPart, PartStatus, round_hours
+from engine.domain.courses import PLANNED as COURSE_PLANNED
 from engine.domain.digest import (
+    COURSE_HORIZON_DAYS,
     LOAD_WEEKS,
     NOT_HELD,
     SOON_DAYS,
     BudgetAlertItem,
     ConsultantDigest,
+    CourseItem,
     DigestMilestone,
     LeadDigest,
     MissedItem,
@@ -134,8 +137,34 @@ def build_digests(
                     programmes, tuple(built[row.id] for row in ended), today
                 ),
                 missed=missed,
+                courses=_courses(tx, now),
             )
     return Digests(tuple(digests), lead_part)
+
+
+def _courses(tx: Tx, now: datetime) -> tuple[CourseItem, ...]:
+    """The planned BASIS courses that start in the coming 12 months."""
+    horizon = now + timedelta(days=COURSE_HORIZON_DAYS)
+    rows = [
+        c
+        for c in tx.courses.find(states=[COURSE_PLANNED], ending_after=now)
+        if c.start_at <= horizon
+    ]
+    counts = tx.courses.counts([c.id for c in rows if c.id is not None])
+    return tuple(
+        CourseItem(
+            id=c.id or 0,
+            city=c.city,
+            venue=c.venue,
+            start=c.start_at,
+            end=c.end_at,
+            capacity=c.capacity,
+            registered=counts[c.id or 0][0],
+            waitlisted=counts[c.id or 0][1],
+            minimum=c.minimum,
+        )
+        for c in rows
+    )
 
 
 def consultant_digest(fbh: Fbh, email: str, now: datetime) -> ConsultantDigest:
