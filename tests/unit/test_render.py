@@ -156,10 +156,19 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "recipient": TOVHOLDER,
         "bounce": {"address": "soeren@exmaple.dk", "status": "5.1.1 (failed)", "kind": "invite"},
     },
+    "checkin": {
+        "programme": PROGRAMME,
+        "recipient": TOVHOLDER,
+        "checkin": {"months": 3, "key": "checkin-3"},
+        "consultant": {"name": "Anna Holm", "email": "anna.holm@bl.dk"},
+    },
 }
 # The weekly digests are about many programmes, not one: tests/unit/test_digest.py renders them;
-# the request mails are about no programme: tests/unit/test_request_sla.py renders them.
-PROGRAMME_KINDS = [kind for kind in KINDS if not kind.startswith(("digest_", "request_"))]
+# the request mails are about no programme: tests/unit/test_request_sla.py renders them;
+# the course mails are about a BASIS course: tests/unit/test_courses.py renders them.
+PROGRAMME_KINDS = [
+    kind for kind in KINDS if not kind.startswith(("digest_", "request_", "course_"))
+]
 
 
 @pytest.mark.parametrize("kind", PROGRAMME_KINDS)
