@@ -202,7 +202,7 @@ def decision_key(course_id: int) -> str:
 
 
 def decision_draft(
-    course: CourseFacts, lead: Contact, registered: int, *, due_at: datetime
+    course: CourseFacts, lead: Contact, registered: Sequence[Registrant], *, due_at: datetime
 ) -> OutboxDraft:
     """The question to the lead: the course is under its minimum; hold it or cancel it?"""
     return _draft(
@@ -213,8 +213,9 @@ def decision_draft(
         due_at=due_at,
         context={
             "recipient": {"name": lead.name, "email": lead.email},
-            "registered": registered,
-            "missing": max((course.minimum or 0) - registered, 0),
+            "registered": len(registered),
+            "missing": max((course.minimum or 0) - len(registered), 0),
+            "participants": [{"name": p.name, "organisation": p.organisation} for p in registered],
         },
     )
 

@@ -242,7 +242,7 @@ class CourseDesk:
             tx.outbox.cancel_by_prefix(mail.decision_key(course.id))
             return
         due = max(self._before(course.decide_by, settings.decision_workdays), now)
-        tx.outbox.upsert_pending(mail.decision_draft(facts, lead, len(registered), due_at=due), now)
+        tx.outbox.upsert_pending(mail.decision_draft(facts, lead, registered, due_at=due), now)
 
     def _before(self, day: date, workdays: int) -> datetime:
         """``workdays`` working days before ``day``, at the configured send time."""

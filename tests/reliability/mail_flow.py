@@ -25,13 +25,16 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import inbound_mail
 from hostile_input import SENDER, WORKFLOWS
 
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
+from engine.domain.courses import registrant as course_registrant
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
+from engine.services.courses import NewCourse
 from engine.services.digests import queue_digests
 from engine.services.facade import Fbh, NewProgramme
 from engine.services.inbox import InboxDesk
@@ -40,6 +43,7 @@ from engine.store.store import OutboxMessage, Store
 from notifications.mailboxes import MaildirMailbox
 from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
 
+CPH = ZoneInfo("Europe/Copenhagen")
 CREATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)
 CONSULTANT_EMAIL = "konsulent@bl.dk"
@@ -155,6 +159,7 @@ def marked_flow(home: Path) -> Flow:
         queue_digests(fbh, NOW)
         deliver(store, settings)  # invites that went out are cancelled with METHOD:CANCEL
         receive_inbound(fbh, home / "inbox")  # a decline, a request and a bounce
+        course_mails(fbh)
         fbh.cancel(view.id, NOW, reason=f"{MARKERS['reason']}\nmed venlig hilsen")
         with store.transaction() as tx:
             everything = tx.outbox.find()
@@ -168,6 +173,33 @@ def marked_flow(home: Path) -> Flow:
         if key not in chosen or title > json.dumps(chosen[key].payload).count(MARKERS["title"]):
             chosen[key] = row  # prefer the workshop: its texts are all markers
     return Flow(settings, [chosen[key] for key in sorted(chosen, key=str)])
+
+
+def course_mails(fbh: Fbh) -> None:
+    """Every kind of BASIS course mail: confirmations, the waiting list, a freed seat, the
+    reminders, the venue's roster, the lead's question and a cancellation."""
+    course = fbh.courses.add(
+        NewCourse(
+            city="Aarhus",
+            venue="Kursuscentret",
+            start=datetime(2027, 3, 9, 9, 0, tzinfo=CPH),
+            end=datetime(2027, 3, 9, 15, 0, tzinfo=CPH),
+            capacity=2,
+            minimum=2,
+            decide_by=date(2027, 2, 20),
+            venue_email=Contact("Kursuscentret", "lokaler@kursus.dk"),
+        ),
+        NOW,
+    )
+    people = [
+        course_registrant(f"Deltager {n}", f"deltager{n}@oestervang.dk", MARKERS["org"])
+        for n in range(4)
+    ]
+    fbh.courses.register(course.id, people[0], NOW)  # under the minimum: the lead is asked
+    fbh.courses.register_many(course.id, people[1:], NOW)
+    fbh.courses.unregister(course.id, people[0].email, NOW)
+    deliver(fbh.store, fbh.settings)
+    fbh.courses.cancel(course.id, NOW)
 
 
 def receive_inbound(fbh: Fbh, folder: Path) -> None:

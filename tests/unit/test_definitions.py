@@ -237,8 +237,8 @@ PROBLEM_CASES: list[tuple[str, str, str]] = [
     (
         "unknown-key-workflow",
         doc(table(MEETING), workflow=table(WORKFLOW, weks="4")),
-        "demo.toml: workflow: unknown key 'weks' (allowed: budget, checkins, description, extends, key, "
-        "request_answer_days, requires, title, version, weeks)",
+        "demo.toml: workflow: unknown key 'weks' (allowed: budget, checkins, description, "
+        "extends, key, request_answer_days, requires, title, version, weeks)",
     ),
     (
         "unknown-key-top-level",
