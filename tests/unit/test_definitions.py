@@ -241,6 +241,28 @@ PROBLEM_CASES: list[tuple[str, str, str]] = [
         "extends, key, request_answer_days, requires, title, version, weeks)",
     ),
     (
+        "checkins-typo",
+        doc(table(MEETING), workflow=table(WORKFLOW, checkin="[3, 6]")),
+        "demo.toml: workflow: unknown key 'checkin' (allowed: budget, checkins, description, "
+        "extends, key, request_answer_days, requires, title, version, weeks)",
+    ),
+    (
+        "checkins-zero",
+        doc(table(MEETING), workflow=table(WORKFLOW, checkins="[3, 0]")),
+        "demo.toml: workflow.checkins[1]: must be between 1 and 120, got 0",
+    ),
+    (
+        "checkins-not-a-number",
+        doc(table(MEETING), workflow=table(WORKFLOW, checkins='["3m"]')),
+        "demo.toml: workflow.checkins[0]: expected an integer, got string '3m'",
+    ),
+    (
+        "checkins-order",
+        doc(table(MEETING), workflow=table(WORKFLOW, checkins="[6, 3]")),
+        "demo.toml: workflow.checkins[1]: check-ins must be in increasing order without "
+        "repeats, got 3 after 6",
+    ),
+    (
         "unknown-key-top-level",
         "note = 1\n" + doc(table(MEETING)),
         "demo.toml: <root>: unknown key 'note' (allowed: milestones, workflow)",
