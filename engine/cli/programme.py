@@ -238,7 +238,7 @@ def programme_edit(
         typer.echo(
             _("programme {id}: {role} {old} → {new}; {n} future meetings moved").format(
                 id=view.id,
-                role=_(change.role.value),
+                role=_("tovholder") if change.role.value == "tovholder" else _("consultant"),
                 old=change.old,
                 new=change.new,
                 n=change.meetings,

@@ -69,7 +69,9 @@ class Handover:
     ) -> RoleChange | None:
         """Give ``role`` to ``new`` inside ``tx``; None when they already have it."""
         assert programme.id is not None
-        PROGRAMME.fire(ProgrammeState(programme.state), "edit")
+        completed = programme.state == ProgrammeState.COMPLETED.value
+        if not (completed and role == Role.TOVHOLDER):  # the continuing tovholder: after the end
+            PROGRAMME.fire(ProgrammeState(programme.state), "edit")
         before = self.ctx.load(tx, programme)
         old = before.facts.contact_for(role)
         assert old is not None
