@@ -189,7 +189,8 @@ class ServiceContext:
             milestones=milestone_views(
                 tx, tx.programmes.milestones(programme.id), self.planned, attendees=attendees
             ),
-            checkins=self.checkins.views(tx, programme, base),
+            # check-ins only for one programme shown: `programme list` reads none
+            checkins=self.checkins.views(tx, programme, base) if attendees else (),
         )
 
     def show(self, programme_id: int) -> ProgrammeView:
