@@ -25,5 +25,5 @@ def test_one_small_run_creates_and_counts_everything() -> None:
 
     assert set(figures) == set(create_programmes.METRICS)
     assert figures["milestones"] == 18 * 6 + 6 * 12  # every 4th has TILPASSET's six more
-    assert figures["outbox_rows"] == 18 * 27 + 6 * 47
+    assert figures["outbox_rows"] == 18 * 30 + 6 * 50  # 3 of them the check-ins
     assert figures["create_s"] > 0 and figures["peak_rss_mb"] > 0

@@ -303,7 +303,7 @@ def test_late_rows_carry_the_parts_of_the_payload_that_say_when_they_expire(
         received=date(2026, 11, 30),
         now=NOW,
     )
-    later = datetime(2027, 6, 1, tzinfo=UTC)  # every row is late by then
+    later = datetime(2028, 6, 1, tzinfo=UTC)  # every row is late by then (the check-ins too)
     with store.transaction() as tx:
         full = {row.id: row for row in tx.outbox.find(states=["pending"])}
         late = tx.outbox.late_pending(later, EXPIRY_PATHS)
