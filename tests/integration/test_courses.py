@@ -124,3 +124,28 @@ def test_a_course_that_has_ended_is_held_and_closed(fbh: Fbh) -> None:
     assert [c.id for c in fbh.courses.find(later, ending_after=later - timedelta(days=2))] == [
         course.id
     ]
+
+
+def test_the_leads_digest_shows_the_calendar_and_warns_under_two_courses(fbh: Fbh) -> None:
+    from engine.services.digests import lead_digest
+    from notifications.digests import digest_context
+    from notifications.render import render_mail
+
+    lead = Contact("Programleder", "lead@bl.dk")
+    first = fbh.courses.add(new_course(), NOW)
+    fbh.courses.register(first.id, PEOPLE[0], NOW)
+    digest = lead_digest(fbh, NOW, lead)
+    assert [(c.city, c.registered) for c in digest.courses] == [("Aarhus", 1)]
+    text = render_mail("digest_lead", digest_context(digest, fbh.tz)).text
+    assert "ADVARSEL: Der er kun 1 BASIS-kursus planlagt de næste 12 måneder" in text
+    assert "9. marts 2027 kl. 09.00, Aarhus (Kursuscentret): 1 af 2 pladser" in text
+    assert "under minimum (2)" in text
+    far = new_course(
+        start=datetime(2028, 2, 1, 9, tzinfo=CPH), end=datetime(2028, 2, 1, 15, tzinfo=CPH)
+    )
+    fbh.courses.add(far, NOW)  # beyond 12 months: does not count
+    assert lead_digest(fbh, NOW, lead).too_few_courses
+    fbh.courses.add(new_course(city="København", minimum=None, decide_by=None), NOW)
+    digest = lead_digest(fbh, NOW, lead)
+    assert not digest.too_few_courses and len(digest.courses) == 2
+    assert "ADVARSEL" not in render_mail("digest_lead", digest_context(digest, fbh.tz)).text
