@@ -68,6 +68,11 @@ _KIND_LABELS = {
     "task_due": "Besked om opgave",
     "invite": "Invitation",
     "budget_alert": "Advarsel om tidsforbrug",
+    "checkin": "Opfølgning efter forløbet",
+    "course_invite": "Invitation til BASIS-kursus",
+    "course_reminder": "Påmindelse om BASIS-kursus",
+    "course_roster": "Deltagerliste til kursussted",
+    "course_decision": "Spørgsmål om BASIS-kursus under minimum",
 }
 _ROLE_LABELS = {"tovholder": "tovholder", "consultant": "konsulent", "lead": "programleder"}
 

@@ -377,13 +377,15 @@ def _organisation(programme_id: int | None, context: Any, names: dict[int, str])
         return names[programme_id]
     if isinstance(context, dict) and isinstance(context.get("programme"), dict):
         return str(context["programme"].get("organisation") or "")
+    if isinstance(context, dict) and isinstance(context.get("recipient"), dict):  # a course
+        return str(context["recipient"].get("organisation") or "")
     return ""
 
 
 def _title(context: Any) -> str:
     if not isinstance(context, dict):
         return ""
-    for key in ("milestone", "meeting"):
+    for key in ("milestone", "meeting", "course"):
         part = context.get(key)
         if isinstance(part, dict) and part.get("title"):
             return str(part["title"])
