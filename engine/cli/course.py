@@ -17,6 +17,7 @@ from engine.cli.common import (
     parse_id,
     state,
 )
+from engine.cli.formatting import state_label
 from engine.cli.i18n import _
 from engine.domain import clock
 from engine.domain.courses import CourseView, city_of, clean_text, parse_csv, registrant
@@ -87,7 +88,7 @@ def course_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for v in views:
         start = v.start.astimezone(settings.tz)
         typer.echo(
-            f"#{v.id:<4} {start:%Y-%m-%d %H:%M}  {v.city:<10} {v.state:<10} "
+            f"#{v.id:<4} {start:%Y-%m-%d %H:%M}  {v.city:<10} {state_label(v.state):<10} "
             f"{len(v.registered)}/{v.capacity} "
             + _("waiting {n}").format(n=len(v.waitlist))
             + f"  {v.venue}"
@@ -110,7 +111,7 @@ def _show(ctx: typer.Context, view: CourseView) -> None:
     typer.echo(f"#{view.id} {view.city}, {view.venue}: {start:%Y-%m-%d %H:%M}–{end:%H:%M}")
     typer.echo(
         _("state {state}; {registered} of {capacity} seats taken; {waiting} waiting").format(
-            state=view.state,
+            state=state_label(view.state),
             registered=len(view.registered),
             capacity=view.capacity,
             waiting=len(view.waitlist),

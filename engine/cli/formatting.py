@@ -89,6 +89,7 @@ def state_label(value: str) -> str:
         "accepted": _("accepted"),
         "declined": _("declined"),
         "withdrawn": _("withdrawn"),
+        "held": _("held"),  # a BASIS course that has taken place
     }
     return labels.get(value, value)
 
