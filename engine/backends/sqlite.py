@@ -35,6 +35,7 @@ from sqlmodel import create_engine
 from engine.backends.abc import BULK_SLICE, Backend, S, slices
 from engine.backends.bulk import BulkInsert
 from engine.domain.errors import ConfigError, ConflictError
+from engine.domain.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ class SqliteBackend(Backend):
     def _database_file(self) -> Path:
         database = self.database
         if not database or database == ":memory:":
-            raise ConfigError("fbh serve needs a database file or PostgreSQL, not an in-memory one")
+            raise ConfigError(
+                _("fbh serve needs a database file or PostgreSQL, not an in-memory one")
+            )
         return Path(database)
 
     def announce_change(self, session: Session) -> None:
@@ -164,9 +167,11 @@ class SqliteLeadership:
             holder = handle.read().strip() or "unknown"
             handle.close()
             raise ConflictError(
-                f"another fbh serve (pid {holder}) is running on this SQLite database "
-                f"(lock {self.lock_path}); SQLite takes one daemon: stop it first, or use "
-                "PostgreSQL to run several"
+                _(
+                    "another fbh serve (pid {pid}) is running on this SQLite database "
+                    "(lock {lock}); SQLite takes one daemon: stop it first, or use "
+                    "PostgreSQL to run several"
+                ).format(pid=holder, lock=self.lock_path)
             ) from None
         handle.seek(0)
         handle.truncate()

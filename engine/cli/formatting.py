@@ -50,7 +50,7 @@ def format_plan(plan: Plan, settings: Settings) -> str:
     moved = [m for m in plan.milestones if m.moved]
     if moved:
         lines += ["", _("Moved because of closures (no meetings; the window stretches):")]
-        lines += [f"  {m.title}: {m.moved}" for m in moved]
+        lines += [f"  {m.title}: {m.move.describe() if m.move else m.moved}" for m in moved]
     return "\n".join(lines)
 
 

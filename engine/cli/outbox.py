@@ -42,7 +42,11 @@ def outbox_send(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(summary)
     else:
-        typer.echo(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
+        typer.echo(
+            _("sent {sent}, to retry {retry}, failed {failed}").format(
+                sent=report.sent, retry=report.retried, failed=report.failed
+            )
+        )
     if report.retried or report.failed:
         first = report.errors[0] if report.errors else "see 'fbh outbox list'"
         summary_line = (
