@@ -136,19 +136,23 @@ def programme_show(
     events: Annotated[bool, typer.Option("--events", help="Include the event log.")] = False,
 ) -> None:
     """Show a programme."""
-    fbh = state(ctx).fbh
     ident = parse_id(programme_id)
-    view = fbh.show(ident)
+    settings = state(ctx).settings
+    from engine.services.reads import show_programme as lean_show
+
+    view = None if events else lean_show(settings.database_url, settings.tz, ident)
+    if view is None:  # the event log, or not a SQLite file at the newest schema
+        view = state(ctx).fbh.show(ident)
     if as_json:
         data = view.to_json(state(ctx).settings.tz)
         if events:
-            data["events"] = fbh.events(ident)
+            data["events"] = state(ctx).fbh.events(ident)
         emit_json(data)
         return
     show_programme(view, state(ctx).settings, False)
     if events:
         typer.echo("\n" + _("events:"))
-        for event in fbh.events(ident):
+        for event in state(ctx).fbh.events(ident):
             arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
             what = event["data"].get("milestone", "programme")
             typer.echo(f"  {event['at']}  {event['actor']:<16} {what:<32} {event['event']}{arrow}")

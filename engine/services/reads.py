@@ -1,6 +1,7 @@
 """Programme views for the read commands without the full store (docs/benchmarks.md).
 
-:func:`list_programmes` gives what ``Fbh.list_programmes`` gives, read through the lean
+:func:`list_programmes` and :func:`show_programme` give what ``Fbh.list_programmes`` and
+``Fbh.show`` give, read through the lean
 SQLite reader (:mod:`engine.store.reads`), and None when that reader cannot answer (then the
 caller opens the full ``Fbh``, which also migrates an old schema). It loads no workflow
 definitions from disk and neither SQLAlchemy nor the table models: only the titles of the
@@ -15,12 +16,13 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from engine.domain.definitions import parse_definition
+from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact, MilestoneKind
 from engine.domain.planning import PlannedMilestone
-from engine.domain.views import MilestoneView, ProgrammeView
+from engine.domain.views import AttendeeView, MilestoneView, ProgrammeView
 from engine.store.reads import MilestoneRow, ProgrammeRow, open_sqlite
 
-__all__ = ["list_programmes"]
+__all__ = ["list_programmes", "show_programme"]
 
 
 @lru_cache(maxsize=64)
@@ -44,7 +46,43 @@ def list_programmes(
     return [_view(p, milestones[p.id], tz) for p in programmes]
 
 
-def _view(row: ProgrammeRow, milestones: list[MilestoneRow], tz: ZoneInfo) -> ProgrammeView:
+def show_programme(database_url: str, tz: ZoneInfo, programme_id: int) -> ProgrammeView | None:
+    """The programme with its attendees' answers, as ``Fbh.show`` views it; None: ask the
+    full store. An unknown id raises ``NotFoundError`` as there."""
+    reader = open_sqlite(database_url)
+    if reader is None:
+        return None
+    try:
+        row = reader.programme(programme_id)
+        if row is None:
+            raise NotFoundError("programme", programme_id)
+        milestones = reader.milestones([programme_id])[programme_id]
+        invited = reader.attendees(milestones)
+    finally:
+        reader.close()
+    roles = {row.tovholder[1]: (row.tovholder[0], "tovholder")}
+    roles[row.consultant[1]] = (row.consultant[0], "consultant")
+    attendees = {
+        ident: tuple(
+            AttendeeView(
+                name=roles.get(email, (email, ""))[0],
+                email=email,
+                role=roles.get(email, ("", "participant"))[1],
+                partstat=partstat,
+            )
+            for email, partstat in found
+        )
+        for ident, found in invited.items()
+    }
+    return _view(row, milestones, tz, attendees)
+
+
+def _view(
+    row: ProgrammeRow,
+    milestones: list[MilestoneRow],
+    tz: ZoneInfo,
+    attendees: dict[int, tuple[AttendeeView, ...]] | None = None,
+) -> ProgrammeView:
     return ProgrammeView(
         id=row.id,
         workflow=row.workflow,
@@ -59,7 +97,10 @@ def _view(row: ProgrammeRow, milestones: list[MilestoneRow], tz: ZoneInfo) -> Pr
         end=row.end_date,
         state=row.state,
         milestones=tuple(
-            MilestoneView(m.id, _planned(m, tz), m.state, m.sequence) for m in milestones
+            MilestoneView(
+                m.id, _planned(m, tz), m.state, m.sequence, (attendees or {}).get(m.id, ())
+            )
+            for m in milestones
         ),
     )
 

@@ -109,6 +109,37 @@ class LeanReader:
         rows = self.connection.execute(sql + " ORDER BY p.id", params).fetchall()
         return [_programme(row) for row in rows]
 
+    def programme(self, programme_id: int) -> ProgrammeRow | None:
+        found = self.connection.execute(_PROGRAMMES + " WHERE p.id = ?", [programme_id])
+        row = found.fetchone()
+        return _programme(row) if row is not None else None
+
+    def attendees(self, milestones: Sequence[MilestoneRow]) -> dict[int, list[tuple[str, str]]]:
+        """As ``engine.store.inbox.meeting_attendees``: per meeting, the invited addresses
+        (in the order invited) with their answer to its current time, else needs-action."""
+        starts = {m.id: m.start_at for m in milestones if m.kind == "meeting"}
+        if not starts:
+            return {}
+        marks = ", ".join("?" * len(starts))
+        answers = {
+            (row[0], row[1]): row[2]
+            for row in self.connection.execute(
+                "SELECT milestone_id, email, partstat, start_at FROM meeting_answers"
+                f" WHERE milestone_id IN ({marks}) ORDER BY id",
+                list(starts),
+            )
+            if _utc(row[3]) == starts[row[0]]
+        }
+        found: dict[int, list[tuple[str, str]]] = {}
+        for milestone_id, recipient in self.connection.execute(
+            "SELECT milestone_id, recipient FROM invites"
+            f" WHERE milestone_id IN ({marks}) AND method = 'REQUEST' ORDER BY id",
+            list(starts),
+        ):
+            partstat = answers.get((milestone_id, recipient), "needs-action")
+            found.setdefault(milestone_id, []).append((recipient, partstat))
+        return found
+
     def milestones(self, programme_ids: Sequence[int]) -> dict[int, list[MilestoneRow]]:
         """Each programme's milestones in timeline order (``tx.programmes.milestones``)."""
         found: dict[int, list[MilestoneRow]] = {ident: [] for ident in programme_ids}

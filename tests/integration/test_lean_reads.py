@@ -4,14 +4,19 @@ the full store gives, and hands over to it whenever it cannot answer."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact
 from engine.services import reads
 from engine.services.facade import Fbh, NewProgramme
+from engine.store import inbox as inbox_store
 from engine.store import reads as store_reads
 from engine.store.database import HEAD_REVISION
+from engine.store.tables import MeetingAnswer
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -63,3 +68,38 @@ def test_the_lean_reader_hands_over_without_a_file_or_at_an_old_schema(tmp_path:
     empty = tmp_path / "empty.sqlite3"
     sqlite3.connect(empty).close()
     assert store_reads.open_sqlite(f"sqlite:///{empty}") is None
+
+
+def test_lean_show_equals_the_full_store_with_the_answers(fbh: Fbh) -> None:
+    view = fbh.create_programme(new("Østervang", date(2027, 1, 4)), NOW)
+    meetings = [m for m in view.milestones if m.planned.is_meeting]
+    first, second = meetings[0], meetings[1]
+    assert first.planned.start is not None and second.planned.start is not None
+    with fbh.store.transaction() as tx:
+        for milestone, start, partstat in (
+            (first, first.planned.start, "accepted"),  # to the meeting's current time
+            (second, second.planned.start - timedelta(days=7), "declined"),  # to an old time
+        ):
+            answer = MeetingAnswer(
+                programme_id=view.id,
+                milestone_id=milestone.id,
+                email="soren@oestervang.dk",
+                partstat=partstat,
+                start_at=start,
+                answered_at=NOW,
+                message_id=f"<answer-{partstat}@oestervang.dk>",
+            )
+            inbox_store.upsert_answer(tx, answer)
+    url, tz = fbh.settings.database_url, fbh.settings.tz
+    lean = reads.show_programme(url, tz, view.id)
+    if fbh.store.dialect != "sqlite":
+        assert lean is None
+        return
+    full = fbh.show(view.id)
+    assert lean == full and lean is not None
+    assert lean.to_json(tz) == full.to_json(tz)
+    answered = {m.id: {a.email: a.partstat for a in m.attendees} for m in lean.milestones}
+    assert answered[first.id] == {"anne@bl.dk": "needs-action", "soren@oestervang.dk": "accepted"}
+    assert answered[second.id]["soren@oestervang.dk"] == "needs-action"  # the meeting moved on
+    with pytest.raises(NotFoundError, match="programme 9999 not found"):
+        reads.show_programme(url, tz, 9999)
