@@ -20,7 +20,7 @@ from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact, MilestoneKind
 from engine.domain.planning import PlannedMilestone
 from engine.domain.views import AttendeeView, MilestoneView, ProgrammeView
-from engine.store.reads import MilestoneRow, ProgrammeRow, open_sqlite
+from engine.store.reads import MilestoneRow, ProgrammeRow, ReadError, open_sqlite
 
 __all__ = ["list_programmes", "show_programme"]
 
@@ -41,6 +41,8 @@ def list_programmes(
     try:
         programmes = reader.programmes(states)
         milestones = reader.milestones([p.id for p in programmes])
+    except ReadError:
+        return None
     finally:
         reader.close()
     return [_view(p, milestones[p.id], tz) for p in programmes]
@@ -58,6 +60,8 @@ def show_programme(database_url: str, tz: ZoneInfo, programme_id: int) -> Progra
             raise NotFoundError("programme", programme_id)
         milestones = reader.milestones([programme_id])[programme_id]
         invited = reader.attendees(milestones)
+    except ReadError:
+        return None
     finally:
         reader.close()
     roles = {row.tovholder[1]: (row.tovholder[0], "tovholder")}

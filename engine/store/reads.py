@@ -21,7 +21,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["LeanReader", "MilestoneRow", "ProgrammeRow", "head_revision", "open_sqlite"]
+__all__ = [
+    "LeanReader",
+    "MilestoneRow",
+    "ProgrammeRow",
+    "ReadError",
+    "head_revision",
+    "open_sqlite",
+]
+
+# A read that failed (locked, corrupt, unreadable): the caller asks the full store, which
+# reports it as a StoreError.
+ReadError = sqlite3.Error
 
 VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 _PREFIX = "sqlite:///"

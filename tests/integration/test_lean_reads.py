@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -68,6 +69,12 @@ def test_the_lean_reader_hands_over_without_a_file_or_at_an_old_schema(tmp_path:
     empty = tmp_path / "empty.sqlite3"
     sqlite3.connect(empty).close()
     assert store_reads.open_sqlite(f"sqlite:///{empty}") is None
+    broken = tmp_path / "broken.sqlite3"  # at the head revision, but a read fails
+    with sqlite3.connect(broken) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        connection.execute("INSERT INTO alembic_version VALUES (?)", [HEAD_REVISION])
+    assert reads.list_programmes(f"sqlite:///{broken}", ZoneInfo("Europe/Copenhagen")) is None
+    assert reads.show_programme(f"sqlite:///{broken}", ZoneInfo("Europe/Copenhagen"), 1) is None
 
 
 def test_lean_show_equals_the_full_store_with_the_answers(fbh: Fbh) -> None:
