@@ -400,14 +400,13 @@ def _add_elapsed(moment: datetime, duration: timedelta, tz: ZoneInfo) -> datetim
 
 
 def _no_free_day_message(item: _Item, days: Sequence[date], not_before: datetime | None) -> str:
-    message = (
-        f"no free working day in {_weeks_text(item.weeks)} "
-        f"({days[0]} … {days[-1]}) for the consultant"
+    message = _("no free working day in {weeks} ({first} … {last}) for the consultant").format(
+        weeks=_weeks_text(item.weeks), first=days[0], last=days[-1]
     )
     if not_before is not None:
         after = ", ".join(item.definition.after)
-        message += (
-            f" on or after {not_before.isoformat(timespec='minutes')} (it comes after {after})"
+        message += _(" on or after {moment} (it comes after {after})").format(
+            moment=not_before.isoformat(timespec="minutes"), after=after
         )
     return message
 
