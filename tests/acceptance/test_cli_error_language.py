@@ -59,7 +59,10 @@ def test_status_outbox_and_the_closure_note_follow_the_language(cli: Cli, pid: s
     danish, english = cli.in_language("da_DK.UTF-8"), cli.in_language("en_US.UTF-8")
     status = danish("status").out.splitlines()
     assert status[0] == f"konfiguration: {cli.config}" and status[1].startswith("database: ")
-    assert english("status").out.splitlines()[0] == f"config: {cli.config}"
+    assert status[2].startswith("dæmoner: 0 i live") and status[3].startswith("udbakke: ")
+    status = english("status").out.splitlines()
+    assert status[0] == f"config: {cli.config}" and status[2].startswith("daemons: 0 alive")
+    assert status[3].startswith("outbox: ") and " pending, " in status[3]
     assert danish("outbox", "send").out.strip().splitlines()[-1].startswith("sendt ")
     assert english("outbox", "send").out.strip().splitlines()[-1].startswith("sent ")
     start = ("plan", SB, "--start", "2026-12-28")
