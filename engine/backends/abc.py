@@ -47,7 +47,9 @@ class Leadership(Protocol):
         """Take what a daemon needs to run at all; raise ConflictError if it may not."""
 
     async def check(self) -> bool:
-        """Keep, lose or try to gain the lead; returns whether this daemon leads now."""
+        """Keep, lose or try to gain the lead; returns whether this daemon leads now.
+
+        :attr:`is_leader` may turn false between checks (a lapsed lease), never true."""
 
     async def close(self) -> None:
         """Give up the lead and release everything."""
@@ -88,7 +90,9 @@ class Backend(ABC):
     # ----- daemons --------------------------------------------------------------------------
 
     @abstractmethod
-    def leadership(self, *, timeout: float) -> Leadership: ...
+    def leadership(self, *, timeout: float, lease: float) -> Leadership:
+        """``timeout``: the longest a check may take; ``lease``: how long a leader that stops
+        answering keeps the lead before another daemon may take it (where several run)."""
 
     @abstractmethod
     def watcher(self, *, interval: float) -> Watcher: ...

@@ -67,7 +67,8 @@ class DaemonCore:
         self.started_at = clock()
         self.backend = fbh.store.backend
         self.leadership = leadership or self.backend.leadership(
-            timeout=max(self.options.leader_check_seconds, 1.0)
+            timeout=max(self.options.leader_check_seconds, 1.0),
+            lease=self.options.heartbeat_timeout_seconds,
         )
         self.watcher = watcher or self.backend.watcher(interval=self.options.watch_seconds)
         self.transport = transport
@@ -78,6 +79,7 @@ class DaemonCore:
         self._advance = Wake("wake-advance", asyncio.Event())
         self._stop = asyncio.Event()
         self._last_beat: datetime | None = None
+        self._leading = False  # what the last leadership check said
         self._last_tick: tuple[datetime, float] | None = None  # wall clock, monotonic clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.jobs = standard_jobs() if jobs is None else jobs

@@ -83,7 +83,8 @@ class Daemon(Delivery, Presence):
         try:
             await self.watcher.start()  # before the first read of the due times below
             self._heartbeat(force=True)
-            self._release_orphans(self.clock())
+            self._leading = self.is_leader
+            self._release_orphans(self.clock(), at_start=True)
             self._schedule_jobs()
             self._check_clock()  # the reference for noticing steps of the wall clock
             self._tasks = {

@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -198,12 +199,61 @@ async def test_sqlite_takes_one_daemon(tmp_path: Path) -> None:
     await second.close()
 
 
+async def test_sqlite_locks_the_file_not_its_name(tmp_path: Path) -> None:
+    """A symlink or a hard link to the same database is the same database."""
+    database = tmp_path / "fbh.sqlite3"
+    (tmp_path / "elsewhere").mkdir()
+    symlink, hard_link = tmp_path / "link.sqlite3", tmp_path / "elsewhere" / "hard.sqlite3"
+    first = SqliteLeadership(database)
+    await first.start()
+    symlink.symlink_to(database)
+    hard_link.hardlink_to(database)
+    for other in (symlink, hard_link):
+        with pytest.raises(ConflictError, match=r"is running on the SQLite database"):
+            await SqliteLeadership(other).start()
+    await first.close()
+    through_link = SqliteLeadership(hard_link)
+    await through_link.start()
+    with pytest.raises(ConflictError):
+        await SqliteLeadership(database).start()
+    await through_link.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_replaces_a_leader_silent_beyond_its_lease(pg_schema_url: str) -> None:
+    """A leader that stops checking (frozen) keeps its session and so the lock; after the lease
+    another daemon ends that session and leads, and the old one, fenced since half the lease,
+    finds out at its next check."""
+    frozen = PgLeadership(pg_schema_url, timeout=2, lease=0.6)
+    other = PgLeadership(pg_schema_url, timeout=2, lease=0.6)
+    try:
+        assert await frozen.check() is True
+        assert await other.check() is False  # the lease runs
+        took = await _poll_async(other.check, 10)
+        assert took >= 0.6 * 0.5  # not before the lease (measured from the first try)
+        assert frozen.is_leader is False  # fenced on its own, before it even checks
+        assert await frozen.check() is False  # its session was ended
+        assert other.is_leader is True
+        assert await other.check() is True
+    finally:
+        await frozen.close()
+        await other.close()
+
+
+async def _poll_async(check: Callable[[], Any], seconds: float) -> float:
+    began = time.monotonic()
+    while not await check():
+        assert time.monotonic() - began < seconds, "not within the deadline"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - began
+
+
 @pytest.mark.postgres
 async def test_postgres_has_one_leader_and_a_lost_connection_loses_it(
     pg_schema_url: str,
 ) -> None:
-    first = PgLeadership(pg_schema_url, timeout=2)
-    second = PgLeadership(pg_schema_url, timeout=2)
+    first = PgLeadership(pg_schema_url, timeout=2, lease=30)
+    second = PgLeadership(pg_schema_url, timeout=2, lease=30)
     try:
         assert await first.check() is True
         assert await second.check() is False
