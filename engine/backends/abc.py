@@ -68,7 +68,7 @@ class Backend(ABC):
     """One database. Made from a URL by :func:`engine.backends.backend_for`."""
 
     name: str  # SQLAlchemy's name of the dialect
-    single_daemon: bool  # True: one daemon at a time, so every other claim is an orphan
+    single_daemon: bool  # True: one daemon at a time, so at its start other claims are orphans
     text_datetimes: bool  # True: a date or time column cast to text reads as ISO text
 
     def __init__(self, url: str) -> None:

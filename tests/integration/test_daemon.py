@@ -8,9 +8,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
