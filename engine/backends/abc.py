@@ -98,6 +98,11 @@ class Backend(ABC):
     def watcher(self, *, interval: float) -> Watcher: ...
 
     @abstractmethod
+    def bound_idle_transactions(self, engine: Engine, seconds: float) -> None:
+        """Make the server end a session of ``engine`` that sits idle inside a transaction for
+        ``seconds`` (a frozen daemon's row locks), where the database can."""
+
+    @abstractmethod
     def announce_change(self, session: Session) -> None:
         """Tell every watcher, once this transaction commits, that the schedule changed."""
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
@@ -97,6 +97,21 @@ class PostgresBackend(Backend):
 
     def leadership(self, *, timeout: float, lease: float) -> PgLeadership:
         return PgLeadership(self.url, timeout=timeout, lease=lease)
+
+    def bound_idle_transactions(self, engine: Engine, seconds: float) -> None:
+        """``idle_in_transaction_session_timeout`` on every connection of ``engine``: a daemon
+        frozen inside a transaction would hold its row locks (claims, a programme's
+        transition) until it wakes, and the next leader would wait for them. A daemon's
+        transactions never wait for anything but the database."""
+        milliseconds = max(1, round(seconds * 1000))
+
+        @event.listens_for(engine, "connect")
+        def _bound(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET idle_in_transaction_session_timeout = {milliseconds}")
+            dbapi_connection.commit()
+
+        engine.dispose()  # connections pooled before this reconnect with the setting
 
     def watcher(self, *, interval: float) -> PgWatcher:
         return PgWatcher(self.url, retry_seconds=max(interval, 1.0))

@@ -89,6 +89,9 @@ class SqliteBackend(Backend):
     def leadership(self, *, timeout: float, lease: float) -> SqliteLeadership:
         return SqliteLeadership(self._database_file())
 
+    def bound_idle_transactions(self, engine: Engine, seconds: float) -> None:
+        """Nothing to bound: the one daemon is the only holder of claims."""
+
     def watcher(self, *, interval: float) -> SqliteWatcher:
         return SqliteWatcher(self._database_file(), interval=interval)
 

@@ -77,6 +77,7 @@ class DaemonCore:
         self.leadership = leadership or self.backend.leadership(
             timeout=max(self.options.leader_check_seconds, 1.0), lease=lease_seconds(self.options)
         )
+        self.backend.bound_idle_transactions(fbh.store.engine, lease_seconds(self.options))
         self.watcher = watcher or self.backend.watcher(interval=self.options.watch_seconds)
         self.transport = transport
         self.worker = OutboxWorker(fbh.store, transport, self.settings, worker_id=self.name)
