@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy.exc import DBAPIError
 
 from engine.backends.postgres import CHANNEL_SQL, PgLeadership, libpq_url
 from engine.backends.sqlite import SqliteLeadership
@@ -284,6 +285,33 @@ async def test_postgres_replaces_a_leader_silent_beyond_its_lease(pg_schema_url:
     finally:
         await frozen.close()
         await other.close()
+
+
+@pytest.mark.postgres
+def test_a_daemon_frozen_inside_a_transaction_loses_it_after_the_lease(pg_schema_url: str) -> None:
+    """Its row locks would stall the next leader: the server ends the idle transaction."""
+    store = Store.open(pg_schema_url, run_migrations=False)
+    try:
+        store.backend.bound_idle_transactions(store.engine, 0.3)
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")  # a transaction is open, and now sits idle
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with psycopg.connect(libpq_url(pg_schema_url), autocommit=True) as admin:
+
+                def ended() -> bool:
+                    row = admin.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+                    ).fetchone()
+                    return row is not None and row[0] == 0
+
+                began = time.monotonic()
+                while not ended():
+                    assert time.monotonic() - began < 10, "the idle transaction lives on"
+                    time.sleep(0.05)
+            with pytest.raises(DBAPIError, match="idle-in-transaction"):
+                conn.exec_driver_sql("SELECT 1")
+    finally:
+        store.dispose()
 
 
 async def _poll_async(check: Callable[[], Any], seconds: float) -> float:
