@@ -71,6 +71,27 @@ class CheckinView:
         }
 
 
+def checkin_views(
+    months: tuple[int, ...],
+    end: date,
+    closed: dict[int, str],
+    sent: set[int],
+    programme_state: str,
+    calendar: WorkingCalendar,
+    tz: ZoneInfo,
+) -> tuple[CheckinView, ...]:
+    """The check-ins of a programme that ended on ``end``: ``closed`` by hand ({months:
+    state}), ``sent`` (the offsets whose mail went out)."""
+    return tuple(
+        CheckinView(
+            n,
+            due_at(end, n, calendar, tz),
+            shown_state(closed.get(n), n in sent, programme_state),
+        )
+        for n in months
+    )
+
+
 def shown_state(closed: str | None, sent: bool, programme_state: str) -> str:
     """Closed by hand (done, skipped); else cancelled with its programme; else ``scheduled``
     once its mail went out, ``planned`` before."""

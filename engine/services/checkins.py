@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from engine.domain.checkins import CheckinView, due_at, shown_state
+from engine.domain.checkins import CheckinView, checkin_views, due_at
 from engine.domain.model import OutboxDraft, ProgrammeState
 from engine.domain.workdays import WorkingCalendar
 from engine.domain.workflow import WorkflowDefinition
@@ -62,15 +62,14 @@ class CheckinDesk:
         assert programme.id is not None
         if not base.checkins:
             return ()
-        closed = tx.checkins.closed(programme.id)
-        sent = tx.checkins.sent_months(programme.id)
-        return tuple(
-            CheckinView(
-                months,
-                due_at(programme.end_date, months, self.calendar, self.tz),
-                shown_state(closed.get(months), months in sent, programme.state),
-            )
-            for months in base.checkins
+        return checkin_views(
+            base.checkins,
+            programme.end_date,
+            tx.checkins.closed(programme.id),
+            tx.checkins.sent_months(programme.id),
+            programme.state,
+            self.calendar,
+            self.tz,
         )
 
 
