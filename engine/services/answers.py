@@ -20,10 +20,12 @@ _Digest = TypeVar("_Digest")
 
 
 def roles_of(tx: Tx, programme: Programme) -> dict[str, tuple[str, str]]:
-    """email → (name, role) of the programme's people."""
+    """email → (name, role) of the programme's people: its participants, then the
+    tovholder and the consultant."""
     consultant = tx.people.get(programme.consultant_id)
     tovholder = tx.people.get(programme.tovholder_id)
-    return {
+    found = {p.email: (p.name, "participant") for p in tx.participants.of(programme.id or 0)}
+    return found | {
         tovholder.email: (tovholder.name, "tovholder"),
         consultant.email: (consultant.name, "consultant"),
     }
