@@ -18,13 +18,12 @@ from engine.domain.i18n import _
 from engine.domain.milestone_ref import find_milestone
 from engine.domain.model import Contact, ProgrammeState
 from engine.domain.participants_csv import ROLES_DA, CsvProblem, format_csv, parse_csv
-from engine.domain.privacy import pseudonym, pseudonym_address
 from engine.domain.states import PROGRAMME
 from engine.domain.workflow import ParticipantsDef
 from engine.services.answering import ANSWERS, AnswerGiven, record_answer
 from engine.services.context import LoadedProgramme, ServiceContext
 from engine.services.mailings import Mailings
-from engine.store import forget as forgetting
+from engine.services.privacy import forget_person
 from engine.store.inbox import answers_for
 from engine.store.store import Tx
 from engine.store.tables import Participant
@@ -157,7 +156,7 @@ class ParticipantService:
         with self.ctx.store.transaction() as tx:
             loaded = self._load(tx, programme_id, editing=True)
             key, spec = self._part(loaded, part)
-            row = self._checked(programme_id, key, spec, new, now)
+            row = checked_participant(programme_id, key, spec, new, now)
             if tx.participants.find(programme_id, row.email, key):
                 raise ConflictError(
                     _("{email} is already a participant of programme {id}").format(
@@ -184,7 +183,7 @@ class ParticipantService:
             for item in rows:
                 new = NewParticipant(item.name, item.email, item.organisation, item.kind)
                 try:
-                    row = self._checked(programme_id, key, spec, new, now, role=item.role)
+                    row = checked_participant(programme_id, key, spec, new, now, role=item.role)
                 except InvalidInputError as exc:
                     problems.append(CsvProblem(item.row, str(exc)))
                     continue
@@ -279,42 +278,7 @@ class ParticipantService:
 
     def forget(self, email: str, now: datetime) -> dict[str, int]:
         """Erase the person everywhere (GDPR article 17); the audit log keeps a pseudonym."""
-        address = _address(email)
-        with self.ctx.store.transaction() as tx:
-            person = tx.people.by_email(address)
-            if person is not None:
-                for programme in tx.programmes.with_person(person.id or 0):
-                    raise ConflictError(
-                        _(
-                            "{email} is the consultant or tovholder of programme {id}; "
-                            "hand the role over first (fbh programme edit)"
-                        ).format(email=address, id=programme)
-                    )
-            names = {p.name for p in tx.participants.with_email(address)}
-            if person is not None:
-                names.add(person.name)
-            key = self.ctx.settings.pseudonym_key or self.ctx.store.installation().installation_id
-            who = forgetting.Forgetting(
-                email=address,
-                names=frozenset(n for n in names if len(n) >= 3),
-                alias=pseudonym(address, key),
-                alias_address=pseudonym_address(address, key),
-            )
-            programmes = {p.programme_id for p in tx.participants.with_email(address)}
-            found = forgetting.forget(tx, who)
-            for programme_id in sorted(programmes):
-                loaded = self.ctx.load(tx, tx.programmes.get(programme_id))
-                self.mail.refresh_all(tx, loaded, now)
-            tx.events.add(
-                at=now,
-                actor=self.ctx.actor,
-                entity="person",
-                entity_id=None,
-                programme_id=None,
-                event="forgotten",
-                data={"person": who.alias, "rows": found},
-            )
-            return found
+        return forget_person(self.ctx, self.mail, _address(email), now)
 
     # ----- helpers ------------------------------------------------------------------------
 
@@ -341,42 +305,6 @@ class ParticipantService:
                 ).format(id=loaded.programme.id, part=key, parts=", ".join(parts) or "-")
             )
         return key, spec
-
-    def _checked(
-        self,
-        programme_id: int,
-        part: str,
-        spec: ParticipantsDef,
-        new: NewParticipant,
-        now: datetime,
-        *,
-        role: str | None = None,
-    ) -> Participant:
-        kind = spec.kind(new.kind)
-        if kind is None:
-            allowed = ", ".join(f"{k.key} ({k.label})" for k in spec.kinds)
-            raise InvalidInputError(
-                _("unknown type {kind!r}; the types are: {allowed}").format(
-                    kind=new.kind, allowed=allowed
-                )
-            )
-        given = (role if role is not None else new.role).strip().lower()
-        if given not in _ROLE_WORDS:
-            raise InvalidInputError(
-                _("invalid role {role!r}: expected employee or leader (medarbejder, leder)").format(
-                    role=role if role is not None else new.role
-                )
-            )
-        return Participant(
-            programme_id=programme_id,
-            part=part,
-            name=_text(new.name, _("name")),
-            email=_address(new.email),
-            organisation=_text(new.organisation, _("organisation")),
-            kind=kind.key,
-            role=_ROLE_WORDS[given],
-            created_at=now,
-        )
 
     def _added(
         self,
@@ -454,3 +382,40 @@ def _address(text: str) -> str:
             _("invalid e-mail address {email!r}: give the address alone").format(email=text)
         )
     return Contact.parse(text.strip()).email
+
+
+def checked_participant(
+    programme_id: int,
+    part: str,
+    spec: ParticipantsDef,
+    new: NewParticipant,
+    now: datetime,
+    *,
+    role: str | None = None,
+) -> Participant:
+    """The participant as stored, or InvalidInputError saying what is wrong."""
+    kind = spec.kind(new.kind)
+    if kind is None:
+        allowed = ", ".join(f"{k.key} ({k.label})" for k in spec.kinds)
+        raise InvalidInputError(
+            _("unknown type {kind!r}; the types are: {allowed}").format(
+                kind=new.kind, allowed=allowed
+            )
+        )
+    given = (role if role is not None else new.role).strip().lower()
+    if given not in _ROLE_WORDS:
+        raise InvalidInputError(
+            _("invalid role {role!r}: expected employee or leader (medarbejder, leder)").format(
+                role=role if role is not None else new.role
+            )
+        )
+    return Participant(
+        programme_id=programme_id,
+        part=part,
+        name=_text(new.name, _("name")),
+        email=_address(new.email),
+        organisation=_text(new.organisation, _("organisation")),
+        kind=kind.key,
+        role=_ROLE_WORDS[given],
+        created_at=now,
+    )
