@@ -60,11 +60,23 @@ def next_monday(weeks: int = 2) -> date:
 
 def create(cli: Cli, *extra: str) -> dict[str, Any]:
     return cli(
-        "programme", "create", "--workflow", "socialt-beredskab", "--org", "Østervang",
-        "--municipality", "Helsingør", "--consultant", f"Anne Konsulent <{CONSULTANT}>",
-        "--tovholder", f"Søren Tovholder <{TOVHOLDER}>", "--start",
-        next_monday().isoformat(), *extra, "--json",
-    ).json()  # fmt: skip
+        "programme",
+        "create",
+        "--workflow",
+        "socialt-beredskab",
+        "--org",
+        "Østervang",
+        "--municipality",
+        "Helsingør",
+        "--consultant",
+        f"Anne Konsulent <{CONSULTANT}>",
+        "--tovholder",
+        f"Søren Tovholder <{TOVHOLDER}>",
+        "--start",
+        next_monday().isoformat(),
+        *extra,
+        "--json",
+    ).json()
 
 
 def shifted(cli: Cli, at: datetime, *args: str) -> Result:
@@ -72,8 +84,12 @@ def shifted(cli: Cli, at: datetime, *args: str) -> Result:
     env = cli.env | {"FBH_TEST_SHIFT_SECONDS": str((at - datetime.now(UTC)).total_seconds())}
     proc = subprocess.run(
         [sys.executable, str(SHIFTED), "--config", str(cli.config), *args],
-        capture_output=True, text=True, env=env, cwd=cli.home, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cli.home,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -131,16 +147,22 @@ def test_workshop_with_twelve_participants_and_the_headcount(pcli: Cli, tmp_path
     listed = cli("participant", "list", str(ident), "--json").json()
     assert len(listed) == 12
     kinds = {p["kind"] for p in listed}
-    assert kinds == {"municipality", "police", "housing-support", "civil-society",
-                     "social-caretaker"}  # fmt: skip
+    assert kinds == {
+        "municipality",
+        "police",
+        "housing-support",
+        "civil-society",
+        "social-caretaker",
+    }
     assert {p["role"] for p in listed} == {"employee", "leader"}
     assert all(p["answers"] == {"workshop": "needs-action"} for p in listed)
 
     # every invite goes out, and every invite passes the four parsers
     cli("outbox", "send")
     invites = of_kind(sent(cli), "invite")
-    to_participants = [m for m in invites if m["To"].addresses[0].addr_spec not in
-                       (CONSULTANT, TOVHOLDER)]  # fmt: skip
+    to_participants = [
+        m for m in invites if m["To"].addresses[0].addr_spec not in (CONSULTANT, TOVHOLDER)
+    ]
     assert len(to_participants) == 12
     meeting = workshop(cli, ident)
     start = datetime.fromisoformat(meeting["start"])
@@ -172,21 +194,40 @@ def test_workshop_with_twelve_participants_and_the_headcount(pcli: Cli, tmp_path
         "pia@kirken.dk": "declined",
     }
     for address, answer in answers.items():
-        cli("participant", "answer", str(ident), address, "--meeting", "workshop",
-            "--answer", answer)  # fmt: skip
+        cli(
+            "participant",
+            "answer",
+            str(ident),
+            address,
+            "--meeting",
+            "workshop",
+            "--answer",
+            answer,
+        )
     inbox = cli.home / "var" / "inbox"
     for folder in ("new", "cur", "tmp"):
         (inbox / folder).mkdir(parents=True, exist_ok=True)
-    mail = reply("outlook", uid=uid, attendee="ase@helsingor.dk", name="Åse Ærø",
-                 partstat="ACCEPTED", start=start)  # fmt: skip
+    mail = reply(
+        "outlook",
+        uid=uid,
+        attendee="ase@helsingor.dk",
+        name="Åse Ærø",
+        partstat="ACCEPTED",
+        start=start,
+    )
     (inbox / "new" / "1.reply.eml").write_bytes(mail)
     cli("inbox", "process")
     listed = {p["email"]: p for p in cli("participant", "list", str(ident), "--json").json()}
     assert listed["ase@helsingor.dk"]["answers"] == {"workshop": "accepted"}
     assert listed["pia@kirken.dk"]["answers"] == {"workshop": "declined"}
     counts = cli("participant", "headcount", str(ident), "--json").json()[0]
-    assert (counts["accepted"], counts["tentative"], counts["unanswered"], counts["declined"],
-            counts["lunch"]) == (5, 2, 4, 1, 9)  # fmt: skip
+    assert (
+        counts["accepted"],
+        counts["tentative"],
+        counts["unanswered"],
+        counts["declined"],
+        counts["lunch"],
+    ) == (5, 2, 4, 1, 9)
 
     # programme show: the workshop's attendees with their answers
     attendees = {a["email"]: a for a in workshop(cli, ident)["attendees"]}
@@ -202,14 +243,23 @@ def test_workshop_with_twelve_participants_and_the_headcount(pcli: Cli, tmp_path
     shifted(cli, start - timedelta(days=2, hours=12), "outbox", "send")
     messages = sent(cli)
     reminded = {m["To"].addresses[0].addr_spec for m in of_kind(messages, "participant_reminder")}
-    assert reminded == {"rasmus@oestervang.dk", "sine@oestervang.dk", "tove@oestervang.dk",
-                        "ulla@oestervang.dk"}  # fmt: skip
+    assert reminded == {
+        "rasmus@oestervang.dk",
+        "sine@oestervang.dk",
+        "tove@oestervang.dk",
+        "ulla@oestervang.dk",
+    }
     counted = of_kind(messages, "headcount", TOVHOLDER)
     assert len(counted) == 1
     body = text_of(counted[0])
     assert "9 til frokost" in str(counted[0]["Subject"])
-    for label, number in (("Deltager:", 5), ("Deltager måske:", 2), ("Har ikke svaret:", 4),
-                          ("Deltager ikke:", 1), ("Til frokost:", 9)):  # fmt: skip
+    for label, number in (
+        ("Deltager:", 5),
+        ("Deltager måske:", 2),
+        ("Har ikke svaret:", 4),
+        ("Deltager ikke:", 1),
+        ("Til frokost:", 9),
+    ):
         line = next(x for x in body.splitlines() if x.startswith(label))
         assert line.split()[-1 if label != "Til frokost:" else 2] == str(number), line
     assert "Åse Ærø <ase@helsingor.dk>, Helsingør Kommune, Kommune, leder" in body
@@ -218,10 +268,36 @@ def test_workshop_with_twelve_participants_and_the_headcount(pcli: Cli, tmp_path
 def test_removal_cancels_and_course_days_have_their_own_participants(pcli: Cli) -> None:
     cli = pcli
     ident = create(cli, "--with", "tilpasset")["id"]
-    cli("participant", "add", str(ident), "--name", "Åse Ærø", "--email", "ase@helsingor.dk",
-        "--org", "Helsingør Kommune", "--kind", "municipality", "--role", "leader")  # fmt: skip
-    cli("participant", "add", str(ident), "--part", "tilpasset", "--name", "Frida Frontmedarbejder",
-        "--email", "frida@oestervang.dk", "--org", "Østervang", "--kind", "internal")  # fmt: skip
+    cli(
+        "participant",
+        "add",
+        str(ident),
+        "--name",
+        "Åse Ærø",
+        "--email",
+        "ase@helsingor.dk",
+        "--org",
+        "Helsingør Kommune",
+        "--kind",
+        "municipality",
+        "--role",
+        "leader",
+    )
+    cli(
+        "participant",
+        "add",
+        str(ident),
+        "--part",
+        "tilpasset",
+        "--name",
+        "Frida Frontmedarbejder",
+        "--email",
+        "frida@oestervang.dk",
+        "--org",
+        "Østervang",
+        "--kind",
+        "internal",
+    )
     course = cli("participant", "list", str(ident), "--part", "tilpasset", "--json").json()
     assert [(p["email"], p["answers"]) for p in course] == [
         ("frida@oestervang.dk", {"afvikling": "needs-action"})
@@ -265,10 +341,29 @@ def test_a_bad_row_imports_nothing_and_names_the_row(pcli: Cli, tmp_path: Path) 
 def test_forget_erases_the_person_and_keeps_a_pseudonym(pcli: Cli) -> None:
     cli = pcli
     ident = create(cli)["id"]
-    cli("participant", "add", str(ident), "--name", "Åse Ærø", "--email", "ase@helsingor.dk",
-        "--org", "Helsingør Kommune", "--kind", "Kommune")  # fmt: skip
-    cli("participant", "answer", str(ident), "ase@helsingor.dk", "--meeting", "workshop",
-        "--answer", "accepted")  # fmt: skip
+    cli(
+        "participant",
+        "add",
+        str(ident),
+        "--name",
+        "Åse Ærø",
+        "--email",
+        "ase@helsingor.dk",
+        "--org",
+        "Helsingør Kommune",
+        "--kind",
+        "Kommune",
+    )
+    cli(
+        "participant",
+        "answer",
+        str(ident),
+        "ase@helsingor.dk",
+        "--meeting",
+        "workshop",
+        "--answer",
+        "accepted",
+    )
     found = cli("participant", "forget", "ase@helsingor.dk", "--json").json()["rows"]
     assert found["participants"] == 1 and found["meeting_answers"] == 1
     assert cli("participant", "list", str(ident), "--json").json() == []
