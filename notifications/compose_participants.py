@@ -77,7 +77,8 @@ def reminder_key(programme: ProgrammeFacts, meeting: MeetingFacts, email: str) -
 
 
 def headcount_key(programme: ProgrammeFacts, meeting: MeetingFacts) -> str:
-    return f"headcount:{key_base(programme, meeting)}"
+    """Per tovholder too: after a handover the new tovholder gets it, the old one not."""
+    return f"headcount:{key_base(programme, meeting)}:{programme.tovholder.email}"
 
 
 def _shared(programme: ProgrammeFacts, meeting: MeetingFacts) -> dict[str, Any]:
