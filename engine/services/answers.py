@@ -65,7 +65,8 @@ def with_inbound(
     if not built:
         return built
     ids = list(built)
-    names = {c.email: c.name for c in people.values()}
+    names = {p.email: p.name for ident in ids for p in tx.participants.of(ident)}
+    names |= {c.email: c.name for c in people.values()}
     answers: dict[int, list[tuple[str, str, str]]] = {}
     for programme_id, title, email, partstat in inbox_store.coming_answers(tx, ids, now):
         answers.setdefault(programme_id, []).append((title, names.get(email, email), partstat))
