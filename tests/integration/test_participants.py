@@ -224,3 +224,16 @@ def test_remove_an_unknown_participant(fbh: Fbh) -> None:
     ident = create(fbh)
     with pytest.raises(NotFoundError):
         fbh.participants.remove(ident, "nobody@x.dk", NOW)
+
+
+def test_a_pause_holds_the_reminder_and_headcount_and_a_resume_queues_them(
+    fbh: Fbh, store: Store
+) -> None:
+    ident = create(fbh)
+    fbh.participants.add(ident, ASE, NOW)
+    fbh.pause(ident, NOW)
+    assert not pending(store, ident, "participant_reminder")
+    assert not pending(store, ident, "headcount")
+    fbh.resume(ident, NOW + timedelta(days=1))
+    assert [r.recipient for r in pending(store, ident, "participant_reminder")] == [ASE.email]
+    assert len(pending(store, ident, "headcount")) == 1
