@@ -17,10 +17,10 @@ from engine.domain.model import Contact, OutboxDraft, Role
 from notifications.compose import MeetingFacts, ProgrammeFacts, milestone_context, programme_draft
 
 PARTSTAT_GROUPS: tuple[tuple[str, str], ...] = (
-    ("accepted", "Deltager"),
-    ("tentative", "Deltager måske"),
+    ("accepted", "Kommer"),
+    ("tentative", "Kommer måske"),
     ("needs-action", "Har ikke svaret"),
-    ("declined", "Deltager ikke"),
+    ("declined", "Kommer ikke"),
 )
 ROLE_DA = {"employee": "medarbejder", "leader": "leder"}
 

@@ -254,10 +254,10 @@ def test_workshop_with_twelve_participants_and_the_headcount(pcli: Cli, tmp_path
     body = text_of(counted[0])
     assert "9 til frokost" in str(counted[0]["Subject"])
     for label, number in (
-        ("Deltager:", 5),
-        ("Deltager måske:", 2),
+        ("Kommer:", 5),
+        ("Kommer måske:", 2),
         ("Har ikke svaret:", 4),
-        ("Deltager ikke:", 1),
+        ("Kommer ikke:", 1),
         ("Til frokost:", 9),
     ):
         line = next(x for x in body.splitlines() if x.startswith(label))

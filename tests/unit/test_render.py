@@ -173,7 +173,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "groups": [
             {
                 "partstat": "accepted",
-                "title": "Deltager",
+                "title": "Kommer",
                 "people": [
                     {
                         "name": "Åse Ærø",
@@ -184,7 +184,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
                     }
                 ],
             },
-            {"partstat": "declined", "title": "Deltager ikke", "people": []},
+            {"partstat": "declined", "title": "Kommer ikke", "people": []},
         ],
     },
 }
@@ -194,9 +194,9 @@ def test_headcount_lists_the_counts_and_the_people() -> None:
     mail = render_mail("headcount", CONTEXTS["headcount"])
 
     assert "5 til frokost" in mail.subject
-    assert "Til frokost:       5 (deltager og måske, plus konsulent og tovholder)" in mail.text
+    assert "Til frokost:       5 (kommer og kommer måske, plus konsulent og tovholder)" in mail.text
     assert "- Åse Ærø <ase@kommune.dk>, Helsingør Kommune, Kommune, leder" in mail.text
-    assert "Deltager ikke (0):\n- ingen" in mail.text
+    assert "Kommer ikke (0):\n- ingen" in mail.text
     assert "&lt;ase@kommune.dk&gt;" in mail.html
 
 
