@@ -1,9 +1,10 @@
 """Every kind of mail fbh sends, from one real flow, with hostile text swapped in.
 
 ``marked_flow`` runs one programme through the real service and a real SQLite file: creation
-(invites, summary, reminders, task notices), a participant (their reminder, the headcount), time over budget (budget alerts), two requests
-(reminders, escalation, a proposal), the weekly digests and a cancellation (CANCEL invites and
-notices). Every text a user or a workflow author controls is a *marker*: a unique word.
+(invites, summary, reminders, task notices), a participant (their reminder, the headcount),
+time over budget (budget alerts), two requests (reminders, escalation, a proposal), the
+weekly digests and a cancellation (CANCEL invites and notices). Every text a user or a
+workflow author controls is a *marker*: a unique word.
 
 ``swap`` puts hostile text in place of the markers in a stored outbox payload, and
 ``render_row`` renders it through ``render_envelope``, the function the outbox worker uses to
