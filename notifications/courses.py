@@ -191,7 +191,11 @@ def roster_draft(
         due_at=due_at,
         context={
             "recipient": {"name": venue.name, "email": venue.email},
-            "participants": [{"name": p.name, "organisation": p.organisation} for p in registered],
+            # the address is not shown; it lets ``fbh participant forget`` find the row
+            "participants": [
+                {"name": p.name, "organisation": p.organisation, "email": p.email}
+                for p in registered
+            ],
             "count": len(registered),
         },
     )
@@ -215,7 +219,10 @@ def decision_draft(
             "recipient": {"name": lead.name, "email": lead.email},
             "registered": len(registered),
             "missing": max((course.minimum or 0) - len(registered), 0),
-            "participants": [{"name": p.name, "organisation": p.organisation} for p in registered],
+            "participants": [
+                {"name": p.name, "organisation": p.organisation, "email": p.email}
+                for p in registered
+            ],
         },
     )
 

@@ -83,6 +83,7 @@ def decide(message: LateMessage, now: datetime, policy: CatchUpPolicy) -> Decisi
 # The parts of a payload :func:`expiry` reads (the daemon has the database extract only these).
 EXPIRY_PATHS: tuple[tuple[str, ...], ...] = (
     ("context", "meeting", "end"),
+    ("context", "meeting", "start"),
     ("context", "milestone", "kind"),
     ("context", "milestone", "start"),
     ("context", "milestone", "window_end"),
@@ -101,6 +102,8 @@ def expiry(kind: str, payload: Mapping[str, Any], tz: ZoneInfo) -> datetime | No
         return _datetime((context.get("course") or {}).get("end"))
     if kind in ("course_reminder", "course_roster", "course_decision"):
         return _datetime((context.get("course") or {}).get("start"))
+    if kind in ("participant_reminder", "headcount"):
+        return _datetime((context.get("meeting") or {}).get("start"))
     if kind in ("reminder", "task_due"):
         milestone = context.get("milestone") or {}
         if milestone.get("kind") == "meeting":

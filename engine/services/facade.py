@@ -9,7 +9,8 @@ The work is done by one module per group of use cases; this class only wires the
 * :mod:`engine.services.milestones`: done, skip, reschedule;
 * :mod:`engine.services.requests`: requests (``fbh.requests`` has all of them);
 * :mod:`engine.services.transitions`: the time-driven transitions;
-* :mod:`engine.services.courses`: the BASIS course calendar (``fbh.courses``).
+* :mod:`engine.services.courses`: the BASIS course calendar (``fbh.courses``);
+* :mod:`engine.services.participants`: participants (``fbh.participants`` has all of them).
 
 The tovholder's hours (:mod:`engine.services.timelog`), the digests and the status take the
 ``Fbh`` as their context.
@@ -32,6 +33,7 @@ from engine.services.handover import Handover, RoleChange
 from engine.services.lifecycle import Lifecycle, MoveResult
 from engine.services.mailings import Mailings
 from engine.services.milestones import Milestones
+from engine.services.participants import ParticipantService
 from engine.services.programmes import CHUNK_SIZE, ProgrammeCreation
 from engine.services.queries import ProgrammeQueries
 from engine.services.requests import RequestDesk
@@ -62,6 +64,7 @@ class Fbh(ServiceContext):
         self.transitions = Transitions(self)
         self.courses = CourseDesk(self)
         self.handover = Handover(self, self.mailings, self.checkins)
+        self.participants = ParticipantService(self, self.mailings)
 
     @classmethod
     def open(cls, settings: Settings, *, actor: str = "cli") -> Fbh:

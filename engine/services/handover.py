@@ -182,10 +182,30 @@ class Handover:
             self.mailings.queue_invites(
                 tx, before, row, [(old, old_role)], CANCEL, now, is_update=True
             )
-        recipients = self.mailings.attendees(after.facts, after.definition_of(row))
-        self.mailings.queue_invites(tx, after, row, recipients, REQUEST, now, is_update=True)
+        recorded = {i.recipient for i in tx.invites.find(row.id) if i.method == REQUEST}
+        everyone: list[tuple[Contact, Role | str]] = [
+            *self.mailings.attendees(after.facts, after.definition_of(row)),
+            *self.mailings.participants.people(tx, after, row),
+        ]
+        new = after.facts.contact_for(role_of(before, old))
+        recipients = [
+            pair
+            for pair in everyone
+            if not recorded or pair[0].email in recorded or (new and pair[0].email == new.email)
+        ]
+        roles = self.mailings.participants.ical_roles(
+            after, row, [c.email for c, r in recipients if r == "participant"]
+        )
+        self.mailings.queue_invites(
+            tx, after, row, recipients, REQUEST, now, is_update=True, ical_roles=roles
+        )
         if after.programme.state != ProgrammeState.PAUSED.value:
             self.mailings.queue_timed(tx, after, row, now)
+
+
+def role_of(loaded: LoadedProgramme, person: Contact) -> Role:
+    """The role ``person`` had in ``loaded`` (the consultant or the tovholder)."""
+    return Role.CONSULTANT if loaded.facts.consultant.email == person.email else Role.TOVHOLDER
 
 
 def _closed(row: Milestone) -> bool:

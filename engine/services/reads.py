@@ -73,11 +73,13 @@ def show_programme(
         invited = reader.attendees(milestones)
         base = _definition(row.workflow, row.workflow_snapshot[row.workflow])
         closed, sent = reader.checkins(programme_id) if base.checkins else ({}, set())
+        participants = reader.participant_names(programme_id) if invited else {}
     except ReadError:
         return None
     finally:
         reader.close()
-    roles = {row.tovholder[1]: (row.tovholder[0], "tovholder")}
+    roles = {email: (name, "participant") for email, name in participants.items()}
+    roles[row.tovholder[1]] = (row.tovholder[0], "tovholder")
     roles[row.consultant[1]] = (row.consultant[0], "consultant")
     attendees = {
         ident: tuple(

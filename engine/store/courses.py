@@ -103,6 +103,13 @@ class Courses(Repository):
             found[course_id] = (registered, waiting)
         return found
 
+    def with_email(self, email: str) -> list[CourseRegistration]:
+        """Every registration of ``email``, on any course."""
+        statement = select(CourseRegistration).where(
+            col(CourseRegistration.email) == email.strip().lower()
+        )
+        return list(self.session.exec(statement))
+
     def forget(self, email: str) -> int:
         """Erase every course registration of ``email``; returns how many. (Called by
         ``fbh participant forget``; seats freed here are not given to the waiting list.)"""

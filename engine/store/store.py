@@ -2,8 +2,8 @@
 
 ``Store.transaction()`` yields a :class:`Tx` whose repositories, one per aggregate, read and
 write rows (``tx.programmes``, ``tx.people``, ``tx.invites``, ``tx.events``, ``tx.outbox``,
-``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``, ``tx.courses``,
-``tx.checkins``; the digests' reads are in
+``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``, ``tx.feeds``,
+``tx.participants``, ``tx.courses``, ``tx.checkins``; the digests' reads are in
 :mod:`engine.store.digests`). It commits when the block ends and rolls back on any error, so
 a failed command leaves nothing half-written. Driver errors are translated into
 ``StoreError`` here, with the cause attached. What differs between databases is in the
@@ -35,6 +35,7 @@ from engine.store.feeds import FeedTokens
 from engine.store.installation import InstallationInfo, read_installation
 from engine.store.invites import Invites
 from engine.store.outbox import Outbox
+from engine.store.participants import Participants
 from engine.store.people import OrganisationRef, People, PersonRef
 from engine.store.programmes import Busy, Programmes
 from engine.store.requests import Requests
@@ -163,6 +164,7 @@ class Tx(Unit):
         self.feeds = FeedTokens(self)
         self.courses = Courses(self)
         self.checkins = Checkins(self)
+        self.participants = Participants(self)
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -149,3 +149,19 @@ def test_the_leads_digest_shows_the_calendar_and_warns_under_two_courses(fbh: Fb
     digest = lead_digest(fbh, NOW, lead)
     assert not digest.too_few_courses and len(digest.courses) == 2
     assert "ADVARSEL" not in render_mail("digest_lead", digest_context(digest, fbh.tz)).text
+
+
+def test_participant_forget_erases_course_registrations_and_their_names_in_mail(
+    fbh: Fbh,
+) -> None:
+    course = fbh.courses.add(new_course(capacity=3), NOW)
+    fbh.courses.register_many(course.id, PEOPLE[:2], NOW)
+    found = fbh.participants.forget("p1@org.dk", NOW)
+    assert found["course_registrations"] == 1
+    shown = fbh.courses.show(course.id, NOW)
+    assert [p.email for p in shown.registered] == ["p0@org.dk"]
+    with fbh.store.transaction() as tx:
+        rows = tx.outbox.find()
+    assert not [r for r in rows if r.recipient == "p1@org.dk"]
+    for row in rows:  # the venue's roster and the lead's question no longer name Person 1
+        assert "Person 1" not in str(row.payload) and "p1@org.dk" not in str(row.payload)

@@ -18,6 +18,8 @@ from engine.domain.workflow import (
     BudgetDef,
     ExtensionDef,
     MilestoneDef,
+    ParticipantKind,
+    ParticipantsDef,
     ReminderDef,
     WorkflowDefinition,
 )
@@ -70,8 +72,21 @@ def build_definition(
         if extends
         else None,
         checkins=tuple(workflow.checkins),
+        participants=_build_participants(workflow),
         source_path=source,
         source_text=text,
+    )
+
+
+def _build_participants(workflow: WorkflowTable) -> ParticipantsDef | None:
+    table = workflow.participants
+    if table is None:
+        return None
+    return ParticipantsDef(
+        kinds=tuple(ParticipantKind(k.key, k.label) for k in table.kinds),
+        attendee_role=table.attendee_role,
+        reminder=table.reminder,
+        headcount=table.headcount,
     )
 
 
