@@ -88,6 +88,13 @@ def machine() -> dict[str, str]:
     }
 
 
+def load_average() -> dict[str, float]:
+    """The machine's load (as ``uptime`` shows it): 1, 5 and 15-minute averages, and the
+    number of cores, so a result says how busy the machine was while it ran."""
+    one, five, fifteen = os.getloadavg()
+    return {"1min": one, "5min": five, "15min": fifteen, "cores": float(os.cpu_count() or 1)}
+
+
 def summarise(values: list[float]) -> dict[str, Any]:
     median = statistics.median(values)
     return {
@@ -129,6 +136,7 @@ def main(
         return
     options = {k: v for k, v in vars(args).items() if k not in {"runs", "once", "options"}}
     runs: list[dict[str, float]] = []
+    load_before = load_average()
     started = time.perf_counter()
     for run in range(1, args.runs + 1):
         figures = run_child(f"bench.{name}", options)
@@ -143,6 +151,7 @@ def main(
         "options": options,
         "runs": args.runs,
         "seconds": round(time.perf_counter() - started, 1),
+        "load": {"before": load_before, "after": load_average()},
         "metrics": {
             key: {**asdict(metric), **summarise([run[key] for run in runs])}
             for key, metric in metrics.items()

@@ -71,15 +71,28 @@ def table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def runs(results: list[dict[str, Any]]) -> list[str]:
-    lines = ["", "| benchmark | runs | date (UTC) | options | wall time |"]
-    lines.append("|---|---:|---|---|---:|")
+    lines = [
+        "",
+        "| benchmark | runs | date (UTC) | options | wall time | load (1 min, before – after) |",
+    ]
+    lines.append("|---|---:|---|---|---:|---|")
     for result in results:
         options = ", ".join(f"{k}={v}" for k, v in result["options"].items()) or "defaults"
         lines.append(
             f"| `{result['benchmark']}` | {result['runs']} | {result['date']} | {options} "
-            f"| {result['seconds']:.0f} s |"
+            f"| {result['seconds']:.0f} s | {load_text(result)} |"
         )
     return lines
+
+
+def load_text(result: dict[str, Any]) -> str:
+    """The machine's 1-minute load average before and after the runs (not recorded before
+    issue 15)."""
+    load = result.get("load")
+    if not load:
+        return "not recorded"
+    before, after = load["before"], load["after"]
+    return f"{before['1min']:.1f} – {after['1min']:.1f} on {after['cores']:.0f} cores"
 
 
 def machine(results: list[dict[str, Any]]) -> list[str]:
