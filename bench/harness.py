@@ -88,13 +88,6 @@ def machine() -> dict[str, str]:
     }
 
 
-def load_average() -> dict[str, float]:
-    """The machine's load (as ``uptime`` shows it): 1, 5 and 15-minute averages, and the
-    number of cores, so a result says how busy the machine was while it ran."""
-    one, five, fifteen = os.getloadavg()
-    return {"1min": one, "5min": five, "15min": fifteen, "cores": float(os.cpu_count() or 1)}
-
-
 def summarise(values: list[float]) -> dict[str, Any]:
     median = statistics.median(values)
     return {
@@ -104,6 +97,10 @@ def summarise(values: list[float]) -> dict[str, Any]:
         "max": max(values),
         "spread_pct": (max(values) - min(values)) / median * 100 if median else 0.0,
     }
+
+
+def _load() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def run_child(module: str, options: Options) -> dict[str, float]:
@@ -136,7 +133,7 @@ def main(
         return
     options = {k: v for k, v in vars(args).items() if k not in {"runs", "once", "options"}}
     runs: list[dict[str, float]] = []
-    load_before = load_average()
+    load_before = _load()
     started = time.perf_counter()
     for run in range(1, args.runs + 1):
         figures = run_child(f"bench.{name}", options)
@@ -151,7 +148,9 @@ def main(
         "options": options,
         "runs": args.runs,
         "seconds": round(time.perf_counter() - started, 1),
-        "load": {"before": load_before, "after": load_average()},
+        # the machine's load averages (1, 5, 15 minutes, as uptime shows them) around the runs:
+        # figures from a busy machine are only comparable with a peer measured beside them
+        "load": {"before": load_before, "after": _load()},
         "metrics": {
             key: {**asdict(metric), **summarise([run[key] for run in runs])}
             for key, metric in metrics.items()

@@ -20,6 +20,7 @@ ORDER = [
     "lateness",
     "delivery",
     "digests",
+    "failover",
     "cli_speed",
     "test_time",
 ]
@@ -71,28 +72,23 @@ def table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def runs(results: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "",
-        "| benchmark | runs | date (UTC) | options | wall time | load (1 min, before – after) |",
-    ]
+    lines = ["", "| benchmark | runs | date (UTC) | options | wall time | load before → after |"]
     lines.append("|---|---:|---|---|---:|---|")
     for result in results:
         options = ", ".join(f"{k}={v}" for k, v in result["options"].items()) or "defaults"
         lines.append(
             f"| `{result['benchmark']}` | {result['runs']} | {result['date']} | {options} "
-            f"| {result['seconds']:.0f} s | {load_text(result)} |"
+            f"| {result['seconds']:.0f} s | {load_text(result.get('load'))} |"
         )
     return lines
 
 
-def load_text(result: dict[str, Any]) -> str:
-    """The machine's 1-minute load average before and after the runs (not recorded before
-    issue 15)."""
-    load = result.get("load")
+def load_text(load: dict[str, list[float]] | None) -> str:
+    """The load averages (1, 5, 15 min) around the runs; not recorded before issue 12."""
     if not load:
         return "not recorded"
-    before, after = load["before"], load["after"]
-    return f"{before['1min']:.1f} – {after['1min']:.1f} on {after['cores']:.0f} cores"
+    before, after = (" / ".join(f"{v:.2f}" for v in load[k]) for k in ("before", "after"))
+    return f"{before} → {after}"
 
 
 def machine(results: list[dict[str, Any]]) -> list[str]:

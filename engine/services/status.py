@@ -1,6 +1,7 @@
 """``fbh status``: what the daemons are doing, read from the database alone.
 
-Daemons alive (a heartbeat within ``daemon.heartbeat_timeout_seconds``), the leader, outbox
+Daemons alive (a heartbeat within ``daemon.heartbeat_timeout_seconds``), the leader (or the
+leader that stopped answering, until another takes over), outbox
 counts, breached requests and the next thing due (a message or a transition).
 """
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.domain.i18n import N_, _
 from engine.domain.model import OutboxState, RequestState
 from engine.domain.timeline import describe, next_step
 from engine.services.facade import Fbh
@@ -68,6 +70,22 @@ class Status:
         return max(leaders, key=lambda d: d.seen_at, default=None)
 
     @property
+    def unresponsive_leader(self) -> DaemonStatus | None:
+        """The daemon that last led, when it has stopped answering (frozen, cut off or
+        killed) and no other has taken over yet."""
+        if self.leader is not None:
+            return None
+        leaders = [d for d in self.daemons if d.leader and not d.alive]
+        return max(leaders, key=lambda d: d.seen_at, default=None)
+
+    @property
+    def leader_state(self) -> str:
+        """``leading`` | ``unresponsive`` (the leader stopped answering) | ``none``."""
+        if self.leader is not None:
+            return "leading"
+        return "unresponsive" if self.unresponsive_leader is not None else "none"
+
+    @property
     def next_due(self) -> NextDue | None:
         candidates = [n for n in (self.next_message, self.next_transition) if n is not None]
         return min(candidates, key=lambda n: n.at, default=None)
@@ -80,6 +98,8 @@ class Status:
             "daemons": [d.to_json() for d in self.daemons],
             "alive": len(self.alive),
             "leader": leader.name if leader else None,
+            "leader_state": self.leader_state,
+            "unresponsive_leader": stale.name if (stale := self.unresponsive_leader) else None,
             "outbox": {
                 "pending": self.outbox.get(OutboxState.PENDING.value, 0),
                 "sending": self.outbox.get(OutboxState.SENDING.value, 0),
@@ -137,30 +157,56 @@ def gather(fbh: Fbh, now: datetime) -> Status:
 
 
 def format_status(status: Status, tz: Any) -> str:
-    """The human-readable status (Danish-independent: operators read it)."""
+    """The human-readable status, in the CLI's language. The details of what is next due
+    (``invite to … (#12)``, ``programme 3: start``) are the JSON's, which never changes with
+    the language: message kinds and events are names, not prose."""
     lines = []
     alive = status.alive
     leader = status.leader
-    lines.append(
-        f"daemons: {len(alive)} alive" + (f", leader {leader.name}" if leader else ", no leader")
-    )
+    stale = status.unresponsive_leader
+    if leader is not None:
+        lead = _(", leader {name}").format(name=leader.name)
+    elif stale is not None:
+        silent = (status.now - stale.seen_at).total_seconds()
+        lead = _(
+            ", no leader: {name} led and has not answered for {seconds} s "
+            "(frozen, cut off or stopped); another daemon takes over when its lease runs out"
+        ).format(name=stale.name, seconds=f"{silent:.0f}")
+    else:
+        lead = _(", no leader")
+    lines.append(_("daemons: {n} alive").format(n=len(alive)) + lead)
     for d in status.daemons:
-        role = "leader" if d.leader and d.alive else ("alive" if d.alive else "dead")
+        role = _("leader") if d.leader and d.alive else (_("alive") if d.alive else _("dead"))
+        if d is stale:
+            role = _("silent")
         seen = d.seen_at.astimezone(tz).isoformat(timespec="seconds")
-        lines.append(f"  {d.name:<40} {role:<7} pid {d.pid} on {d.host}, seen {seen}")
+        where = _("pid {pid} on {host}, seen {seen}").format(pid=d.pid, host=d.host, seen=seen)
+        lines.append(f"  {d.name:<40} {role:<7} {where}")
     counts = status.to_json()["outbox"]
-    lines.append(
-        "outbox: "
-        + ", ".join(f"{counts[k]} {k}" for k in ("pending", "sending", "failed", "missed", "sent"))
-    )
+    shown = ", ".join(f"{counts[k]} {_(OUTBOX_LABELS[k])}" for k in OUTBOX_LABELS)
+    lines.append(_("outbox: {counts}").format(counts=shown))
     nxt = status.next_due
     if nxt is None:
-        lines.append("next due: nothing")
+        lines.append(_("next due: nothing"))
     else:
         at = nxt.at.astimezone(tz).isoformat(timespec="seconds")
-        lines.append(f"next due: {at} {nxt.what}: {nxt.detail}")
+        what = _("message") if nxt.what == "message" else _("transition")
+        lines.append(
+            _("next due: {at} {what}: {detail}").format(at=at, what=what, detail=nxt.detail)
+        )
     if status.breached_requests:
-        lines.append(f"requests past their deadline: {status.breached_requests}")
+        lines.append(_("requests past their deadline: {n}").format(n=status.breached_requests))
     if status.bouncing:
-        lines.append("bouncing addresses: " + ", ".join(e for e, _ in status.bouncing))
+        addresses = ", ".join(e for e, _p in status.bouncing)
+        lines.append(_("bouncing addresses: {addresses}").format(addresses=addresses))
     return "\n".join(lines)
+
+
+# the outbox states `fbh status` counts, in its order (the words after the numbers)
+OUTBOX_LABELS = {
+    "pending": N_("pending"),
+    "sending": N_("sending"),
+    "failed": N_("failed"),
+    "missed": N_("missed"),
+    "sent": N_("sent"),
+}
