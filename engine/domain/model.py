@@ -138,6 +138,7 @@ MAIL_KINDS: tuple[str, ...] = (
     "meeting_answer",  # a decline or counter-proposal, to the consultant (inbound mail)
     "request_ack",  # a request arrived by e-mail: the acknowledgement to its sender
     "bounce_notice",  # an address bounced: to the consultant of the programme
+    "tovholder_weekly",  # the weekly reminder with the link to the tovholder's page
 )
 
 

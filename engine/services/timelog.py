@@ -17,7 +17,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
-from engine.domain.errors import InvalidInputError
+from engine.domain.errors import FieldError, InvalidInputError
+from engine.domain.i18n import N_
 from engine.domain.model import ProgrammeState
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import WorkflowDefinition
@@ -164,7 +165,9 @@ def parse_hours(text: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise InvalidInputError(f"invalid --hours {text!r}: expected a number of hours, e.g. 2.5")
+        raise FieldError(
+            "hours", N_("invalid --hours {text!r}: expected a number of hours, e.g. 2.5"), text=text
+        )
     return value
 
 
@@ -330,8 +333,10 @@ def _parts(fbh: ServiceContext, tx: Tx, programme: Programme) -> list[BudgetPart
 
 def _check_open(programme: Programme) -> None:
     if programme.state == ProgrammeState.CANCELLED.value:
-        raise InvalidInputError(
-            f"programme {programme.id} is cancelled: its hours can no longer be changed"
+        raise FieldError(
+            None,
+            N_("programme {id} is cancelled: its hours can no longer be changed"),
+            id=programme.id,
         )
 
 
@@ -343,8 +348,12 @@ def _check_part(programme: Programme, parts: Sequence[BudgetPart], part: str | N
     key = part.strip().lower()
     if key not in {p.key for p in parts}:
         choices = ", ".join(p.key for p in parts) or "none"
-        raise InvalidInputError(
-            f"unknown part {part!r} for programme {programme.id}: choose one of {choices}"
+        raise FieldError(
+            "part",
+            N_("unknown part {part!r} for programme {id}: choose one of {choices}"),
+            part=part,
+            id=programme.id,
+            choices=choices,
         )
     return key
 
@@ -373,24 +382,44 @@ def _check_entry(
     tx.people.lock(programme.tovholder_id)  # the 24-hour check spans programmes
     value = round_hours(hours)
     if not math.isfinite(hours) or value <= 0:
-        raise InvalidInputError(f"invalid hours {hours:g}: must be more than 0")
+        raise FieldError("hours", N_("invalid hours {hours:g}: must be more than 0"), hours=hours)
     if value > MAX_HOURS_PER_DAY:
-        raise InvalidInputError(f"invalid hours {hours:g}: at most 24 hours a day")
+        raise FieldError(
+            "hours", N_("invalid hours {hours:g}: at most 24 hours a day"), hours=hours
+        )
     if day > today:
-        raise InvalidInputError(f"date {day} lies in the future (today is {today})")
+        raise FieldError(
+            "date", N_("date {day} lies in the future (today is {today})"), day=day, today=today
+        )
     if not opened <= day <= programme.end_date:
-        raise InvalidInputError(
-            f"date {day} is outside programme {programme.id} "
-            f"({opened} … {programme.end_date}; preparation counts from the day it was created)"
+        raise FieldError(
+            "date",
+            N_(
+                "date {day} is outside programme {id} ({opened} … {end}; preparation counts from "
+                "the day it was created)"
+            ),
+            day=day,
+            id=programme.id,
+            opened=opened,
+            end=programme.end_date,
         )
     if len(note.strip()) > MAX_NOTE_LENGTH:
-        raise InvalidInputError(f"the note is longer than {MAX_NOTE_LENGTH} characters")
+        raise FieldError(
+            "note", N_("the note is longer than {limit} characters"), limit=MAX_NOTE_LENGTH
+        )
     already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
         person = tx.people.get(programme.tovholder_id).email
-        raise InvalidInputError(
-            f"{person} would have {round_hours(already + value):g} hours on {day}: at most 24 "
-            f"hours a day across all programmes ({round_hours(already):g} already logged)"
+        raise FieldError(
+            "hours",
+            N_(
+                "{person} would have {total:g} hours on {day}: at most 24 hours a day across all "
+                "programmes ({already:g} already logged)"
+            ),
+            person=person,
+            total=round_hours(already + value),
+            day=day,
+            already=round_hours(already),
         )
     return value
 
