@@ -187,9 +187,7 @@ def test_a_bad_form_shows_the_danish_error_beside_the_field(browser: Any, site: 
     page.close()
 
 
-def test_a_revoked_link_is_404_and_a_post_without_csrf_is_refused(
-    browser: Any, site: Site
-) -> None:
+def test_a_revoked_link_is_404_and_a_post_without_csrf_is_refused(browser: Any, site: Site) -> None:
     link = site.summary_link()
     assert link is not None
     path = urlsplit(link).path
@@ -229,7 +227,9 @@ def test_axe_finds_no_serious_violations(browser: Any, site: Site) -> None:
         page = context.new_page()
         page.goto(link)
         assert axe_violations(page) == [], f"at {width} px"
-        page.get_by_label("Timer", exact=True).first.fill("x")  # the page with an error beside a field
+        page.get_by_label("Timer", exact=True).first.fill(
+            "x"
+        )  # the page with an error beside a field
         page.get_by_role("button", name="Gem timer").click()
         assert page.locator("#ny-hours-fejl").count() == 1
         assert axe_violations(page) == [], f"with an error, at {width} px"

@@ -294,5 +294,3 @@ def test_no_public_url_no_link_in_mails(fbh: Fbh) -> None:
     assert summary.payload["context"]["page_url"] == "" and tokens == []
     assert queue_tovholder_reminders(fbh, NOW) == 0
     assert view.id
-
-

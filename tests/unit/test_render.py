@@ -158,8 +158,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     },
 }
 # The weekly digests are about many programmes, not one: tests/unit/test_digest.py renders them;
-# the request mails are about no programme: tests/unit/test_request_sla.py renders them.
-PROGRAMME_KINDS = [kind for kind in KINDS if not kind.startswith(("digest_", "request_"))]
+# the request mails are about no programme: tests/unit/test_request_sla.py renders them; the
+# tovholder's weekly reminder shows a digest's programme: tests/unit/test_tovholder_page.py.
+PROGRAMME_KINDS = [
+    kind for kind in KINDS if not kind.startswith(("digest_", "request_", "tovholder_weekly"))
+]
 
 
 @pytest.mark.parametrize("kind", PROGRAMME_KINDS)
