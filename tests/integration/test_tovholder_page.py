@@ -294,3 +294,16 @@ def test_no_public_url_no_link_in_mails(fbh: Fbh) -> None:
     assert summary.payload["context"]["page_url"] == "" and tokens == []
     assert queue_tovholder_reminders(fbh, NOW) == 0
     assert view.id
+
+
+def test_a_summary_refreshed_by_a_move_keeps_its_link(page_fbh: Fbh, programme_id: int) -> None:
+    def summary_context() -> dict[str, Any]:
+        with page_fbh.store.transaction() as tx:
+            row = next(r for r in tx.outbox.find() if r.kind == "programme_summary")
+        return dict(row.payload["context"])
+
+    before = summary_context()
+    page_fbh.reschedule(programme_id, "workshop", date(2027, 3, 10), NOW)
+    after = summary_context()
+    assert after["milestones"] != before["milestones"]  # the refresh happened
+    assert after["page_url"] == before["page_url"] != ""
