@@ -4,7 +4,7 @@ Tokens are stored as their SHA-256 only. page_secret holds one random key per in
 that signs the page's CSRF tokens (FBH_PAGE_SECRET in the environment overrides it).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -21,7 +21,7 @@ import engine.store.types
 
 
 revision: str = '0008'
-down_revision: str | None = '0005'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
