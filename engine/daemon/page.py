@@ -24,12 +24,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
-from engine.domain.errors import FbhError, InvalidInputError, NotFoundError
+from engine.domain.errors import FbhError, FieldError, InvalidInputError, NotFoundError
 from engine.services.facade import Fbh
 from engine.services.pages import CsrfKeys, PageAccess, page_path, resolve
 from engine.services.tovholder_page import HoursForm, TovholderPage, parse_entry_id
+from engine.services.tovholder_participants import CSV_LIMIT, PageParticipants, PersonForm
 from notifications.page import render_page, stylesheet
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ MESSAGES = {
     "gemt": "Timerne er gemt.",
     "rettet": "Registreringen er rettet.",
     "slettet": "Registreringen er slettet.",
+    "tilfoejet": "Deltageren er tilføjet, og invitationen er på vej.",
+    "indlaest": "Listen er indlæst.",
 }
+MAX_PARTS = 8  # fields of a CSV upload form
 WINDOW_SECONDS = 60.0
 MAX_TRACKED = 10_000  # rate-limit windows kept in memory; the oldest go first
 
@@ -81,6 +85,7 @@ class PageEndpoints:
         self.fbh = fbh
         self.clock = clock
         self.page = TovholderPage(fbh)
+        self.participants = PageParticipants(fbh)
         self.csrf = CsrfKeys(fbh.store)
         self.limit = RateLimit(fbh.settings.http.page_requests_per_minute, clock)
 
@@ -91,6 +96,9 @@ class PageEndpoints:
         app.router.add_post(f"/p/{TOKEN}/timer/{{entry:[0-9]{{1,12}}}}", self.edit_hours)
         app.router.add_post(f"/p/{TOKEN}/timer/{{entry:[0-9]{{1,12}}}}/slet", self.delete_hours)
         app.router.add_get(f"/p/{TOKEN}/moeder/{{meeting:[0-9]{{1,12}}}}.ics", self.meeting)
+        app.router.add_post(f"/p/{TOKEN}/deltagere", self.add_participant)
+        app.router.add_post(f"/p/{TOKEN}/deltagere/csv", self.upload_participants)
+        app.router.add_get(f"/p/{TOKEN}/deltagere.csv", self.download_participants)
 
     async def css(self, request: web.Request) -> web.Response:
         return web.Response(
@@ -152,6 +160,46 @@ class PageEndpoints:
             | {"Content-Disposition": f'attachment; filename="{found.filename}"'},
         )
 
+    # ----- participants ---------------------------------------------------------------------
+
+    async def add_participant(self, request: web.Request) -> web.Response:
+        access = await self._access(request)
+        form = PersonForm.from_post(await self._form(request, access))
+        if not await self._run(self.participants.has_participants, access):
+            raise web.HTTPNotFound()
+        if await self._run(self.participants.add, access, form, self.clock()):
+            self._back(request, "tilfoejet", "#deltagere")
+        return await self._render(request, access, person=form, status=400)
+
+    async def upload_participants(self, request: web.Request) -> web.Response:
+        access = await self._access(request)
+        if not request.content_type.startswith("multipart/form-data"):
+            raise web.HTTPBadRequest(text="Ugyldig forespørgsel.\n")
+        csrf, data, too_big = await _read_upload(request)
+        if not csrf or not await self._run(self.csrf.check, access, csrf):
+            raise web.HTTPForbidden(text="Formularen er udløbet. Hent siden igen.\n")
+        form = PersonForm()
+        try:
+            if too_big:
+                raise FieldError(
+                    "file", "the file is larger than {limit} kB", limit=CSV_LIMIT // 1000
+                )
+            await self._run(self.participants.import_csv, access, data, self.clock(), fields=True)
+        except FieldError as exc:
+            form.errors["file"] = exc.in_language("da")
+            return await self._render(request, access, person=form, status=400)
+        self._back(request, "indlaest", "#deltagere")
+
+    async def download_participants(self, request: web.Request) -> web.Response:
+        access = await self._access(request)
+        body = await self._run(self.participants.export_csv, access)
+        return web.Response(
+            body=body,
+            content_type="text/csv",
+            charset="utf-8",
+            headers=PAGE_HEADERS | {"Content-Disposition": 'attachment; filename="deltagere.csv"'},
+        )
+
     # ----- helpers --------------------------------------------------------------------------
 
     async def _access(self, request: web.Request) -> PageAccess:
@@ -203,9 +251,12 @@ class PageEndpoints:
         edit_form: HoursForm | None = None,
         message: str = "",
         status: int = 200,
+        person: PersonForm | None = None,
     ) -> web.Response:
         now = self.clock()
         context = await self._run(self.page.context, access, now)
+        context["participants"] = await self._run(self.participants.context, access)
+        context["person"] = (person or PersonForm()).context()
         base = page_path(request.match_info["token"])
         context |= {
             "base": base,
@@ -225,13 +276,17 @@ class PageEndpoints:
             headers=PAGE_HEADERS,
         )
 
-    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+    async def _run(self, function: Callable[..., Any], *args: Any, fields: bool = False) -> Any:
         """Database work in a worker thread; an unknown entry or meeting is 404, an
         unreachable database 503."""
         try:
             return await asyncio.to_thread(function, *args)
         except NotFoundError:
             raise web.HTTPNotFound() from None
+        except FieldError:
+            if fields:
+                raise  # the handler shows it beside its field
+            raise web.HTTPBadRequest(text="Ugyldig forespørgsel.\n") from None
         except FbhError as exc:
             if isinstance(exc, InvalidInputError):
                 log.info("page: refused: %s", exc)
@@ -243,3 +298,23 @@ class PageEndpoints:
 def _form_context(form: HoursForm) -> dict[str, Any]:
     errors = {name: "" for name in ("", "date", "hours", "note", "part")} | form.errors
     return form.values() | {"errors": errors, "failed": bool(form.errors)}
+
+
+async def _read_upload(request: web.Request) -> tuple[str, bytes, bool]:
+    """The CSRF field and the file (``fil``) of a CSV upload, reading no more than
+    ``CSV_LIMIT`` bytes of the file: (csrf, data, too big)."""
+    reader = await request.multipart()
+    csrf, chunks, size = "", [], 0
+    for _ in range(MAX_PARTS):
+        part = await reader.next()
+        if part is None or not isinstance(part, BodyPartReader):
+            break
+        if part.name == "csrf":
+            csrf = (await part.read_chunk(256)).decode("ascii", "replace")
+        elif part.name == "fil":
+            while chunk := await part.read_chunk(16_384):
+                size += len(chunk)
+                if size > CSV_LIMIT:
+                    return csrf, b"", True
+                chunks.append(chunk)
+    return csrf, b"".join(chunks), False

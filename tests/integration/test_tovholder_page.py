@@ -307,3 +307,84 @@ def test_a_summary_refreshed_by_a_move_keeps_its_link(page_fbh: Fbh, programme_i
     after = summary_context()
     assert after["milestones"] != before["milestones"]  # the refresh happened
     assert after["page_url"] == before["page_url"] != ""
+
+
+CSV = (
+    "\ufeffnavn;email;organisation;type;rolle\r\n"
+    "Åse Ørnskov;aase@aabenraa.dk;Aabenraa Kommune;Kommune;medarbejder\r\n"
+    "Bjørn Læsø;bjorn@politi.dk;Syd- og Sønderjyllands Politi;Politi;leder\r\n"
+).encode("utf-8")
+
+
+def upload(csrf: str, data: bytes) -> Any:
+    from aiohttp import FormData
+
+    form = FormData()
+    form.add_field("csrf", csrf)
+    form.add_field("fil", data, filename="deltagere.csv", content_type="text/csv")
+    return form
+
+
+async def test_participants_add_upload_download_and_headcount(
+    client: tuple[TestClient[Any, Any], Clock], page_fbh: Fbh, programme_id: int
+) -> None:
+    test_client, _ = client
+    path = page_path(issue_link(page_fbh, programme_id, NOW))
+    html, csrf = await open_page(test_client, path)
+    assert "Deltagere" in html and "Der er ingen deltagere på listen endnu." in html
+
+    person = {"name": "Karen Æbelø", "email": "karen@boligost.dk", "org": "Boligselskabet Øst"}
+    data = person | {"kind": "internal", "role": "employee", "csrf": csrf}
+    response = await test_client.post(f"{path}/deltagere", data=data, allow_redirects=False)
+    assert response.status == 303
+    again = await test_client.post(f"{path}/deltagere", data=data, allow_redirects=False)
+    assert again.status == 400
+    assert "personen er allerede på listen" in await again.text()
+    bad = data | {"email": "ikke en adresse", "name": ""}
+    refused = await test_client.post(f"{path}/deltagere", data=bad, allow_redirects=False)
+    text = await refused.text()
+    assert refused.status == 400
+    assert re.search(r'id="deltager-email-fejl">.*skriv en e-mailadresse', text, re.S)
+    assert re.search(r'id="deltager-name-fejl">.*udfyld feltet', text, re.S)
+
+    response = await test_client.post(
+        f"{path}/deltagere/csv", data=upload(csrf, CSV), allow_redirects=False
+    )
+    assert response.status == 303
+    html, _ = await open_page(test_client, path)
+    for name in ("Karen Æbelø", "Åse Ørnskov", "Bjørn Læsø", "Syd- og Sønderjyllands Politi"):
+        assert name in html
+    lunch = re.search(r'<span class="lunch">(\d+) til frokost</span>', html)
+    assert lunch is not None and int(lunch.group(1)) == 2  # nobody has answered: the staff
+    assert "3 har ikke svaret" in html
+    assert page_fbh.participants.headcounts(programme_id)[0].counts.unanswered == 3
+
+    download = await test_client.get(f"{path}/deltagere.csv")
+    assert download.status == 200 and download.content_type == "text/csv"
+    body = await download.read()
+    assert body.startswith(b"\xef\xbb\xbfnavn;email;organisation;type;rolle")
+    assert "Åse Ørnskov;aase@aabenraa.dk" in body.decode("utf-8-sig")
+
+    with page_fbh.store.transaction() as tx:
+        events = [e for e in tx.events.find(programme_id=programme_id)]
+    added = [e for e in events if e.event == "participant_added"]
+    assert len(added) == 3 and {e.actor for e in added} == {"tovholder:soren@boligost.dk"}
+
+
+async def test_a_csv_over_the_limit_or_with_bad_rows_imports_nothing(
+    client: tuple[TestClient[Any, Any], Clock], page_fbh: Fbh, programme_id: int
+) -> None:
+    test_client, _ = client
+    path = page_path(issue_link(page_fbh, programme_id, NOW))
+    _, csrf = await open_page(test_client, path)
+    big = CSV + b"x" * 100_001
+    response = await test_client.post(f"{path}/deltagere/csv", data=upload(csrf, big))
+    assert response.status == 400
+    assert "filen er større end 100 kB" in await response.text()
+    broken = CSV + b"Ny Person;ikke-en-adresse;Org;Kommune;medarbejder\r\n"
+    response = await test_client.post(f"{path}/deltagere/csv", data=upload(csrf, broken))
+    assert response.status == 400
+    assert re.search(r'id="deltager-file-fejl">', await response.text())
+    no_csrf = await test_client.post(f"{path}/deltagere/csv", data=upload("0" * 64, CSV))
+    assert no_csrf.status == 403
+    assert page_fbh.participants.list_participants(programme_id) == []
