@@ -17,6 +17,7 @@ from engine.config.http import HttpSection
 from engine.daemon.page import RateLimit, _form_context
 from engine.domain.errors import FieldError
 from engine.services.tovholder_page import HoursForm, check_note, parse_day, parse_hours
+from engine.services.tovholder_participants import PersonForm
 from notifications.digests import programme_context
 from notifications.page import render_page, stylesheet
 from notifications.render import render_mail
@@ -59,6 +60,8 @@ def page_context(**changes: Any) -> dict[str, Any]:
         "editing": None,
         "edit_form": _form_context(HoursForm()),
         "message": "",
+        "participants": None,
+        "person": PersonForm().context(),
     }
     return context | changes
 
@@ -186,3 +189,44 @@ def test_the_weekly_reminder_is_danish_with_the_link() -> None:
     assert "23,5 af 14,8–22,2 timer" in mail.text
     assert f'href="{url}"' in mail.html
     assert "<script>" not in mail.html and "&lt;script&gt;" in mail.html
+
+
+def test_the_participants_section_escapes_and_labels_its_fields() -> None:
+    participants = {
+        "kinds": [{"key": "municipality", "label": "Kommune"}],
+        "people": [
+            {
+                "name": HOSTILE,
+                "email": "aase@aabenraa.dk",
+                "org": HOSTILE,
+                "kind": "Kommune",
+                "role": "leder",
+                "answers": [{"title": "Workshop", "answer": "accepteret"}],
+            }
+        ],
+        "headcounts": [
+            {
+                "title": "Workshop",
+                "when": "",
+                "accepted": 1,
+                "tentative": 0,
+                "unanswered": 0,
+                "declined": 0,
+                "lunch": 3,
+            }
+        ],
+    }
+    person = PersonForm(errors={"email": "skriv en e-mailadresse"}).context()
+    html = render_page(page_context(participants=participants, person=person))
+    assert "<script>" not in html and "3 til frokost" in html
+    assert 'enctype="multipart/form-data"' in html and 'name="fil"' in html
+    for ident in (
+        "deltager-name",
+        "deltager-email",
+        "deltager-org",
+        "deltager-kind",
+        "deltager-role",
+        "deltager-file",
+    ):
+        assert f'<label for="{ident}">' in html, ident
+    assert re.search(r'id="deltager-email"[^>]*aria-invalid="true"', html)
