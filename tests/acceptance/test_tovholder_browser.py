@@ -236,3 +236,32 @@ def test_axe_finds_no_serious_violations(browser: Any, site: Site) -> None:
         overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
         assert not overflow, f"the page scrolls sideways at {width} px"
         context.close()
+
+
+def test_upload_a_participant_csv_with_danish_letters_and_see_the_headcount(
+    browser: Any, site: Site, tmp_path: Path
+) -> None:
+    link = site.summary_link()
+    assert link is not None
+    listing = tmp_path / "deltagere.csv"
+    listing.write_bytes(
+        (
+            "\ufeffnavn;email;organisation;type;rolle\r\n"
+            "Åse Ørnskov;aase@aabenraa.dk;Aabenraa Kommune;Kommune;medarbejder\r\n"
+            "Bjørn Læsø;bjorn@politi.dk;Syd- og Sønderjyllands Politi;Politi;leder\r\n"
+            "Søs Ærø;soes@boligost.dk;Boligselskabet Ærø;Boligorganisationen;medarbejder\r\n"
+        ).encode("utf-8")
+    )
+    page = browser.new_page()
+    page.goto(link)
+    page.get_by_label("CSV-fil (højst 100 kB)").set_input_files(str(listing))
+    page.get_by_role("button", name="Indlæs listen").click()
+    page.wait_for_url(re.compile(r"besked=indlaest"))
+    people = page.locator("table.people").inner_text()
+    for text in ("Åse Ørnskov", "Bjørn Læsø", "Søs Ærø", "Syd- og Sønderjyllands Politi"):
+        assert text in people
+    headcount = page.locator("li.headcount").first.inner_text()
+    assert "2 til frokost" in headcount and "3 har ikke svaret" in headcount
+    listed = site.cli("participant", "list", str(site.programme_id), "--json").json()
+    assert {p["name"] for p in listed} == {"Åse Ørnskov", "Bjørn Læsø", "Søs Ærø"}
+    page.close()
