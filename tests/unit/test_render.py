@@ -159,7 +159,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
 }
 # The weekly digests are about many programmes, not one: tests/unit/test_digest.py renders them;
 # the request mails are about no programme: tests/unit/test_request_sla.py renders them; the
-# tovholder's weekly reminder shows a digest's programme: tests/unit/test_tovholder_page.py.
+# tovholder's weekly reminder shows a digest's programme: tests/unit/test_page_render.py.
 PROGRAMME_KINDS = [
     kind for kind in KINDS if not kind.startswith(("digest_", "request_", "tovholder_weekly"))
 ]
