@@ -4,9 +4,10 @@
 
 Sets up a throw-away installation in a temporary folder (SQLite, a Maildir, ``[http]`` on a
 free local port): one programme with TILPASSET that started three weeks ago, a few hours
-logged, then ``fbh serve``. Debian's chromium (``/usr/bin/chromium``), driven by Playwright,
-opens the page with an error beside the hours field, as a tovholder sees it after a typo,
-and saves full-page PNGs: ``tovholder-page-phone.png`` and ``tovholder-page-desktop.png``.
+logged, three participants imported from a CSV, then ``fbh serve``. Debian's chromium
+(``/usr/bin/chromium``), driven by Playwright, opens the page with an error beside the hours
+field, as a tovholder sees it after a typo, and saves full-page PNGs:
+``tovholder-page-phone.png`` and ``tovholder-page-desktop.png``.
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ public_url = "{base}"
             "--note",
             note,
         )
+    listing = home / "deltagere.csv"
+    listing.write_bytes(
+        (
+            "\ufeffnavn;email;organisation;type;rolle\r\n"
+            "Åse Ørnskov;aase@helsingor.dk;Helsingør Kommune;Kommune;medarbejder\r\n"
+            "Bjørn Læsø;bjorn@politi.dk;Nordsjællands Politi;Politi;leder\r\n"
+            "Mette Krøyer;mette@oestervang.dk;Østervang;Social vicevært;medarbejder\r\n"
+        ).encode("utf-8")
+    )
+    fbh(home, env, "participant", "import", "1", str(listing))
     return fbh(home, env, "programme", "link", "1")
 
 
