@@ -14,6 +14,7 @@ from engine.cli.common import (
     emit_json,
     state,
 )
+from engine.cli.i18n import _
 from engine.domain import clock
 
 if TYPE_CHECKING:  # the daemon's imports (APScheduler, aiosmtplib) load only for `fbh serve`
@@ -77,6 +78,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json({"config": config, "database": settings.database_display, **report.to_json()})
     else:
-        typer.echo(f"config: {config or 'none (built-in defaults)'}")
-        typer.echo(f"database: {settings.database_display}")
+        none = _("none (built-in defaults)")
+        typer.echo(_("config: {path}").format(path=config or none))
+        typer.echo(_("database: {url}").format(url=settings.database_display))
         typer.echo(format_status(report, settings.tz))

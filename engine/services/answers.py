@@ -65,10 +65,12 @@ def with_inbound(
     if not built:
         return built
     ids = list(built)
-    names = {p.email: p.name for ident in ids for p in tx.participants.of(ident)}
-    names |= {c.email: c.name for c in people.values()}
+    names = {c.email: c.name for c in people.values()}
+    found = inbox_store.coming_answers(tx, ids, now)
+    if any(email not in names for _, _, email, _ in found):  # participants: one more query
+        names = tx.participants.names(sorted({p for p, _, _, _ in found})) | names
     answers: dict[int, list[tuple[str, str, str]]] = {}
-    for programme_id, title, email, partstat in inbox_store.coming_answers(tx, ids, now):
+    for programme_id, title, email, partstat in found:
         answers.setdefault(programme_id, []).append((title, names.get(email, email), partstat))
     bouncing: dict[int, list[str]] = {}
     for bounce in inbox_store.bouncing(tx, programme_ids=ids):

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
 from engine.domain.errors import FieldError, InvalidInputError
-from engine.domain.i18n import N_
+from engine.domain.i18n import N_, _
 from engine.domain.model import ProgrammeState
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import WorkflowDefinition
@@ -176,7 +176,9 @@ def time_status(fbh: ServiceContext, programme_id: int, now: datetime) -> TimeSt
         programme = tx.programmes.get(programme_id)
         status = status_in(fbh, tx, programme, _today(fbh, now))
         if not status.parts:
-            raise InvalidInputError(f"programme {programme_id} has no time budget to track")
+            raise InvalidInputError(
+                _("programme {id} has no time budget to track").format(id=programme_id)
+            )
         return status
 
 
@@ -254,7 +256,7 @@ def edit_time(
 ) -> TimeChange:
     """Change an entry's hours, date, note or part; what is not given stays."""
     if hours is None and day is None and note is None and part is None:
-        raise InvalidInputError("nothing to change: give --hours, --date, --note or --part")
+        raise InvalidInputError(_("nothing to change: give --hours, --date, --note or --part"))
     today = _today(fbh, now)
     with fbh.store.transaction() as tx:
         entry = tx.time.get(entry_id)
@@ -343,11 +345,13 @@ def _check_open(programme: Programme) -> None:
 def _check_part(programme: Programme, parts: Sequence[BudgetPart], part: str | None) -> str:
     if part is None:
         if not parts:
-            raise InvalidInputError(f"programme {programme.id} has no time budget to track")
+            raise InvalidInputError(
+                _("programme {id} has no time budget to track").format(id=programme.id)
+            )
         return parts[0].key
     key = part.strip().lower()
     if key not in {p.key for p in parts}:
-        choices = ", ".join(p.key for p in parts) or "none"
+        choices = ", ".join(p.key for p in parts) or _("none")
         raise FieldError(
             "part",
             N_("unknown part {part!r} for programme {id}: choose one of {choices}"),
@@ -395,17 +399,17 @@ def _check_entry(
         raise FieldError(
             "date",
             N_(
-                "date {day} is outside programme {id} ({opened} … {end}; preparation counts from "
-                "the day it was created)"
+                "date {day} is outside programme {id} "
+                "({first} … {last}; preparation counts from the day it was created)"
             ),
             day=day,
             id=programme.id,
-            opened=opened,
-            end=programme.end_date,
+            first=opened,
+            last=programme.end_date,
         )
     if len(note.strip()) > MAX_NOTE_LENGTH:
         raise FieldError(
-            "note", N_("the note is longer than {limit} characters"), limit=MAX_NOTE_LENGTH
+            "note", N_("the note is longer than {n} characters"), n=MAX_NOTE_LENGTH
         )
     already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
@@ -413,13 +417,13 @@ def _check_entry(
         raise FieldError(
             "hours",
             N_(
-                "{person} would have {total:g} hours on {day}: at most 24 hours a day across all "
-                "programmes ({already:g} already logged)"
+                "{person} would have {hours:g} hours on {day}: at most 24 "
+                "hours a day across all programmes ({logged:g} already logged)"
             ),
             person=person,
-            total=round_hours(already + value),
+            hours=round_hours(already + value),
             day=day,
-            already=round_hours(already),
+            logged=round_hours(already),
         )
     return value
 

@@ -33,6 +33,13 @@ class Participants(Repository):
             statement = statement.where(Participant.part == part)
         return list(self.session.exec(statement.order_by(col(Participant.id))))
 
+    def names(self, programme_ids: Sequence[int]) -> dict[str, str]:
+        """email → name of the participants of these programmes, in one query."""
+        statement = select(Participant.email, Participant.name).where(
+            col(Participant.programme_id).in_(list(programme_ids))
+        )
+        return {email: name for email, name in self.session.exec(statement)}
+
     def find(self, programme_id: int, email: str, part: str | None = None) -> list[Participant]:
         statement = select(Participant).where(
             Participant.programme_id == programme_id, Participant.email == email.lower()
