@@ -408,9 +408,7 @@ def _check_entry(
             last=programme.end_date,
         )
     if len(note.strip()) > MAX_NOTE_LENGTH:
-        raise FieldError(
-            "note", N_("the note is longer than {n} characters"), n=MAX_NOTE_LENGTH
-        )
+        raise FieldError("note", N_("the note is longer than {n} characters"), n=MAX_NOTE_LENGTH)
     already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
         person = tx.people.get(programme.tovholder_id).email
