@@ -153,6 +153,7 @@ MAIL_KINDS: tuple[str, ...] = (
     "course_reminder",  # a BASIS course: reminder to a registered person
     "course_roster",  # a BASIS course: who is coming, to the venue
     "course_decision",  # a BASIS course under its minimum: the question to the lead
+    "tovholder_weekly",  # the weekly reminder with the link to the tovholder's page
     "participant_reminder",  # a participant has not answered the invite (issue 11)
     "headcount",  # who is coming to a participant meeting, to the tovholder (issue 11)
 )
