@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
@@ -63,8 +63,15 @@ class PostgresBackend(Backend):
     single_daemon = False
     text_datetimes = False
 
-    def create_engine(self, **kwargs: Any) -> Engine:
-        return create_engine(self.url, pool_pre_ping=True, **kwargs)
+    def create_engine(self, *, read_only: bool = False, **kwargs: Any) -> Engine:
+        engine = create_engine(self.url, pool_pre_ping=True, **kwargs)
+        if read_only:
+
+            @event.listens_for(engine, "begin")
+            def _read_only(connection: Any) -> None:
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+        return engine
 
     def migration_lock(self, connection: Connection) -> None:
         # Two daemons starting together on a fresh database take turns here.

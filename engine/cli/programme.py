@@ -69,7 +69,7 @@ def programme_create(
         start=parse_date(start, "--start"),
         extensions=tuple(extensions or ()),
     )
-    fbh, now = state(ctx).fbh, clock.utcnow()
+    fbh, now = state(ctx).open(create=True), clock.utcnow()
     if not allow_past:
         check_not_past(new.start, fbh.today(now))
     if not duplicate:
@@ -134,7 +134,7 @@ def programme_show(
     events: Annotated[bool, typer.Option("--events", help="Include the event log.")] = False,
 ) -> None:
     """Show a programme."""
-    fbh = state(ctx).fbh
+    fbh = state(ctx).reader
     ident = parse_id(programme_id)
     view = fbh.show(ident)
     if as_json:
@@ -161,7 +161,7 @@ def programme_list(
     """List programmes."""
     settings = state(ctx).settings
     check_choices(status, [s.value for s in ProgrammeState], "--state")
-    views = state(ctx).fbh.list_programmes(states=status)
+    views = state(ctx).reader.list_programmes(states=status)
     if as_json:
         emit_json([v.to_json(settings.tz) for v in views])
         return

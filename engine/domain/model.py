@@ -138,7 +138,15 @@ MAIL_KINDS: tuple[str, ...] = (
     "meeting_answer",  # a decline or counter-proposal, to the consultant (inbound mail)
     "request_ack",  # a request arrived by e-mail: the acknowledgement to its sender
     "bounce_notice",  # an address bounced: to the consultant of the programme
+    "delivery_failed",  # a message failed for good: to the consultant of the programme
 )
+
+# The mail server's verdict on fbh's login, kept in the event log (entity ``mail``): the
+# newest of these two events says whether sending is paused (``fbh status``, the metric
+# ``fbh_mail_auth_failing``).
+MAIL_ENTITY = "mail"
+AUTH_FAILED_EVENT = "auth-failed"
+AUTH_OK_EVENT = "auth-ok"
 
 
 class OutboxState(StrEnum):

@@ -43,6 +43,16 @@ class Cli:
             raise AssertionError(f"fbh {' '.join(args)} exited {result.code}: {result.err}")
         return result
 
+    def create_database(self) -> Cli:
+        """Create the configured database, as ``fbh migrate`` does (here in this process: the
+        tests that need a database start with one at less cost). Read commands never create
+        one (docs/operations.md, "Upgrades")."""
+        from engine.config.settings import load_settings
+        from engine.store.store import Store
+
+        Store.open(load_settings(self.config).database_url).dispose()
+        return self
+
     def in_language(self, lang: str) -> Cli:
         """The same CLI with ``LANG=lang`` (the suite runs with English: tests/conftest.py)."""
         env = {k: v for k, v in self.env.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANG")}

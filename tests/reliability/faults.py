@@ -67,7 +67,8 @@ PER_PROGRAMME = 9  # due at once when a programme is created: 8 invites and the 
 
 def make_cli(home: Path, database_url: str, **config: str) -> Cli:
     home.mkdir(parents=True, exist_ok=True)
-    return Cli(home=home, config=write_daemon_config(home, database_url, **config), env=cli_env())
+    cli = Cli(home=home, config=write_daemon_config(home, database_url, **config), env=cli_env())
+    return cli.create_database()
 
 
 def start_daemon(
