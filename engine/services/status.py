@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.domain.model import OutboxState, RequestState
+from engine.domain.model import (
+    AUTH_FAILED_EVENT,
+    AUTH_OK_EVENT,
+    MAIL_ENTITY,
+    OutboxState,
+    RequestState,
+)
 from engine.domain.timeline import describe, next_step
 from engine.services.facade import Fbh
 from engine.store import inbox as inbox_store
@@ -49,6 +55,17 @@ class NextDue:
 
 
 @dataclass(frozen=True)
+class MailAlarm:
+    """The mail server rejects fbh's login: sending is paused since ``since``."""
+
+    since: datetime
+    error: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"since": self.since.isoformat(), "error": self.error}
+
+
+@dataclass(frozen=True)
 class Status:
     now: datetime
     daemons: tuple[DaemonStatus, ...]
@@ -57,6 +74,7 @@ class Status:
     next_transition: NextDue | None
     breached_requests: int
     bouncing: tuple[tuple[str, int | None], ...] = ()  # (address, programme id) that bounced
+    mail_alarm: MailAlarm | None = None  # the mail server rejects fbh's login
 
     @property
     def alive(self) -> tuple[DaemonStatus, ...]:
@@ -93,6 +111,7 @@ class Status:
             "next_transition": self.next_transition.to_json() if self.next_transition else None,
             "breached_requests": self.breached_requests,
             "bouncing": [{"email": e, "programme_id": p} for e, p in self.bouncing],
+            "mail_alarm": self.mail_alarm.to_json() if self.mail_alarm else None,
         }
 
 
@@ -106,6 +125,7 @@ def gather(fbh: Fbh, now: datetime) -> Status:
         step = next_step(tx.schedule.live_clocks(), now, fbh.tz)
         open_requests = tx.requests.find(states=[RequestState.RECEIVED.value])
         bounced = tuple((b.email, b.programme_id) for b in inbox_store.bouncing(tx))
+        auth = tx.events.latest(MAIL_ENTITY, (AUTH_FAILED_EVENT, AUTH_OK_EVENT))
     daemons = tuple(
         DaemonStatus(
             name=d.name,
@@ -133,12 +153,23 @@ def gather(fbh: Fbh, now: datetime) -> Status:
         next_transition=next_transition,
         breached_requests=sum(r.deadline < today for r in open_requests),
         bouncing=bounced,
+        mail_alarm=(
+            MailAlarm(auth.at, str(auth.data.get("error", "")))
+            if auth is not None and auth.event == AUTH_FAILED_EVENT
+            else None
+        ),
     )
 
 
 def format_status(status: Status, tz: Any) -> str:
     """The human-readable status (Danish-independent: operators read it)."""
     lines = []
+    if status.mail_alarm is not None:
+        since = status.mail_alarm.since.astimezone(tz).isoformat(timespec="seconds")
+        lines.append(
+            f"ALARM: the mail server rejects fbh's login since {since}; sending is paused, "
+            f"messages stay pending: {status.mail_alarm.error}"
+        )
     alive = status.alive
     leader = status.leader
     lines.append(
