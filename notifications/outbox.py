@@ -40,15 +40,10 @@ from engine.domain.errors import (
     TransportError,
     UnavailableError,
 )
-from engine.domain.model import (
-    AUTH_FAILED_EVENT,
-    AUTH_OK_EVENT,
-    MAIL_ENTITY,
-    Contact,
-    OutboxState,
-)
+from engine.domain.model import Contact, OutboxState
 from engine.store.abc import FailureHook, OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
+from notifications.auth_alarm import AuthAlarm
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import MailSpec
 from notifications.render import Context, RenderError, render_mail, render_subject
@@ -268,8 +263,7 @@ class OutboxWorker:
         # After an authentication failure: no claims before this moment.
         self.paused_until: datetime | None = None
         self._auth_error: str | None = None  # of the batch being recorded
-        self._alarm: bool | None = None  # whether an auth-failed alarm stands (None: not read)
-        self._alarm_logged = False  # the ERROR line goes out once per process
+        self._alarm = AuthAlarm(worker_id, settings.mail.auth_retry_seconds)
         # After a database error (e.g. a PostgreSQL restart): outcomes not yet recorded, and
         # whether a claim of this worker may have been left behind. See recover().
         self._unrecorded: list[tuple[list[_Outcome], datetime]] = []
@@ -402,8 +396,11 @@ class OutboxWorker:
             kept = [
                 o.row.id in sent if o.is_plain_send else self._apply(tx, o, now) for o in outcomes
             ]
-            logged_in = any(o.state is OutboxState.SENT for o in outcomes)
-            self._alarm_update(tx, auth_error, logged_in, now)
+            if auth_error is not None:
+                self._alarm.rejected(tx, auth_error, now)
+            elif any(o.state is OutboxState.SENT for o in outcomes):
+                self._alarm.accepted(tx, now)
+                self.paused_until = None
         for outcome, was_kept in zip(outcomes, kept, strict=True):
             row = outcome.row
             if not was_kept:
@@ -450,43 +447,6 @@ class OutboxWorker:
             if self.on_failed is not None:
                 self.on_failed(tx, row, outcome.error or "", now)
         return kept
-
-    def _alarm_update(
-        self, tx: OutboxTx, auth_error: str | None, logged_in: bool, now: datetime
-    ) -> None:
-        """Raise the authentication alarm once, or lower it after a login that worked."""
-        if auth_error is not None:
-            latest = tx.events.latest(MAIL_ENTITY, (AUTH_FAILED_EVENT, AUTH_OK_EVENT))
-            if latest is None or latest.event != AUTH_FAILED_EVENT:
-                tx.events.add(
-                    at=now,
-                    actor=self.worker_id,
-                    entity=MAIL_ENTITY,
-                    event=AUTH_FAILED_EVENT,
-                    data={"error": auth_error},
-                )
-            pause = self.settings.mail.auth_retry_seconds
-            if not self._alarm_logged:
-                log.error(
-                    "ALARM: the mail server rejects fbh's login; sending is paused and every "
-                    "message stays pending (tried again every %.0f s; fix mail.smtp.username "
-                    "or FBH_SMTP_PASSWORD): %s",
-                    pause,
-                    auth_error,
-                )
-            else:
-                log.info("the mail server still rejects fbh's login: %s", auth_error)
-            self._alarm_logged, self._alarm = True, True
-            return
-        if not logged_in:
-            return
-        if self._alarm is None:  # read once per worker: an alarm raised before it started
-            latest = tx.events.latest(MAIL_ENTITY, (AUTH_FAILED_EVENT, AUTH_OK_EVENT))
-            self._alarm = latest is not None and latest.event == AUTH_FAILED_EVENT
-        if self._alarm:
-            tx.events.add(at=now, actor=self.worker_id, entity=MAIL_ENTITY, event=AUTH_OK_EVENT)
-            log.warning("the mail server accepts fbh's login again; sending resumed")
-        self._alarm, self._alarm_logged, self.paused_until = False, False, None
 
     async def drain(
         self,

@@ -2,8 +2,8 @@
 
 The message ids come from two places:
 
-* ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services`` and
-  ``engine/domain`` (Babel's Python extractor);
+* ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services``,
+  ``engine/domain`` and ``engine/store`` (Babel's Python extractor);
 * the help texts of every command and option, read from the built click command tree (they
   are docstrings and ``help=`` arguments, which no extractor sees).
 
@@ -34,7 +34,8 @@ MO = LOCALE / "da" / "LC_MESSAGES" / "fbh.mo"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 
-SOURCES = ("engine/cli", "engine/services", "engine/domain")  # where _() may be called
+# where _() may be called
+SOURCES = ("engine/cli", "engine/services", "engine/domain", "engine/store")
 
 
 def code_messages() -> Iterator[tuple[str | tuple[str, str], str]]:

@@ -22,6 +22,7 @@ from engine.domain.identity import salted_message_id
 from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.base import Repository, table_of
 from engine.store.events import Events
+from engine.store.outbox_admin import OutboxAdmin
 from engine.store.tables import OutboxMessage
 
 DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
@@ -139,81 +140,6 @@ class OutboxQueue(Repository):
         if limit is not None:
             statement = statement.limit(limit)
         return list(reversed(self.session.exec(statement).all()))
-
-    def message(self, message_id: int) -> OutboxMessage:
-        """One message by id; NotFoundError if there is none."""
-        found: OutboxMessage = self.unit.get(OutboxMessage, message_id, "message")
-        return found
-
-    def retry_failed(
-        self, now: datetime, *, actor: str, ids: Sequence[int] | None = None
-    ) -> list[int]:
-        """Put ``failed`` messages (those of ``ids``, or every one) back to ``pending``: due
-        now, attempts from zero, with a ``retried`` event each. A conditional UPDATE: a message
-        that is not ``failed`` (sent, or being sent) is never touched, so nothing sent goes
-        twice. Returns the ids put back."""
-        statement = (
-            update(OutboxMessage)
-            .where(col(OutboxMessage.state) == OutboxState.FAILED.value)
-            .values(
-                state=OutboxState.PENDING.value,
-                attempts=0,
-                due_at=now,
-                next_attempt_at=now,
-                claimed_at=None,
-                claimed_by=None,
-            )
-            .returning(
-                col(OutboxMessage.id),
-                col(OutboxMessage.programme_id),
-                col(OutboxMessage.recipient),
-                col(OutboxMessage.kind),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if ids is None:
-            rows = list(self.session.execute(statement))
-        else:
-            rows = []
-            for chunk in slices(list(ids)):
-                chosen = statement.where(col(OutboxMessage.id).in_(chunk))
-                rows += list(self.session.execute(chosen))
-        events = Events(self.unit)
-        for ident, programme_id, recipient, kind in rows:
-            events.add(
-                at=now,
-                actor=actor,
-                entity="outbox",
-                entity_id=ident,
-                programme_id=programme_id,
-                event="retried",
-                from_state=OutboxState.FAILED.value,
-                to_state=OutboxState.PENDING.value,
-                data={"kind": kind, "recipient": recipient},
-            )
-        if rows:
-            self.unit.touch()  # wakes the daemons: the messages are due now
-        return sorted(ident for ident, *_ in rows)
-
-    def cancel_unsent(self, ids: Sequence[int]) -> int:
-        """Cancel the messages of ``ids`` that are ``pending`` or ``failed`` (not being sent,
-        not sent)."""
-        cancelled = 0
-        for chunk in slices(list(ids)):
-            result = self.session.execute(
-                update(OutboxMessage)
-                .where(
-                    col(OutboxMessage.id).in_(chunk),
-                    col(OutboxMessage.state).in_(
-                        [OutboxState.PENDING.value, OutboxState.FAILED.value]
-                    ),
-                )
-                .values(state=OutboxState.CANCELLED.value)
-            )
-            cancelled += max(result.rowcount, 0)  # type: ignore[attr-defined]
-        if cancelled:
-            self.unit.touch()
-        return cancelled
 
     def counts(self) -> dict[str, int]:
         statement = select(OutboxMessage.state, func.count()).group_by(col(OutboxMessage.state))
@@ -480,8 +406,8 @@ class OutboxDelivery(Repository):
         return released
 
 
-class Outbox(OutboxQueue, OutboxDelivery):
-    """``tx.outbox``: queueing and delivery."""
+class Outbox(OutboxQueue, OutboxDelivery, OutboxAdmin):
+    """``tx.outbox``: queueing, delivery, and the operator's commands."""
 
 
 def _claimed_by(worker: str) -> tuple[Any, Any]:

@@ -29,14 +29,14 @@ class Cli:
     config: Path
     env: dict[str, str]
 
-    def __call__(self, *args: str, check: bool = True) -> Result:
+    def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> Result:
         proc = subprocess.run(
             [str(FBH), "--config", str(self.config), *args],
             capture_output=True,
             text=True,
             env=self.env,
             cwd=self.home,
-            timeout=120,
+            timeout=timeout,
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         if check and result.code != 0:
