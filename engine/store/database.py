@@ -132,7 +132,7 @@ def migrate(engine: Engine, backend: Backend) -> Migration:
     try:
         before = current_revision(engine)
         if before == HEAD_REVISION:
-            log.debug("database %s is at revision %s", where, before)
+            log.info("database %s is at schema revision %s", where, before)
             return Migration(where, before, HEAD_REVISION)
         if before is not None and not is_known_revision(before):
             check_schema(engine, before)  # raises SchemaTooNewError

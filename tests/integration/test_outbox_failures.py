@@ -27,6 +27,8 @@ from smtpserver import HOST, PASSWORD, USERNAME, SmtpTestServer
 
 from engine.config.settings import Settings
 from engine.daemon.metrics import mail_metrics
+from engine.daemon.runner import Daemon
+from engine.domain.errors import SmtpAuthenticationError
 from engine.domain.model import Contact
 from engine.services.delivery_failures import failure_notices, retry_failed
 from engine.services.facade import Fbh, NewProgramme
@@ -34,6 +36,7 @@ from engine.services.status import format_status, gather
 from engine.store.tables import OutboxMessage
 from notifications.outbox import OutboxWorker, SendReport
 from notifications.transports import SmtpTransport
+from notifications.transports.memory import InMemoryTransport
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ANNE = Contact("Anne Konsulent", "anne@bl.dk")
@@ -275,3 +278,29 @@ def test_retry_puts_failed_messages_back_voids_their_notices_and_leaves_sent_one
     assert set(received(smtp_server)) == {
         r.message_id for r in [*rows(fbh), *notices] if r.state == "sent"
     }
+
+
+async def test_the_daemon_waits_out_the_pause_then_sends_everything_once(
+    fbh: Fbh, programme: int
+) -> None:
+    moment = [NOW]
+    transport = InMemoryTransport()
+    transport.fail_next_batch(SmtpAuthenticationError("535 5.7.8 bad credentials", code=535))
+    daemon = Daemon(fbh, transport, clock=lambda: moment[0], name="daemon:test")
+    daemon.timer.start()
+
+    assert await daemon.deliver_pass() == 0
+    assert daemon.worker.paused_until == NOW + timedelta(seconds=PAUSE)
+    assert daemon.timer.next_run("wake-deliver") == NOW + timedelta(seconds=PAUSE)  # armed
+    assert {(r.state, r.attempts) for r in rows(fbh)} == {("pending", 0)}
+    assert gather(fbh, NOW).mail_alarm is not None
+    for seconds in (1, 60, PAUSE - 1):  # woken by changes or the poll: still paused
+        moment[0] = NOW + timedelta(seconds=seconds)
+        assert await daemon.deliver_pass() == 0
+    assert len(transport.batches) == 1  # one try, not one per wake-up
+
+    moment[0] = NOW + timedelta(seconds=PAUSE)
+    assert await daemon.deliver_pass() == DUE_NOW
+    assert Counter(e.message_id for e in transport.sent) == {r.message_id: 1 for r in rows(fbh)}
+    assert gather(fbh, moment[0]).mail_alarm is None
+    await daemon.timer.shutdown()
