@@ -132,4 +132,4 @@ class SmtpAuthenticationError(TransportError):
     no message can go until the configuration is fixed, so none spends an attempt."""
 
     def __init__(self, message: str, *, code: int | None = None) -> None:
-        super().__init__(message, permanent=False, code=code)
+        super().__init__(message, permanent=True, code=code)
