@@ -3,7 +3,7 @@
 The message ids come from two places:
 
 * ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services``,
-  ``engine/domain`` and ``engine/store`` (Babel's Python extractor);
+  ``engine/domain``, ``engine/backends`` and ``engine/store`` (Babel's Python extractor);
 * the help texts of every command and option, read from the built click command tree (they
   are docstrings and ``help=`` arguments, which no extractor sees).
 
@@ -35,7 +35,7 @@ KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 
 # where _() may be called
-SOURCES = ("engine/cli", "engine/services", "engine/domain", "engine/store")
+SOURCES = ("engine/cli", "engine/services", "engine/domain", "engine/backends", "engine/store")
 
 
 def code_messages() -> Iterator[tuple[str | tuple[str, str], str]]:
