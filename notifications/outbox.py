@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.config.settings import Settings
+from engine.domain import i18n
 from engine.domain.errors import (
     ConfigError,
     SmtpAuthenticationError,
@@ -101,7 +102,7 @@ def make_transport(settings: Settings) -> Transport:
     smtp = settings.mail.smtp
     password = settings.smtp_password
     if smtp.username and not password:
-        raise ConfigError("mail.smtp.username is set but FBH_SMTP_PASSWORD is not")
+        raise ConfigError(i18n._("mail.smtp.username is set but FBH_SMTP_PASSWORD is not"))
     return SmtpTransport(
         smtp.host,
         smtp.port,
@@ -175,6 +176,7 @@ def invite_spec(row: OutboxMessage) -> InviteSpec:
         partstats=tuple(
             (a["email"], a["partstat"]) for a in invite["attendees"] if "partstat" in a
         ),
+        roles=tuple((a["email"], a["role"]) for a in invite["attendees"] if "role" in a),
     )
 
 

@@ -3,7 +3,8 @@
 The message ids come from two places:
 
 * ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services``,
-  ``engine/domain``, ``engine/backends`` and ``engine/store`` (Babel's Python extractor);
+  ``engine/domain``, ``engine/store``, ``engine/config``, ``engine/backends`` and
+  ``notifications`` (Babel's Python extractor; the messages of errors raised below the CLI);
 * the help texts of every command and option, read from the built click command tree (they
   are docstrings and ``help=`` arguments, which no extractor sees).
 
@@ -34,8 +35,16 @@ MO = LOCALE / "da" / "LC_MESSAGES" / "fbh.mo"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 
-# where _() may be called
-SOURCES = ("engine/cli", "engine/services", "engine/domain", "engine/backends", "engine/store")
+# where _() may be called: the CLI, and every layer below it whose errors reach the user
+SOURCES = (
+    "engine/cli",
+    "engine/services",
+    "engine/domain",
+    "engine/store",
+    "engine/config",
+    "engine/backends",
+    "notifications",
+)
 
 
 def code_messages() -> Iterator[tuple[str | tuple[str, str], str]]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine.cli.i18n import _
+from engine.cli.i18n import N_, _
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
 
@@ -181,18 +181,30 @@ def parse_contact(text: str, what: str) -> Contact:
     try:
         return Contact.parse(text)
     except InvalidInputError as exc:
-        raise InvalidInputError(f"{what}: {exc}") from None
+        raise InvalidInputError(f"{what}: {exc}") from None  # exc is translated
+
+
+ID_NAMES = (N_("programme id"), N_("entry id"), N_("request id"))  # what parse_id is told
 
 
 def parse_id(text: str, what: str = "programme id") -> int:
     digits = text.strip()
+    name = _(what)
     if not (digits.isascii() and digits.isdigit()):  # int() would also take '1_0' and '١'
-        raise InvalidInputError(f"invalid {what} {text!r}: expected a whole number")
+        raise InvalidInputError(
+            _("invalid {what} {text!r}: expected a whole number").format(what=name, text=text)
+        )
     value = int(digits)
     if value <= 0:
-        raise InvalidInputError(f"invalid {what} {text!r}: expected a positive number")
+        raise InvalidInputError(
+            _("invalid {what} {text!r}: expected a positive number").format(what=name, text=text)
+        )
     if value > MAX_ID:
-        raise InvalidInputError(f"invalid {what} {text!r}: no id is larger than {MAX_ID}")
+        raise InvalidInputError(
+            _("invalid {what} {text!r}: no id is larger than {max}").format(
+                what=name, text=text, max=MAX_ID
+            )
+        )
     return value
 
 
@@ -221,11 +233,13 @@ def emit_json(data: Any) -> None:
 def required_text(value: str, what: str) -> str:
     cleaned = " ".join(value.split())
     if not cleaned:
-        raise InvalidInputError(f"{what} must not be empty")
+        raise InvalidInputError(_("{what} must not be empty").format(what=what))
     if any(unicodedata.category(c) == "Cc" for c in cleaned):  # NUL, ESC, ... (not line breaks)
-        raise InvalidInputError(f"{what} {value!r}: control characters are not allowed")
+        raise InvalidInputError(
+            _("{what} {value!r}: control characters are not allowed").format(what=what, value=value)
+        )
     if len(cleaned) > 200:
-        raise InvalidInputError(f"{what} is longer than 200 characters")
+        raise InvalidInputError(_("{what} is longer than 200 characters").format(what=what))
     return cleaned
 
 

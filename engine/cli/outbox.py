@@ -49,7 +49,11 @@ def outbox_send(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(summary)
     else:
-        typer.echo(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
+        typer.echo(
+            _("sent {sent}, to retry {retry}, failed {failed}").format(
+                sent=report.sent, retry=report.retried, failed=report.failed
+            )
+        )
     if report.auth_failed:
         raise ConfigError(
             _(
@@ -58,11 +62,13 @@ def outbox_send(ctx: typer.Context, as_json: JsonOption = False) -> None:
             ).format(error=report.auth_failed)
         )
     if report.retried or report.failed:
-        first = report.errors[0] if report.errors else "see 'fbh outbox list'"
-        summary_line = (
-            f"{report.retried + report.failed} message(s) not delivered "
-            f"({report.retried} kept for retry, {report.failed} failed)"
-        )
+        first = report.errors[0] if report.errors else _("see 'fbh outbox list'")
+        missing = report.retried + report.failed
+        summary_line = ngettext(
+            "{n} message not delivered ({retry} kept for retry, {failed} failed)",
+            "{n} messages not delivered ({retry} kept for retry, {failed} failed)",
+            missing,
+        ).format(n=missing, retry=report.retried, failed=report.failed)
         if report.unreachable:  # the environment, not the messages: exit 3
             raise UnavailableError(f"{summary_line}: {report.unreachable}")
         raise InvalidInputError(f"{summary_line}: {first}")

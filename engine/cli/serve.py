@@ -14,6 +14,7 @@ from engine.cli.common import (
     emit_json,
     state,
 )
+from engine.cli.i18n import _
 from engine.domain import clock
 
 if TYPE_CHECKING:  # the daemon's imports (APScheduler, aiosmtplib) load only for `fbh serve`
@@ -74,8 +75,9 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     settings = state(ctx).settings
     config = str(settings.config_file) if settings.config_file else None
     if not as_json:  # first: they say where fbh looked, should the database be missing
-        typer.echo(f"config: {config or 'none (built-in defaults)'}")
-        typer.echo(f"database: {settings.database_display}")
+        none = _("none (built-in defaults)")
+        typer.echo(_("config: {path}").format(path=config or none))
+        typer.echo(_("database: {url}").format(url=settings.database_display))
     report = gather(state(ctx).reader, clock.utcnow())
     if as_json:
         emit_json({"config": config, "database": settings.database_display, **report.to_json()})

@@ -23,12 +23,14 @@ from engine.config.daemon import DaemonSection, RequestsSection
 from engine.config.http import HttpSection
 from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
 from engine.domain.errors import ConfigError, InvalidInputError
+from engine.domain.i18n import _
 from engine.domain.model import Contact
 from engine.domain.workdays import Closure, WorkingCalendar
 
 CONFIG_ENV = "FBH_CONFIG"
 PASSWORD_ENV = "FBH_SMTP_PASSWORD"
 DATABASE_URL_ENV = "FBH_DATABASE_URL"
+PSEUDONYM_KEY_ENV = "FBH_PSEUDONYM_KEY"  # keys the audit log's pseudonyms (docs/privacy.md)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
 
@@ -227,6 +229,11 @@ class Settings(Section):
         return os.environ.get(PASSWORD_ENV) or None
 
     @property
+    def pseudonym_key(self) -> str | None:
+        """The secret behind ``fbh participant forget``'s pseudonyms (None: not set)."""
+        return os.environ.get(PSEUDONYM_KEY_ENV) or None
+
+    @property
     def imap_password(self) -> str | None:
         return os.environ.get(IMAP_PASSWORD_ENV) or None
 
@@ -288,13 +295,17 @@ def load_settings(path: str | Path | None = None) -> Settings:
     imap = data.get("inbox", {}).get("imap") if isinstance(data.get("inbox"), dict) else None
     if isinstance(imap, dict) and "password" in imap:
         raise ConfigError(
-            f"{config_path}: inbox.imap.password: secrets are not read from the file; "
-            f"set {IMAP_PASSWORD_ENV} in the environment"
+            _(
+                "{path}: inbox.imap.password: secrets are not read from the file; "
+                "set {env} in the environment"
+            ).format(path=config_path, env=IMAP_PASSWORD_ENV)
         )
     if isinstance(data.get("mail", {}).get("smtp"), dict) and "password" in data["mail"]["smtp"]:
         raise ConfigError(
-            f"{config_path}: mail.smtp.password: secrets are not read from the file; "
-            f"set {PASSWORD_ENV} in the environment"
+            _(
+                "{path}: mail.smtp.password: secrets are not read from the file; "
+                "set {env} in the environment"
+            ).format(path=config_path, env=PASSWORD_ENV)
         )
     try:
         return Settings(
@@ -311,8 +322,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found") from exc
+        raise ConfigError(_("{path}: config file not found").format(path=path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+        raise ConfigError(
+            _("{path}: cannot read config file: {reason}").format(path=path, reason=exc.strerror)
+        ) from exc

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.domain.errors import InvalidInputError
+from engine.domain.i18n import _
 
 
 class Role(StrEnum):
@@ -69,15 +70,15 @@ def email_problem(email: str) -> str | None:
     254 characters in all. Anything else would be refused by the mail library or the server
     only when the message is sent, and the message would be lost."""
     if not email.isascii():
-        return "only ASCII letters are allowed (write a domain like bø.dk as xn--b-5ga.dk)"
+        return _("only ASCII letters are allowed (write a domain like bø.dk as xn--b-5ga.dk)")
     if len(email) > 254:
-        return "longer than 254 characters"
-    local, _, domain = email.rpartition("@")
+        return _("longer than 254 characters")
+    local, _at, domain = email.rpartition("@")
     if len(local) > 64 or not _LOCAL_PART.match(local):
-        return "the part before '@' must be letters, digits and . _ - + (no '..' or edge dots)"
+        return _("the part before '@' must be letters, digits and . _ - + (no '..' or edge dots)")
     labels = domain.split(".")
     if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
-        return "the domain must be names of letters, digits and '-' separated by dots"
+        return _("the domain must be names of letters, digits and '-' separated by dots")
     if labels[-1].isdigit():
         return "the domain must end in a name, not a number"
     return None
@@ -94,19 +95,27 @@ class Contact:
     def parse(cls, text: str) -> Contact:
         """Parse ``Name <email>`` or a bare address; refuse control characters (CR/LF)."""
         if _FORBIDDEN.search(text):
-            raise InvalidInputError(f"invalid contact {text!r}: control characters are not allowed")
+            raise InvalidInputError(
+                _("invalid contact {text!r}: control characters are not allowed").format(text=text)
+            )
         match = _ADDRESS.match(text)
         if match:
             name, email = match["name"].strip().strip('"').strip(), match["email"]
         elif _BARE_EMAIL.match(text.strip()):
             name, email = "", text.strip()
         else:
-            raise InvalidInputError(f"invalid contact {text!r}: expected 'Name <email>'")
+            raise InvalidInputError(
+                _("invalid contact {text!r}: expected 'Name <email>'").format(text=text)
+            )
         if not _BARE_EMAIL.match(email):
-            raise InvalidInputError(f"invalid e-mail address {email!r}")
+            raise InvalidInputError(_("invalid e-mail address {email!r}").format(email=email))
         problem = email_problem(email)
         if problem:
-            raise InvalidInputError(f"invalid e-mail address {email!r}: {problem}")
+            raise InvalidInputError(
+                _("invalid e-mail address {email!r}: {problem}").format(
+                    email=email, problem=problem
+                )
+            )
         return cls(name=name or email.split("@")[0], email=email.lower())
 
     def __str__(self) -> str:
@@ -139,6 +148,8 @@ MAIL_KINDS: tuple[str, ...] = (
     "request_ack",  # a request arrived by e-mail: the acknowledgement to its sender
     "bounce_notice",  # an address bounced: to the consultant of the programme
     "delivery_failed",  # a message failed for good: to the consultant of the programme
+    "participant_reminder",  # a participant has not answered the invite (issue 11)
+    "headcount",  # who is coming to a participant meeting, to the tovholder (issue 11)
 )
 
 # The mail server's verdict on fbh's login, kept in the event log (entity ``mail``): the

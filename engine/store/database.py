@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest revision in engine/migrations/versions; tests/unit/test_packaging.py checks it
 # against Alembic's head, so a new migration must update it.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 SchemaMode = Literal["upgrade", "create", "require", "none"]
 UPGRADE: SchemaMode = "upgrade"  # create or upgrade (fbh migrate, fbh serve)
@@ -145,7 +145,9 @@ def migrate(engine: Engine, backend: Backend) -> Migration:
             command.upgrade(config, "head")
         after = current_revision(engine) or HEAD_REVISION
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate database {where}: {exc}") from exc
+        raise StoreError(
+            _("cannot migrate database {url}: {reason}").format(url=where, reason=exc)
+        ) from exc
     if before is None:
         log.info("database %s created at revision %s", where, after)
     else:

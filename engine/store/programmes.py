@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from engine.backends.abc import slices
 from engine.domain.errors import InvalidInputError, NotFoundError
+from engine.domain.i18n import _
 from engine.domain.model import MilestoneKind, MilestoneState, ProgrammeState
 from engine.store.base import Repository, table_of
 from engine.store.tables import Milestone, Organisation, Programme
@@ -55,6 +57,13 @@ class Programmes(Repository):
             statement = statement.where(Programme.consultant_id == consultant_id)
         return list(self.session.exec(statement))
 
+    def with_person(self, person_id: int) -> list[int]:
+        """The ids of the programmes whose consultant or tovholder the person is."""
+        statement = select(Programme.id).where(
+            or_(col(Programme.consultant_id) == person_id, col(Programme.tovholder_id) == person_id)
+        )
+        return sorted(i for i in self.session.exec(statement) if i is not None)
+
     def add_milestones(self, milestones: Iterable[Milestone]) -> list[Milestone]:
         rows = list(milestones)
         self.unit.touch()
@@ -78,9 +87,11 @@ class Programmes(Repository):
         if not candidates:
             raise NotFoundError("milestone", f"{programme_id}/{key}")
         if len(candidates) > 1:
-            names = " or ".join(f"{m.workflow}.{m.key}" for m in candidates)
+            names = _(" or ").join(f"{m.workflow}.{m.key}" for m in candidates)
             raise InvalidInputError(
-                f"milestone {key!r} is ambiguous in programme {programme_id}: use {names}"
+                _("milestone {name!r} is ambiguous in programme {id}: use {names}").format(
+                    name=key, id=programme_id, names=names
+                )
             )
         return candidates[0]
 

@@ -2,7 +2,8 @@
 
 ``Store.transaction()`` yields a :class:`Tx` whose repositories, one per aggregate, read and
 write rows (``tx.programmes``, ``tx.people``, ``tx.invites``, ``tx.events``, ``tx.outbox``,
-``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``; the digests' reads are in
+``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``, ``tx.feeds``,
+``tx.participants``; the digests' reads are in
 :mod:`engine.store.digests`). It commits when the block ends and rolls back on any error, so
 a failed command leaves nothing half-written. Driver errors are translated into
 ``StoreError`` here, with the cause attached. What differs between databases is in the
@@ -42,6 +43,7 @@ from engine.store.feeds import FeedTokens
 from engine.store.installation import InstallationInfo, read_installation
 from engine.store.invites import Invites
 from engine.store.outbox import Outbox
+from engine.store.participants import Participants
 from engine.store.people import OrganisationRef, People, PersonRef
 from engine.store.programmes import Busy, Programmes
 from engine.store.requests import Requests
@@ -121,7 +123,9 @@ class Store:
                     pass
             except SQLAlchemyError as exc:  # not the user's mistake: exit 3
                 raise DatabaseUnavailableError(
-                    f"cannot connect to database {redact(url)}: {_reason(exc)}"
+                    _("cannot connect to database {url}: {reason}").format(
+                        url=redact(url), reason=_reason(exc)
+                    )
                 ) from exc
             migration = None
             if mode == UPGRADE:
@@ -134,7 +138,11 @@ class Store:
                     check_schema(engine, revision)
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise StoreError(f"cannot connect to database {redact(url)}: {_reason(exc)}") from exc
+            raise StoreError(
+                _("cannot connect to database {url}: {reason}").format(
+                    url=redact(url), reason=_reason(exc)
+                )
+            ) from exc
         except BaseException:
             engine.dispose()
             raise
@@ -160,7 +168,7 @@ class Store:
             session.rollback()
             lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
             error = DatabaseUnavailableError if lost else StoreError  # exit 3 or 2
-            raise error(f"database error: {_reason(exc)}") from exc
+            raise error(_("database error: {reason}").format(reason=_reason(exc))) from exc
         except BaseException:
             session.rollback()
             raise
@@ -195,6 +203,7 @@ class Tx(Unit):
         self.schedule = Schedule(self)
         self.daemons = Daemons(self)
         self.feeds = FeedTokens(self)
+        self.participants = Participants(self)
 
 
 def _reason(exc: SQLAlchemyError) -> str:

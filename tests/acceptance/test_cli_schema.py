@@ -25,6 +25,8 @@ READ_COMMANDS = [
     ("request", "list"),
     ("time", "status", "1"),
     ("inbox", "list"),
+    ("participant", "list", "1"),
+    ("participant", "headcount", "1"),
 ]
 NEWER = "the database schema is newer than this fbh (0999 > {head}); upgrade fbh"
 
