@@ -42,7 +42,7 @@ def digest_preview(
     """Render this week's digest to a file, without queuing anything."""
     if bool(consultant) == lead:
         raise InvalidInputError("give either --consultant EMAIL or --lead")
-    fbh = state(ctx).fbh
+    fbh = state(ctx).reader
     now = clock.utcnow()
     if lead:
         digest_l = lead_digest(fbh, now)

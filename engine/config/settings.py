@@ -116,6 +116,8 @@ class MailSection(Section):
     max_attempts: int = Field(default=8, gt=0)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    # After the mail server rejects fbh's login: how long sending pauses before a new try.
+    auth_retry_seconds: float = Field(default=300.0, gt=0, le=86400)
     smtp: SmtpSection = SmtpSection()
 
     @field_validator("sender", "lead")

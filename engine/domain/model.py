@@ -153,10 +153,18 @@ MAIL_KINDS: tuple[str, ...] = (
     "course_reminder",  # a BASIS course: reminder to a registered person
     "course_roster",  # a BASIS course: who is coming, to the venue
     "course_decision",  # a BASIS course under its minimum: the question to the lead
+    "delivery_failed",  # a message failed for good: to the consultant of the programme
     "tovholder_weekly",  # the weekly reminder with the link to the tovholder's page
     "participant_reminder",  # a participant has not answered the invite (issue 11)
     "headcount",  # who is coming to a participant meeting, to the tovholder (issue 11)
 )
+
+# The mail server's verdict on fbh's login, kept in the event log (entity ``mail``): the
+# newest of these two events says whether sending is paused (``fbh status``, the metric
+# ``fbh_mail_auth_failing``).
+MAIL_ENTITY = "mail"
+AUTH_FAILED_EVENT = "auth-failed"
+AUTH_OK_EVENT = "auth-ok"
 
 
 class OutboxState(StrEnum):
