@@ -21,8 +21,8 @@ def backend_for(url: str) -> Backend:
     """The backend of the database at ``url`` (the one place that looks at its scheme)."""
     try:
         name = make_url(url).get_backend_name()
-    except ArgumentError as exc:
-        raise StoreError(f"invalid database url {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise StoreError(f"invalid database url {redact(url)!r}") from exc
     found = _BACKENDS.get(name)
     if found is None:
         raise StoreError(f"unsupported database {redact(url)}: use sqlite or postgresql+psycopg")

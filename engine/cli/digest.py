@@ -9,8 +9,10 @@ import typer
 
 from engine.cli.common import (
     JsonOption,
+    checked_path,
     emit_json,
     parse_contact,
+    say,
     state,
 )
 from engine.cli.progress import progress_bar
@@ -42,6 +44,9 @@ def digest_preview(
     """Render this week's digest to a file, without queuing anything."""
     if bool(consultant) == lead:
         raise InvalidInputError("give either --consultant EMAIL or --lead")
+    checked_path(out, "--out")
+    if text is not None:
+        checked_path(text, "--text")
     fbh = state(ctx).fbh
     now = clock.utcnow()
     if lead:
@@ -58,7 +63,7 @@ def digest_preview(
     if text is not None:
         _write(text, mail.text)
     week = iso_week_label(now.astimezone(fbh.tz).date())
-    typer.echo(f"wrote the {week} digest for {who} to {out}  (subject: {mail.subject})")
+    say(f"wrote the {week} digest for {who} to {out}  (subject: {mail.subject})")
 
 
 def _write(path: Path, content: str) -> None:
@@ -96,7 +101,7 @@ def digest_send(
     if as_json:
         emit_json(_queue_json(result))
         return
-    typer.echo(
+    say(
         f"queued {len(result.queued)} digest(s) for {result.week}"
         + (f"; {len(result.already)} already queued this week" if result.already else "")
         + "; deliver them with 'fbh outbox send'"

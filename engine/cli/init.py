@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.common import checked_path, say
 from engine.domain.errors import InvalidInputError
 
 CONFIG_TEMPLATE = """\
@@ -55,7 +56,7 @@ def init(
     ] = Path("."),
 ) -> None:
     """Write a commented config.toml into DIR and create var/; never overwrites."""
-    config = directory / "config.toml"
+    config = checked_path(directory, "DIRECTORY") / "config.toml"
     if config.exists():
         raise InvalidInputError(f"{config}: already exists; fbh init never overwrites it")
     if directory.exists() and not directory.is_dir():
@@ -63,4 +64,4 @@ def init(
     (directory / "var").mkdir(parents=True, exist_ok=True)
     with config.open("x", encoding="utf-8") as handle:  # "x": fails rather than overwrite
         handle.write(CONFIG_TEMPLATE)
-    typer.echo(f"wrote {config.resolve()} and created {(directory / 'var').resolve()}")
+    say(f"wrote {config.resolve()} and created {(directory / 'var').resolve()}")

@@ -14,6 +14,7 @@ from engine.cli.common import (
     parse_date,
     parse_datetime,
     parse_id,
+    say,
     state,
 )
 from engine.cli.i18n import _
@@ -36,7 +37,7 @@ def milestone_done(
     """Mark a milestone done."""
     view = state(ctx).fbh.milestone_done(parse_id(programme_id), key, clock.utcnow(), force=force)
     done = find_milestone([m.planned for m in view.milestones], key, view.id)
-    typer.echo(_("programme {id}: {key} done").format(id=view.id, key=done.key))
+    say(_("programme {id}: {key} done").format(id=view.id, key=done.key))
 
 
 @milestone_app.command("skip")
@@ -48,7 +49,7 @@ def milestone_skip(
     """Skip a milestone; a future meeting is cancelled in the calendars."""
     view = state(ctx).fbh.milestone_skip(parse_id(programme_id), key, clock.utcnow())
     skipped = find_milestone([m.planned for m in view.milestones], key, view.id)
-    typer.echo(_("programme {id}: {key} skipped").format(id=view.id, key=skipped.key))
+    say(_("programme {id}: {key} skipped").format(id=view.id, key=skipped.key))
 
 
 @milestone_app.command("reschedule")
@@ -81,7 +82,7 @@ def milestone_reschedule(
     moved = find_milestone([m.planned for m in view.milestones], key, view.id)
     assert moved.start is not None
     when = moved.start.astimezone(settings.tz).isoformat(timespec="minutes")
-    typer.echo(_("programme {id}: {key} at {when}").format(id=view.id, key=moved.key, when=when))
+    say(_("programme {id}: {key} at {when}").format(id=view.id, key=moved.key, when=when))
 
 
 def _is_date(text: str) -> bool:

@@ -15,6 +15,7 @@ from engine.cli.common import (
     check_choices,
     emit_json,
     local_iso,
+    say,
     state,
 )
 from engine.cli.i18n import _
@@ -42,7 +43,7 @@ def outbox_send(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(summary)
     else:
-        typer.echo(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
+        say(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
     if report.retried or report.failed:
         first = report.errors[0] if report.errors else "see 'fbh outbox list'"
         summary_line = (
@@ -110,12 +111,12 @@ def outbox_list(
         emit_json(data)
         return
     if not data:
-        typer.echo(_("the outbox is empty"))
+        say(_("the outbox is empty"))
     for row in data:
         method = f" {row['method']}" if row["method"] else ""
         error = f"  ({row['last_error']})" if row["last_error"] else ""
         due = datetime.fromisoformat(row["due_at"])
-        typer.echo(
+        say(
             f"#{row['id']:<6} {row['state']:<9} {row['kind'] + method:<17} "
             f"{due:%Y-%m-%d %H:%M%z}  {row['recipient']}  {row['subject']}{error}"
         )

@@ -12,6 +12,7 @@ import typer
 from engine.cli.common import (
     JsonOption,
     emit_json,
+    say,
     state,
 )
 from engine.domain import clock
@@ -77,6 +78,6 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json({"config": config, "database": settings.database_display, **report.to_json()})
     else:
-        typer.echo(f"config: {config or 'none (built-in defaults)'}")
-        typer.echo(f"database: {settings.database_display}")
-        typer.echo(format_status(report, settings.tz))
+        say(f"config: {config or 'none (built-in defaults)'}")
+        say(f"database: {settings.database_display}")
+        say(format_status(report, settings.tz))

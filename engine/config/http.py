@@ -6,10 +6,11 @@ No ``listen`` key (the default): no HTTP server. See docs/operations.md.
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from engine.config.base import Section
+from engine.config.base import Between, Section
 
 DEFAULT_FEED_CANCELLED_DAYS = 30
 
@@ -20,7 +21,7 @@ class HttpSection(Section):
     listen: str | None = None
     # A cancelled meeting stays in the calendar feeds (STATUS:CANCELLED) this many days after
     # its cancellation, so subscribed calendars see it cancelled; then it drops out.
-    feed_cancelled_days: int = Field(default=DEFAULT_FEED_CANCELLED_DAYS, ge=0, le=3660)
+    feed_cancelled_days: Annotated[int, Between(0, 3660)] = DEFAULT_FEED_CANCELLED_DAYS
 
     @field_validator("listen")
     @classmethod

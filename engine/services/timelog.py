@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
 from engine.domain.errors import InvalidInputError
-from engine.domain.model import ProgrammeState
+from engine.domain.model import MAX_NOTE, ProgrammeState, check_text
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import WorkflowDefinition
 from engine.services.context import ServiceContext
@@ -27,7 +27,7 @@ from engine.store.store import Programme, TimeEntry, Tx
 from notifications.budget_alerts import budget_alert_drafts
 
 MAX_HOURS_PER_DAY = 24.0
-MAX_NOTE_LENGTH = 500
+MAX_NOTE_LENGTH = MAX_NOTE
 # check_budget_end looks back this far, so a daemon that was down still sends the alert, but
 # programmes that ended long before fbh ran are left alone.
 END_CHECK_LOOKBACK = timedelta(days=28)
@@ -383,8 +383,7 @@ def _check_entry(
             f"date {day} is outside programme {programme.id} "
             f"({opened} … {programme.end_date}; preparation counts from the day it was created)"
         )
-    if len(note.strip()) > MAX_NOTE_LENGTH:
-        raise InvalidInputError(f"the note is longer than {MAX_NOTE_LENGTH} characters")
+    check_text(note, "the note", MAX_NOTE_LENGTH, required=False)
     already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
         person = tx.people.get(programme.tovholder_id).email
