@@ -34,7 +34,12 @@ MO = LOCALE / "da" / "LC_MESSAGES" / "fbh.mo"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 
-SOURCES = ("engine/cli", "engine/services", "engine/domain")  # where _() may be called
+SOURCES = (
+    "engine/cli",
+    "engine/services",
+    "engine/config",
+    "engine/domain",
+)  # where _() may be called
 
 
 def code_messages() -> Iterator[tuple[str | tuple[str, str], str]]:

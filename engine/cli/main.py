@@ -134,8 +134,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     for arg in args:  # bytes that are not UTF-8 arrive as lone surrogates; nothing can store them
         if any("\ud800" <= char <= "\udfff" for char in arg):
             fail(f"argument {arg!r} is not valid UTF-8 text", 2)
-        if "\x00" in arg:  # no shell can pass one; a caller in-process can
-            fail(_("argument {arg}: control characters are not allowed").format(arg=shown(arg)), 2)
     try:
         result = command.main(args=args, prog_name="fbh", standalone_mode=False)
         sys.exit(result if isinstance(result, int) else 0)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, field_validator, model_validator
 
-from engine.config.base import Between, Section
+from engine.config.base import Between, Section, number
 from engine.domain.catchup import DEFAULT_MODES, CatchUpMode, CatchUpPolicy
 from engine.domain.model import MAIL_KINDS
 
@@ -46,8 +46,11 @@ class CatchUpSection(Section):
             if suffix:
                 try:
                     GRACE_MINUTES.check(value)
-                except ValueError as exc:
-                    raise ValueError(f"{key}: {exc}") from None
+                except ValueError:
+                    low, high = number(GRACE_MINUTES.low), number(GRACE_MINUTES.high)
+                    raise ValueError(
+                        f"{key} must be a number of minutes between {low} and {high}"
+                    ) from None
             if not suffix and value not in ("send", "miss"):
                 raise ValueError(f'{key} must be "send" or "miss", not {value!r}')
         return self

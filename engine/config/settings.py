@@ -30,6 +30,7 @@ from engine.config.secrets import (
     parse_database_url,
 )
 from engine.domain.errors import ConfigError, InvalidInputError
+from engine.domain.i18n import _
 from engine.domain.model import Contact
 from engine.domain.workdays import Closure, WorkingCalendar
 
@@ -331,8 +332,10 @@ def _no_database_password(config_path: Path, data: dict[str, Any]) -> None:
         return  # the section's own validation names a wrong type
     if parse_database_url(url, f"{config_path}: database.url").password is not None:
         raise ConfigError(
-            f"{config_path}: database.url: secrets are not read from the file; set "
-            f"{DATABASE_PASSWORD_ENV} (or the whole URL in {DATABASE_URL_ENV}) in the environment"
+            _(
+                "{file}: database.url: a password is not read from the file; set {password} "
+                "(or the whole URL in {url}) in the environment"
+            ).format(file=config_path, password=DATABASE_PASSWORD_ENV, url=DATABASE_URL_ENV)
         )
 
 
@@ -346,8 +349,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{path}: the file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
-            f"offset {exc.start}); save it as UTF-8"
+            _(
+                "{file}: not UTF-8 text (byte 0x{byte:02x} at offset {offset}); save it as UTF-8"
+            ).format(file=path, byte=exc.object[exc.start], offset=exc.start)
         ) from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
