@@ -29,7 +29,8 @@ hours_per_workday = 7.4            # 37-hour week
 # ]
 
 [database]
-# or "postgresql+psycopg://user@host/dbname", or set FBH_DATABASE_URL
+# or "postgresql+psycopg://user@host/dbname", or set FBH_DATABASE_URL; no password here:
+# it comes from FBH_DATABASE_PASSWORD
 url = "sqlite:///var/fbh.sqlite3"
 
 [mail]

@@ -186,3 +186,14 @@ def test_redact_masks_every_secret_of_the_environment() -> None:
     for secret in ("smtpSECRET", "imapSECRET", SECRET, "hunter2"):
         assert secret not in shown, shown
     assert display_url("postgresql+psycopg//u:hunter2@h/d") == "postgresql+psycopg//u:***@h/d"
+
+
+def test_docs_list_every_range() -> None:
+    """docs/operations.md, "Ranges", lists each number with the range the code declares."""
+    from engine.config.base import number
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    for key, _, meta in numbers(Settings):
+        bounds = next(m for m in meta if isinstance(m, Between))
+        row = f"| `{key}` | {number(bounds.low)} – {number(bounds.high)} |"
+        assert row in text, row
