@@ -257,6 +257,9 @@ def say(text: object = "", *, err: bool = False) -> None:
 
 
 def fail(message: str, code: int) -> None:
-    one_line = " ".join(clean(str(message)).split())
+    """Exit with one ``error:`` line: no control characters, no secret of the environment."""
+    from engine.config.secrets import redact
+
+    one_line = " ".join(clean(redact(str(message))).split())
     sys.stderr.write(f"error: {one_line}\n")
     sys.exit(code)

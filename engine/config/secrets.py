@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from engine.domain.errors import ConfigError
 from engine.domain.i18n import _
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a URL is parsed: `fbh plan` does not need it
+    from sqlalchemy.engine import URL
 
 SMTP_PASSWORD_ENV = "FBH_SMTP_PASSWORD"
 IMAP_PASSWORD_ENV = "FBH_IMAP_PASSWORD"
@@ -34,6 +35,9 @@ _USERINFO = re.compile(r"(//[^/@\s:'\"]*:)[^@\s'\"]*@")
 
 def display_url(url: str) -> str:
     """The database URL as fbh shows it: its password (if any) replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError, TypeError):
@@ -43,6 +47,9 @@ def display_url(url: str) -> str:
 def parse_database_url(url: str, source: str) -> URL:
     """``url`` parsed; a malformed URL or port is a ``ConfigError`` naming ``source`` (the
     config file and key, or the environment variable), with any password masked."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     shown = display_url(url)
     example = "postgresql+psycopg://user@host:5432/database"
     try:
@@ -78,7 +85,8 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
         if match:
             password = url[match.end(1) : match.end() - 1]
             found += [password, unquote(password)]
-    return sorted({value for value in found if value}, key=len, reverse=True)
+    # a secret of one to three characters would mask every such run of letters in a message
+    return sorted({value for value in found if len(value) >= 4}, key=len, reverse=True)
 
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:

@@ -328,8 +328,8 @@ def _no_database_password(config_path: Path, data: dict[str, Any]) -> None:
     """Refuse ``[database] url`` with a password in it (and a URL that is not one)."""
     database = data.get("database")
     url = database.get("url") if isinstance(database, dict) else None
-    if not isinstance(url, str):
-        return  # the section's own validation names a wrong type
+    if not isinstance(url, str) or "@" not in url:
+        return  # no user info, no password; a wrong type is named by the section's validation
     if parse_database_url(url, f"{config_path}: database.url").password is not None:
         raise ConfigError(
             _(

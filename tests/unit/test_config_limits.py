@@ -197,3 +197,14 @@ def test_docs_list_every_range() -> None:
         bounds = next(m for m in meta if isinstance(m, Between))
         row = f"| `{key}` | {number(bounds.low)} – {number(bounds.high)} |"
         assert row in text, row
+
+
+def test_an_error_line_masks_the_secrets_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli.common import fail
+
+    monkeypatch.setenv("FBH_SMTP_PASSWORD", "smtpSECRET")
+    with pytest.raises(SystemExit):
+        fail("535 authentication failed for fbh/smtpSECRET\x1b[2J", 2)
+    assert capsys.readouterr().err == "error: 535 authentication failed for fbh/***[2J\n"
