@@ -12,6 +12,7 @@ import typer
 from engine.cli.common import (
     JsonOption,
     check_choices,
+    clean,
     emit_json,
     optional_text,
     parse_contact,
@@ -201,7 +202,7 @@ def programme_cancel(
         question = _(
             "Cancel programme {id} ({workflow}, {organisation})? Everyone gets a cancellation"
         ).format(id=view.id, workflow=view.workflow_title, organisation=view.organisation)
-        if not typer.confirm(question, default=False):
+        if not typer.confirm(clean(question), default=False):
             say(_("nothing changed"))
             raise typer.Exit(1)
     _programme_action(ctx, programme_id, lambda f, i, now: f.cancel(i, now, reason=reason))
