@@ -234,9 +234,10 @@ def checked_path(value: Path, what: str) -> Path:
     return value
 
 
-def optional_text(value: str, what: str, limit: int) -> str:
-    """Free text that may be empty (a reason, a note): the same checks as ``required_text``."""
-    return check_text(value, what, limit, required=False)
+def optional_text(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
+    """Free text that may be empty (a reason, a note): the same checks as ``required_text``;
+    ``multiline`` keeps line breaks (a reason told in a mail)."""
+    return check_text(value, what, limit, required=False, multiline=multiline)
 
 
 # ----- text output ------------------------------------------------------------------------------

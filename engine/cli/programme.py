@@ -196,7 +196,7 @@ def programme_cancel(
     On a terminal it asks first (--yes skips the question); from a script (stdin not a
     terminal) it cancels without asking, as before."""
     ident = parse_id(programme_id)
-    reason = optional_text(reason, "--reason", MAX_REASON)
+    reason = optional_text(reason, "--reason", MAX_REASON, multiline=True)
     if not yes and sys.stdin.isatty():
         view = state(ctx).fbh.show(ident)
         question = _(

@@ -154,7 +154,7 @@ def request_decline(
     as_json: JsonOption = False,
 ) -> None:
     """Decline (or close) a request; its reminders are cancelled."""
-    reason = optional_text(reason, "--reason", MAX_REASON)
+    reason = optional_text(reason, "--reason", MAX_REASON, multiline=True)
     view = _desk(ctx).decline(parse_id(request_id, "request id"), reason, clock.utcnow())
     _show_request(view, _("declined"), as_json)
 

@@ -61,7 +61,7 @@ class MilestoneState(StrEnum):
 # The limits of every free-text value a user gives fbh (docs/operations.md, "Input limits").
 # ``check_text`` enforces them for the CLI and the services alike.
 MAX_NAME = 200  # a contact's display name, an organisation, a municipality
-MAX_REASON = 1000  # why a programme was cancelled or a request declined (the event log)
+MAX_REASON = 1000  # why a programme was cancelled or a request declined (may span lines)
 MAX_NOTE = 500  # the note on a time entry
 MAX_KEY = 100  # a workflow, extension or milestone key, a time-entry part
 
@@ -71,10 +71,18 @@ def is_control(char: str) -> bool:
     return unicodedata.category(char) == "Cc"
 
 
-def check_text(value: str, what: str, limit: int, *, required: bool = True) -> str:
+def check_text(
+    value: str, what: str, limit: int, *, required: bool = True, multiline: bool = False
+) -> str:
     """``value`` with its white space folded, or an ``InvalidInputError`` naming ``what``:
     empty (when ``required``), a control character (ESC/OSC sequences, NUL, CR/LF) or
-    longer than ``limit`` characters."""
+    longer than ``limit`` characters. ``multiline`` text (a reason told in a mail) keeps its
+    line breaks: CR LF and CR become LF, each line is folded."""
+    if multiline:
+        lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        text = "\n".join(check_text(line, what, limit, required=False) for line in lines)
+        check_text(text.replace("\n", " "), what, limit, required=required)  # empty, too long
+        return text.strip("\n")
     if any(is_control(char) for char in value):
         raise InvalidInputError(
             _("{what} {value}: control characters are not allowed").format(

@@ -45,7 +45,7 @@ class Lifecycle:
         self.mailings = mailings
 
     def cancel(self, programme_id: int, now: datetime, *, reason: str = "") -> ProgrammeView:
-        reason = check_text(reason, "reason", MAX_REASON, required=False)
+        reason = check_text(reason, "reason", MAX_REASON, required=False, multiline=True)
         with self.ctx.store.transaction() as tx:
             loaded = self.ctx.load(tx, tx.programmes.get(programme_id, for_update=True))
             self.ctx.fire_programme(tx, now, loaded.programme, "cancel", data={"reason": reason})

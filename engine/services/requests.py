@@ -185,7 +185,7 @@ class RequestDesk:
         return self.request_view(request_id, now), programme
 
     def decline(self, request_id: int, reason: str, now: datetime) -> RequestView:
-        reason = check_text(reason, "reason", MAX_REASON, required=False)
+        reason = check_text(reason, "reason", MAX_REASON, required=False, multiline=True)
         with self.ctx.store.transaction() as tx:
             row = tx.requests.get(request_id, for_update=True)
             self._fire(tx, row, "decline", now, {"reason": reason})
