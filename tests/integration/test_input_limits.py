@@ -84,5 +84,13 @@ def test_requests_check_organisation_municipality_and_reason(fbh: Fbh, store: St
 def test_cancel_checks_its_reason(fbh: Fbh, store: Store) -> None:
     created = fbh.create_programme(new(), NOW)
     with pytest.raises(InvalidInputError, match=r"reason .*control characters"):
-        fbh.cancel(created.id, NOW, reason="Aflyst\r\nBcc: evil@x.dk")
+        fbh.cancel(created.id, NOW, reason="Aflyst\x1b]0;x\x07")
     assert fbh.show(created.id).state == "planned"
+
+
+def test_a_reason_may_span_lines(fbh: Fbh, store: Store) -> None:
+    created = fbh.create_programme(new(), NOW)
+    fbh.cancel(created.id, NOW, reason="Aflyst  pga.\r\nsygdom\r\n\r\nmvh Anne  ")
+    with store.transaction() as tx:
+        cancel = [e for e in tx.events.find(programme_id=created.id) if e.event == "cancel"]
+    assert cancel[0].data["reason"] == "Aflyst pga.\nsygdom\n\nmvh Anne"
