@@ -20,6 +20,7 @@ ORDER = [
     "lateness",
     "delivery",
     "digests",
+    "failover",
     "cli_speed",
     "test_time",
 ]

@@ -2,8 +2,8 @@
 
 The message ids come from two places:
 
-* ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services`` and
-  ``engine/domain`` (Babel's Python extractor);
+* ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services``,
+  ``engine/domain`` and ``engine/backends`` (Babel's Python extractor);
 * the help texts of every command and option, read from the built click command tree (they
   are docstrings and ``help=`` arguments, which no extractor sees).
 
@@ -39,6 +39,7 @@ SOURCES = (
     "engine/services",
     "engine/config",
     "engine/domain",
+    "engine/backends",
 )  # where _() may be called
 
 

@@ -45,7 +45,9 @@ class Leadership(Protocol):
         """Take what a daemon needs to run at all; raise ConflictError if it may not."""
 
     async def check(self) -> bool:
-        """Keep, lose or try to gain the lead; returns whether this daemon leads now."""
+        """Keep, lose or try to gain the lead; returns whether this daemon leads now.
+
+        :attr:`is_leader` may turn false between checks (a lapsed lease), never true."""
 
     async def close(self) -> None:
         """Give up the lead and release everything."""
@@ -64,7 +66,7 @@ class Backend(ABC):
     """One database. Made from a URL by :func:`engine.backends.backend_for`."""
 
     name: str  # SQLAlchemy's name of the dialect
-    single_daemon: bool  # True: one daemon at a time, so every other claim is an orphan
+    single_daemon: bool  # True: one daemon at a time, so at its start other claims are orphans
     text_datetimes: bool  # True: a date or time column cast to text reads as ISO text
 
     def __init__(self, url: str) -> None:
@@ -86,10 +88,17 @@ class Backend(ABC):
     # ----- daemons --------------------------------------------------------------------------
 
     @abstractmethod
-    def leadership(self, *, timeout: float) -> Leadership: ...
+    def leadership(self, *, timeout: float, lease: float) -> Leadership:
+        """``timeout``: the longest a check may take; ``lease``: how long a leader that stops
+        answering keeps the lead before another daemon may take it (where several run)."""
 
     @abstractmethod
     def watcher(self, *, interval: float) -> Watcher: ...
+
+    @abstractmethod
+    def bound_idle_transactions(self, engine: Engine, seconds: float) -> None:
+        """Make the server end a session of ``engine`` that sits idle inside a transaction for
+        ``seconds`` (a frozen daemon's row locks), where the database can."""
 
     @abstractmethod
     def announce_change(self, session: Session) -> None:

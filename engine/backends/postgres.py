@@ -5,7 +5,11 @@
   ``leader_check_seconds``; the one that holds it leads. The leader checks that connection
   just as often: if a check fails or times out it stops leading at once and closes the
   connection (the server then drops the lock). When a leader dies, PostgreSQL ends its
-  session and frees the lock, and another daemon takes over at its next try.
+  session and frees the lock, and another daemon takes over at its next try. A leader that
+  is frozen (``SIGSTOP``) keeps its session, so leadership is also a lease: a lock session
+  silent for longer than ``daemon.heartbeat_timeout_seconds`` is ended by the next daemon
+  that tries for the lead (``pg_terminate_backend``), and a leader fences itself once half
+  the lease has passed without a confirmed check.
 * **change watching** (:class:`PgWatcher`): ``LISTEN`` on a dedicated connection; the store
   sends ``NOTIFY`` in every transaction that changes what the daemons schedule. The channel is
   per schema (:data:`CHANNEL_SQL`), like the leader lock: daemons of another schema in the same
@@ -22,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
@@ -45,6 +51,25 @@ log = logging.getLogger(__name__)
 CHANNEL_SQL = "'fbh_' || substr(md5(coalesce(current_schema(), '')), 1, 16)"
 LOCK_CLASS = 0x0FB4  # first key of the two-int advisory lock: "fbh"
 MIGRATION_LOCK = 0x66_62_68_6D  # "fbhm": the advisory lock that serialises migrations
+# The lead lease (see PgLeadership): a leader stops leading on its own once its last confirmed
+# check is older than this share of the lease; another daemon ends its session only after the
+# whole lease, so they never both lead for long (the margin covers a check in flight).
+LEASE_FENCE = 0.5
+TAKEOVER_TRIES, TAKEOVER_WAIT = 5, 0.1  # waiting for an ended leader's session to exit
+# The session holding this schema's lead lock, and seconds since its last activity (NULL when
+# the role may not see it).
+HOLDER_SQL = """
+SELECT l.pid, extract(epoch FROM clock_timestamp() - a.state_change)
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = %s::oid AND l.objid = hashtext(current_schema())::oid
+"""
+# Ends it, unless it became active again since the look above.
+TERMINATE_SQL = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE pid = %s AND state_change < clock_timestamp() - make_interval(secs => %s)
+"""
 # Server-side keepalives, so the server notices a vanished leader and frees its lock.
 _SESSION_SETTINGS = (
     "SET tcp_keepalives_idle = 5",
@@ -70,8 +95,23 @@ class PostgresBackend(Backend):
         # Two daemons starting together on a fresh database take turns here.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
 
-    def leadership(self, *, timeout: float) -> PgLeadership:
-        return PgLeadership(self.url, timeout=timeout)
+    def leadership(self, *, timeout: float, lease: float) -> PgLeadership:
+        return PgLeadership(self.url, timeout=timeout, lease=lease)
+
+    def bound_idle_transactions(self, engine: Engine, seconds: float) -> None:
+        """``idle_in_transaction_session_timeout`` on every connection of ``engine``: a daemon
+        frozen inside a transaction would hold its row locks (claims, a programme's
+        transition) until it wakes, and the next leader would wait for them. A daemon's
+        transactions never wait for anything but the database."""
+        milliseconds = max(1, round(seconds * 1000))
+
+        @event.listens_for(engine, "connect")
+        def _bound(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET idle_in_transaction_session_timeout = {milliseconds}")
+            dbapi_connection.commit()
+
+        engine.dispose()  # connections pooled before this reconnect with the setting
 
     def watcher(self, *, interval: float) -> PgWatcher:
         return PgWatcher(self.url, retry_seconds=max(interval, 1.0))
@@ -117,18 +157,31 @@ class PostgresBackend(Backend):
 
 
 class PgLeadership:
-    """Leadership by ``pg_try_advisory_lock`` on a dedicated connection."""
+    """Leadership by ``pg_try_advisory_lock`` on a dedicated connection, with a lease.
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    The leader runs a query on the lock connection at every check (``leader_check_seconds``),
+    so the server sees the session's last activity (``pg_stat_activity.state_change``). A
+    daemon that finds the lock taken looks at the holder's session: silent for longer than
+    ``lease`` means the leader is frozen (``SIGSTOP``, a hung VM) or cut off, and it ends that
+    session (``pg_terminate_backend``, which frees the lock) and takes the lead. The leader
+    fences itself: :attr:`is_leader` turns false once its last confirmed check is older than
+    half the lease, so a leader that wakes after being replaced does no leader work before its
+    next check, which fails on the ended connection and gives up the lead.
+    """
+
+    def __init__(self, url: str, *, timeout: float, lease: float) -> None:
         self._conninfo = libpq_url(url)
         self._where = redact(url)
         self._timeout = timeout
+        self._lease = lease
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._leader = False
+        self._confirmed = -math.inf  # when the last check that confirmed the lead began
+        self._blind = False  # logged once: the holder's session cannot be seen
 
     @property
     def is_leader(self) -> bool:
-        return self._leader
+        return self._leader and lease_clock() - self._confirmed < self._lease * LEASE_FENCE
 
     @property
     def backend_pid(self) -> int | None:
@@ -141,9 +194,12 @@ class PgLeadership:
     async def check(self) -> bool:
         """At most ``timeout`` seconds: a check that hangs (a vanished network) counts as a
         failure at once, without waiting for the driver to give up on the query."""
+        began = lease_clock()
         attempt = asyncio.ensure_future(self._check())
         done, _ = await asyncio.wait({attempt}, timeout=self._timeout)
         if attempt in done and attempt.exception() is None:
+            if self._leader:
+                self._confirmed = began
             return self._leader
         failure = attempt.exception() if attempt in done else None
         if self._leader:
@@ -163,15 +219,55 @@ class PgLeadership:
         if self._conn is None or self._conn.closed:
             self._conn = await self._connect()
         if self._leader:
-            await self._conn.execute("SELECT 1")
+            await self._conn.execute("SELECT 1")  # also the activity the lease is read from
             return
-        cursor = await self._conn.execute(
+        if not await self._try_lock(self._conn) and await self._end_stale_leader(self._conn):
+            for _ in range(TAKEOVER_TRIES):  # the ended session frees the lock as it exits
+                await asyncio.sleep(TAKEOVER_WAIT)
+                if await self._try_lock(self._conn):
+                    break
+        if self._leader:
+            log.info("took the lead")
+
+    async def _try_lock(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> bool:
+        cursor = await conn.execute(
             "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (LOCK_CLASS,)
         )
         row = await cursor.fetchone()
-        if row and row[0]:
-            self._leader = True
-            log.info("took the lead")
+        self._leader = bool(row and row[0])
+        return self._leader
+
+    async def _end_stale_leader(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> bool:
+        """End the lock holder's session if it has been silent longer than the lease;
+        returns whether it was ended."""
+        cursor = await conn.execute(HOLDER_SQL, (LOCK_CLASS,))
+        row = await cursor.fetchone()
+        if row is None:
+            return False
+        pid, silent = row
+        if silent is None:
+            if not self._blind:
+                self._blind = True
+                log.warning(
+                    "cannot see the leader's session (server pid %s) in pg_stat_activity: a "
+                    "frozen leader cannot be replaced; run every daemon as the same role",
+                    pid,
+                )
+            return False
+        if float(silent) <= self._lease:  # type: ignore[arg-type]
+            return False
+        cursor = await conn.execute(TERMINATE_SQL, (pid, self._lease))
+        ended = await cursor.fetchone()
+        if not (ended and ended[0]):
+            return False
+        log.warning(
+            "the leader's session (server pid %s) was silent for %.0f s, longer than the "
+            "lease of %g s: ended it to take the lead",
+            pid,
+            float(silent),  # type: ignore[arg-type]
+            self._lease,
+        )
+        return True
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         conn = await psycopg.AsyncConnection.connect(
@@ -202,6 +298,13 @@ class PgLeadership:
         if conn is not None:
             with contextlib.suppress(psycopg.Error, OSError):
                 await conn.close()
+
+
+def lease_clock() -> float:
+    """Seconds for leases: they keep counting while the process is stopped, and (where the
+    system has ``CLOCK_BOOTTIME``) while the machine sleeps."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
 
 
 class PgWatcher:

@@ -1,8 +1,9 @@
 """SQLite: one daemon per database file, a change counter for watching, serial writers.
 
-* **leadership** (:class:`SqliteLeadership`): one daemon only. An exclusive ``flock`` on a file
-  next to the database keeps a second one out (the kernel frees it if the process dies, even
-  on ``kill -9``); the one daemon always leads.
+* **leadership** (:class:`SqliteLeadership`): one daemon only. An exclusive ``flock`` on the
+  database file itself keeps a second one out, however it names the file (a symlink, a hard
+  link); the kernel frees it if the process dies, even on ``kill -9``. The one daemon always
+  leads.
 * **change watching** (:class:`SqliteWatcher`): SQLite has no NOTIFY. A transaction that
   changes the schedule bumps the change counter (``PRAGMA user_version``) instead, and the
   daemon polls it on a dedicated connection. (``PRAGMA data_version`` moves on every commit of
@@ -20,8 +21,9 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.dialects import sqlite
@@ -35,6 +37,7 @@ from sqlmodel import create_engine
 from engine.backends.abc import BULK_SLICE, Backend, S, slices
 from engine.backends.bulk import BulkInsert
 from engine.domain.errors import ConfigError, ConflictError
+from engine.domain.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +86,11 @@ class SqliteBackend(Backend):
     def migration_lock(self, connection: Connection) -> None:
         """Nothing to take: the migration's transaction holds the write lock already."""
 
-    def leadership(self, *, timeout: float) -> SqliteLeadership:
+    def leadership(self, *, timeout: float, lease: float) -> SqliteLeadership:
         return SqliteLeadership(self._database_file())
+
+    def bound_idle_transactions(self, engine: Engine, seconds: float) -> None:
+        """Nothing to bound: the one daemon is the only holder of claims."""
 
     def watcher(self, *, interval: float) -> SqliteWatcher:
         return SqliteWatcher(self._database_file(), interval=interval)
@@ -144,44 +150,100 @@ class SqliteBackend(Backend):
 
 
 class SqliteLeadership:
-    """The one daemon of a SQLite database, kept alone by a lock file."""
+    """The one daemon of a SQLite database, kept alone by an exclusive ``flock`` on the
+    database file itself.
+
+    The lock is on the file, not on a name: a second daemon that reaches the same file through
+    a symlink, a hard link or another spelling of the path is refused. ``flock`` does not
+    interact with SQLite's own (POSIX) locks on Linux. The descriptor is never closed while
+    the process lives, only unlocked (:data:`_LOCK_FILES`): closing any descriptor of a file
+    drops every POSIX lock the process holds on it, SQLite's included.
+    """
 
     def __init__(self, database: Path) -> None:
-        self.lock_path = database.with_name(database.name + ".serve.lock")
-        self._file: IO[str] | None = None
+        self.database = database
+        self._key: tuple[int, int] | None = None
 
     @property
     def is_leader(self) -> bool:
-        return self._file is not None
+        return self._key is not None
 
     async def start(self) -> None:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.lock_path.open("a+", encoding="utf-8")
+        path = self.database
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise ConflictError(
-                f"another fbh serve (pid {holder}) is running on this SQLite database "
-                f"(lock {self.lock_path}); SQLite takes one daemon: stop it first, or use "
-                "PostgreSQL to run several"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._file = handle
+            if not path.exists():  # nobody has it open, so closing this descriptor is safe
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+            info = path.stat()  # follows symlinks: the real file
+        except OSError as exc:
+            message = _("cannot open the SQLite database {path}: {reason}")
+            raise ConfigError(message.format(path=path, reason=exc.strerror)) from None
+        key = (info.st_dev, info.st_ino)
+        entry = _LOCK_FILES.get(key)
+        if entry is None:
+            entry = _LOCK_FILES[key] = _LockFile(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        if entry.held:
+            holder: str = str(os.getpid())
+        else:
+            try:
+                fcntl.flock(entry.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = flock_holder(info.st_ino) or "?"
+            else:
+                entry.held = True
+                self._key = key
+                return
+        raise ConflictError(
+            _(
+                "another fbh serve (pid {pid}) is running on the SQLite database {path}; "
+                "SQLite takes one daemon: stop it first, or use PostgreSQL to run several"
+            ).format(pid=holder, path=_real_path(path))
+        )
 
     async def check(self) -> bool:
         return self.is_leader
 
     async def close(self) -> None:
-        handle, self._file = self._file, None
-        if handle is not None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            handle.close()
+        key, self._key = self._key, None
+        entry = _LOCK_FILES.get(key) if key is not None else None
+        if entry is None:
+            return
+        fcntl.flock(entry.fd, fcntl.LOCK_UN)
+        entry.held = False
+        if os.fstat(entry.fd).st_nlink == 0:  # the file is gone: nothing left to protect
+            del _LOCK_FILES[key]  # type: ignore[arg-type]
+            os.close(entry.fd)
+
+
+@dataclass
+class _LockFile:
+    fd: int
+    held: bool = False
+
+
+# (st_dev, st_ino) → the descriptor this process locks that database file with.
+_LOCK_FILES: dict[tuple[int, int], _LockFile] = {}
+
+
+def flock_holder(inode: int) -> str | None:
+    """The pid holding a ``flock`` on the file with this inode (Linux ``/proc/locks``)."""
+    try:
+        lines = Path("/proc/locks").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            return fields[4]
+    return None
+
+
+def _real_path(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
 
 
 class SqliteWatcher:

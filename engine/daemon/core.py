@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from engine.backends.abc import Leadership, Watcher
+from engine.config.daemon import DaemonSection
 from engine.daemon.jobs import LeaderJobs, standard_jobs
 from engine.daemon.timer import Timer, weekly_trigger
 from engine.domain import clock as default_clock
@@ -34,6 +35,13 @@ def daemon_name(configured: str | None = None) -> str:
     """The daemon's name: its heartbeat row and the worker id of its outbox claims."""
     label = configured or f"{socket.gethostname()}:{os.getpid()}"
     return f"{daemon_store.DAEMON_PREFIX}{label}:{uuid.uuid4().hex[:6]}"
+
+
+def lease_seconds(options: DaemonSection) -> float:
+    """How long a silent leader keeps the lead (PostgreSQL): the heartbeat timeout, but at
+    least four leader checks, so that a leader checking on time never fences itself (it does
+    after half the lease) and is never taken for a frozen one."""
+    return max(options.heartbeat_timeout_seconds, 4 * options.leader_check_seconds)
 
 
 @dataclass
@@ -67,8 +75,9 @@ class DaemonCore:
         self.started_at = clock()
         self.backend = fbh.store.backend
         self.leadership = leadership or self.backend.leadership(
-            timeout=max(self.options.leader_check_seconds, 1.0)
+            timeout=max(self.options.leader_check_seconds, 1.0), lease=lease_seconds(self.options)
         )
+        self.backend.bound_idle_transactions(fbh.store.engine, lease_seconds(self.options))
         self.watcher = watcher or self.backend.watcher(interval=self.options.watch_seconds)
         self.transport = transport
         self.worker = OutboxWorker(fbh.store, transport, self.settings, worker_id=self.name)
@@ -78,6 +87,7 @@ class DaemonCore:
         self._advance = Wake("wake-advance", asyncio.Event())
         self._stop = asyncio.Event()
         self._last_beat: datetime | None = None
+        self._leading = False  # what the last leadership check said
         self._last_tick: tuple[datetime, float] | None = None  # wall clock, monotonic clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.jobs = standard_jobs() if jobs is None else jobs

@@ -29,8 +29,8 @@ class Presence(LeaderWork):
             if self._stop.is_set():
                 return
             self._check_clock()
-            was = self.is_leader
-            now_leader = await self.leadership.check()
+            was = self._leading  # not is_leader: that turns false once the lease lapses
+            now_leader = self._leading = await self.leadership.check()
             try:
                 self._heartbeat(force=was != now_leader)
                 if now_leader:
@@ -85,12 +85,15 @@ class Presence(LeaderWork):
                 tx.daemons.prune(now - PRUNE_AFTER)
         self._last_beat = now
 
-    def _release_orphans(self, now: datetime) -> None:
-        """Claims of daemons without a fresh heartbeat go back to pending (the leader's job);
-        on SQLite the one daemon knows every other claim is an orphan."""
+    def _release_orphans(self, now: datetime, *, at_start: bool = False) -> None:
+        """Claims of daemons without a fresh heartbeat go back to pending (the leader's job).
+
+        Never a live daemon's: only claims of daemons unseen for ``heartbeat_timeout_seconds``.
+        The one exception is SQLite at start: the daemon holds the lock on the database file,
+        so no other daemon runs, and what others claimed was left by one that died."""
         if not self.is_leader:
             return
-        if self.backend.single_daemon:
+        if at_start and self.backend.single_daemon:
             alive = {self.name}
         else:
             fresh = now - timedelta(seconds=self.options.heartbeat_timeout_seconds)

@@ -15,8 +15,10 @@ Loops (each an asyncio task):
 * **advance** (leader): fire the transitions time has made due (``Fbh.advance``), then arm at
   the next moment one may fall due (``daemons.next_transition_bound``: aggregates in SQL, so
   a wake-up costs a few queries however many programmes there are).
-* **lead** (every ``leader_check_seconds``): keep or try for the lead; write the heartbeat
-  every ``heartbeat_seconds``; the leader releases claims of daemons without a fresh heartbeat.
+* **lead** (every ``leader_check_seconds``): keep or try for the lead (on PostgreSQL a lease:
+  a leader silent for ``heartbeat_timeout_seconds`` is replaced, see
+  :mod:`engine.backends.postgres`); write the heartbeat every ``heartbeat_seconds``; the leader
+  releases claims of daemons without a fresh heartbeat (never a live daemon's).
 * **watch**: LISTEN/NOTIFY (PostgreSQL) or the change counter ``PRAGMA user_version``
   (SQLite) wakes deliver and advance when a process commits a change to the schedule.
 
@@ -83,7 +85,8 @@ class Daemon(Delivery, Presence):
         try:
             await self.watcher.start()  # before the first read of the due times below
             self._heartbeat(force=True)
-            self._release_orphans(self.clock())
+            self._leading = self.is_leader
+            self._release_orphans(self.clock(), at_start=True)
             self._schedule_jobs()
             self._check_clock()  # the reference for noticing steps of the wall clock
             self._tasks = {

@@ -1,6 +1,7 @@
 """``fbh status``: what the daemons are doing, read from the database alone.
 
-Daemons alive (a heartbeat within ``daemon.heartbeat_timeout_seconds``), the leader, outbox
+Daemons alive (a heartbeat within ``daemon.heartbeat_timeout_seconds``), the leader (or the
+leader that stopped answering, until another takes over), outbox
 counts, breached requests and the next thing due (a message or a transition).
 """
 
@@ -68,6 +69,22 @@ class Status:
         return max(leaders, key=lambda d: d.seen_at, default=None)
 
     @property
+    def unresponsive_leader(self) -> DaemonStatus | None:
+        """The daemon that last led, when it has stopped answering (frozen, cut off or
+        killed) and no other has taken over yet."""
+        if self.leader is not None:
+            return None
+        leaders = [d for d in self.daemons if d.leader and not d.alive]
+        return max(leaders, key=lambda d: d.seen_at, default=None)
+
+    @property
+    def leader_state(self) -> str:
+        """``leading`` | ``unresponsive`` (the leader stopped answering) | ``none``."""
+        if self.leader is not None:
+            return "leading"
+        return "unresponsive" if self.unresponsive_leader is not None else "none"
+
+    @property
     def next_due(self) -> NextDue | None:
         candidates = [n for n in (self.next_message, self.next_transition) if n is not None]
         return min(candidates, key=lambda n: n.at, default=None)
@@ -80,6 +97,8 @@ class Status:
             "daemons": [d.to_json() for d in self.daemons],
             "alive": len(self.alive),
             "leader": leader.name if leader else None,
+            "leader_state": self.leader_state,
+            "unresponsive_leader": stale.name if (stale := self.unresponsive_leader) else None,
             "outbox": {
                 "pending": self.outbox.get(OutboxState.PENDING.value, 0),
                 "sending": self.outbox.get(OutboxState.SENDING.value, 0),
@@ -141,11 +160,22 @@ def format_status(status: Status, tz: Any) -> str:
     lines = []
     alive = status.alive
     leader = status.leader
-    lines.append(
-        f"daemons: {len(alive)} alive" + (f", leader {leader.name}" if leader else ", no leader")
-    )
+    stale = status.unresponsive_leader
+    if leader is not None:
+        lead = f", leader {leader.name}"
+    elif stale is not None:
+        silent = (status.now - stale.seen_at).total_seconds()
+        lead = (
+            f", no leader: {stale.name} led and has not answered for {silent:.0f} s "
+            "(frozen, cut off or stopped); another daemon takes over when its lease runs out"
+        )
+    else:
+        lead = ", no leader"
+    lines.append(f"daemons: {len(alive)} alive{lead}")
     for d in status.daemons:
         role = "leader" if d.leader and d.alive else ("alive" if d.alive else "dead")
+        if d is stale:
+            role = "silent"
         seen = d.seen_at.astimezone(tz).isoformat(timespec="seconds")
         lines.append(f"  {d.name:<40} {role:<7} pid {d.pid} on {d.host}, seen {seen}")
     counts = status.to_json()["outbox"]
