@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import time_machine
 from hostile_input import WORKFLOWS, Cli, Result, is_traceback, one_error_line, write_config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
@@ -256,6 +258,41 @@ def check_result(result: Result, command: str) -> None:
 def test_hostile_text_in_every_option(
     cli: Cli, tally: object, command: str, param_name: str, value: str
 ) -> None:
+    result = cli(*with_value(command, param_name, value, cli.home))
+    tally.inputs(1)  # type: ignore[attr-defined]
+    if is_traceback(result):
+        tally.tracebacks(1)  # type: ignore[attr-defined]
+    check_result(result, command)
+
+
+# Generated text: letters, æøå, white space of every kind, C0/C1 controls and ESC sequences.
+ALPHABET = st.sampled_from(
+    [
+        *"aZ æøåÆØÅ<>@;:,\"'=?",
+        *("\t", "\r", "\n", "\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u202e"),
+        *("\x1b[2J", "\x1b]0;t\x07", "=?utf-8?q?=0D=0A?="),
+    ]
+)
+GENERATED = st.one_of(
+    st.lists(ALPHABET, max_size=12).map("".join),
+    st.builds(
+        lambda s, n: s * n,
+        st.lists(ALPHABET, min_size=1, max_size=3).map("".join),
+        st.integers(1, 40_000),
+    ),
+)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(slot=st.sampled_from([(c, p.name) for c, p in PARAMETERS]), value=GENERATED)
+def test_generated_text_in_every_option(
+    cli: Cli, tally: object, slot: tuple[str, str], value: str
+) -> None:
+    command, param_name = slot
     result = cli(*with_value(command, param_name, value, cli.home))
     tally.inputs(1)  # type: ignore[attr-defined]
     if is_traceback(result):
