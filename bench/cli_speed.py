@@ -38,6 +38,7 @@ METRICS = {
     "alembic_help": Metric("alembic --help (peer): wall time", "s", peer_of="fbh_help"),
     "help_idle": Metric("fbh --help, idle estimate (ratio to peer × 0.35 s)", "s", 0.25),
     "list_idle": Metric("fbh programme list, idle estimate (ratio × 0.35 s)", "s", 0.4),
+    "status_idle": Metric("fbh status, idle estimate (ratio × 0.35 s)", "s"),
     "load": Metric("machine load (1-minute average) during the run", ""),
 }
 
@@ -80,6 +81,7 @@ def measure_once(options: Options) -> dict[str, float]:
         **best,
         "help_idle": best["fbh_help"] / peer * PEER_IDLE_S,
         "list_idle": best["fbh_list"] / peer * PEER_IDLE_S,
+        "status_idle": best["fbh_status"] / peer * PEER_IDLE_S,
         "load": os.getloadavg()[0],
     }
 

@@ -99,6 +99,10 @@ def summarise(values: list[float]) -> dict[str, Any]:
     }
 
 
+def _load() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def run_child(module: str, options: Options) -> dict[str, float]:
     command = [sys.executable, "-m", module, "--once", "--options", json.dumps(dict(options))]
     done = subprocess.run(command, capture_output=True, text=True, cwd=BENCH.parent)
@@ -129,6 +133,7 @@ def main(
         return
     options = {k: v for k, v in vars(args).items() if k not in {"runs", "once", "options"}}
     runs: list[dict[str, float]] = []
+    load_before = _load()
     started = time.perf_counter()
     for run in range(1, args.runs + 1):
         figures = run_child(f"bench.{name}", options)
@@ -143,6 +148,9 @@ def main(
         "options": options,
         "runs": args.runs,
         "seconds": round(time.perf_counter() - started, 1),
+        # the machine's load averages (1, 5, 15 minutes, as uptime shows them) around the runs:
+        # figures from a busy machine are only comparable with a peer measured beside them
+        "load": {"before": load_before, "after": _load()},
         "metrics": {
             key: {**asdict(metric), **summarise([run[key] for run in runs])}
             for key, metric in metrics.items()

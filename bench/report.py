@@ -72,15 +72,23 @@ def table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def runs(results: list[dict[str, Any]]) -> list[str]:
-    lines = ["", "| benchmark | runs | date (UTC) | options | wall time |"]
-    lines.append("|---|---:|---|---|---:|")
+    lines = ["", "| benchmark | runs | date (UTC) | options | wall time | load before → after |"]
+    lines.append("|---|---:|---|---|---:|---|")
     for result in results:
         options = ", ".join(f"{k}={v}" for k, v in result["options"].items()) or "defaults"
         lines.append(
             f"| `{result['benchmark']}` | {result['runs']} | {result['date']} | {options} "
-            f"| {result['seconds']:.0f} s |"
+            f"| {result['seconds']:.0f} s | {load_text(result.get('load'))} |"
         )
     return lines
+
+
+def load_text(load: dict[str, list[float]] | None) -> str:
+    """The load averages (1, 5, 15 min) around the runs; not recorded before issue 12."""
+    if not load:
+        return "not recorded"
+    before, after = (" / ".join(f"{v:.2f}" for v in load[k]) for k in ("before", "after"))
+    return f"{before} → {after}"
 
 
 def machine(results: list[dict[str, Any]]) -> list[str]:

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.config.settings import Settings
+from engine.domain import i18n
 from engine.domain.errors import ConfigError, StoreError, TransportError, UnavailableError
 from engine.domain.model import Contact, OutboxState
 from engine.store.abc import OutboxStore, OutboxTx
@@ -82,7 +83,7 @@ def make_transport(settings: Settings) -> Transport:
     smtp = settings.mail.smtp
     password = settings.smtp_password
     if smtp.username and not password:
-        raise ConfigError("mail.smtp.username is set but FBH_SMTP_PASSWORD is not")
+        raise ConfigError(i18n._("mail.smtp.username is set but FBH_SMTP_PASSWORD is not"))
     return SmtpTransport(
         smtp.host,
         smtp.port,

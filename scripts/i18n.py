@@ -3,7 +3,8 @@
 The message ids come from two places:
 
 * ``_()``, ``ngettext()`` and ``N_()`` calls in ``engine/cli``, ``engine/services``,
-  ``engine/domain`` and ``engine/backends`` (Babel's Python extractor);
+  ``engine/domain``, ``engine/store``, ``engine/config``, ``engine/backends`` and
+  ``notifications`` (Babel's Python extractor; the messages of errors raised below the CLI);
 * the help texts of every command and option, read from the built click command tree (they
   are docstrings and ``help=`` arguments, which no extractor sees).
 
@@ -34,13 +35,16 @@ MO = LOCALE / "da" / "LC_MESSAGES" / "fbh.mo"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 
+# where _() may be called: the CLI, and every layer below it whose errors reach the user
 SOURCES = (
     "engine/cli",
     "engine/services",
-    "engine/config",
     "engine/domain",
+    "engine/store",
+    "engine/config",
     "engine/backends",
-)  # where _() may be called
+    "notifications",
+)
 
 
 def code_messages() -> Iterator[tuple[str | tuple[str, str], str]]:

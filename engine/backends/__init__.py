@@ -9,6 +9,7 @@ from sqlalchemy.exc import ArgumentError
 
 from engine.backends.abc import Backend, redact
 from engine.domain.errors import StoreError
+from engine.domain.i18n import _
 
 # Imported on use: a SQLite command does not load psycopg (docs/benchmarks.md, "CLI start-up").
 _BACKENDS: dict[str, tuple[str, str]] = {
@@ -22,10 +23,14 @@ def backend_for(url: str) -> Backend:
     try:
         name = make_url(url).get_backend_name()
     except (ArgumentError, ValueError) as exc:
-        raise StoreError(f"invalid database url {redact(url)!r}") from exc
+        raise StoreError(_("invalid database url {url!r}").format(url=redact(url))) from exc
     found = _BACKENDS.get(name)
     if found is None:
-        raise StoreError(f"unsupported database {redact(url)}: use sqlite or postgresql+psycopg")
+        raise StoreError(
+            _("unsupported database {url}: use sqlite or postgresql+psycopg").format(
+                url=redact(url)
+            )
+        )
     module, cls = found
     backend: type[Backend] = getattr(importlib.import_module(module), cls)
     return backend(url)

@@ -98,7 +98,9 @@ class SqliteBackend(Backend):
     def _database_file(self) -> Path:
         database = self.database
         if not database or database == ":memory:":
-            raise ConfigError("fbh serve needs a database file or PostgreSQL, not an in-memory one")
+            raise ConfigError(
+                _("fbh serve needs a database file or PostgreSQL, not an in-memory one")
+            )
         return Path(database)
 
     def announce_change(self, session: Session) -> None:

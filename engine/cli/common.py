@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine.cli.i18n import _
+from engine.cli.i18n import N_, _
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import MAX_NAME, Contact, check_text, is_control
 
@@ -172,18 +172,30 @@ def parse_contact(text: str, what: str) -> Contact:
     try:
         return Contact.parse(text)
     except InvalidInputError as exc:
-        raise InvalidInputError(f"{what}: {exc}") from None
+        raise InvalidInputError(f"{what}: {exc}") from None  # exc is translated
+
+
+ID_NAMES = (N_("programme id"), N_("entry id"), N_("request id"))  # what parse_id is told
 
 
 def parse_id(text: str, what: str = "programme id") -> int:
     digits = text.strip()
+    name = _(what)
     if not (digits.isascii() and digits.isdigit()):  # int() would also take '1_0' and '١'
-        raise InvalidInputError(f"invalid {what} {text!r}: expected a whole number")
+        raise InvalidInputError(
+            _("invalid {what} {text!r}: expected a whole number").format(what=name, text=text)
+        )
     value = int(digits)
     if value <= 0:
-        raise InvalidInputError(f"invalid {what} {text!r}: expected a positive number")
+        raise InvalidInputError(
+            _("invalid {what} {text!r}: expected a positive number").format(what=name, text=text)
+        )
     if value > MAX_ID:
-        raise InvalidInputError(f"invalid {what} {text!r}: no id is larger than {MAX_ID}")
+        raise InvalidInputError(
+            _("invalid {what} {text!r}: no id is larger than {max}").format(
+                what=name, text=text, max=MAX_ID
+            )
+        )
     return value
 
 

@@ -4,18 +4,20 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import (
     emit_json,
     say,
 )
 from engine.cli.i18n import N_, _
-from engine.config.settings import Settings
-from engine.domain.planning import Plan
-from engine.domain.views import ProgrammeView
 from engine.domain.workdays import iso_week
-from engine.services.facade import MoveResult
+
+if TYPE_CHECKING:  # `fbh programme list` must not load the services (docs/benchmarks.md)
+    from engine.config.settings import Settings
+    from engine.domain.planning import Plan
+    from engine.domain.views import ProgrammeView
+    from engine.services.facade import MoveResult
 
 # an attendee's answer to an invite (PARTSTAT, lower case), as `programme show` lists it
 PARTSTATS = {
@@ -47,7 +49,7 @@ def format_plan(plan: Plan, settings: Settings) -> str:
     moved = [m for m in plan.milestones if m.moved]
     if moved:
         lines += ["", _("Moved because of closures (no meetings; the window stretches):")]
-        lines += [f"  {m.title}: {m.moved}" for m in moved]
+        lines += [f"  {m.title}: {m.move.describe() if m.move else m.moved}" for m in moved]
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from engine.cli.common import (
     say,
     state,
 )
-from engine.cli.i18n import _
+from engine.cli.i18n import _, ngettext
 from engine.cli.progress import progress_bar
 from engine.config.settings import Settings
 from engine.domain import clock
@@ -43,13 +43,19 @@ def outbox_send(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(summary)
     else:
-        say(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
-    if report.retried or report.failed:
-        first = report.errors[0] if report.errors else "see 'fbh outbox list'"
-        summary_line = (
-            f"{report.retried + report.failed} message(s) not delivered "
-            f"({report.retried} kept for retry, {report.failed} failed)"
+        say(
+            _("sent {sent}, to retry {retry}, failed {failed}").format(
+                sent=report.sent, retry=report.retried, failed=report.failed
+            )
         )
+    if report.retried or report.failed:
+        first = report.errors[0] if report.errors else _("see 'fbh outbox list'")
+        missing = report.retried + report.failed
+        summary_line = ngettext(
+            "{n} message not delivered ({retry} kept for retry, {failed} failed)",
+            "{n} messages not delivered ({retry} kept for retry, {failed} failed)",
+            missing,
+        ).format(n=missing, retry=report.retried, failed=report.failed)
         if report.unreachable:  # the environment, not the messages: exit 3
             raise UnavailableError(f"{summary_line}: {report.unreachable}")
         raise InvalidInputError(f"{summary_line}: {first}")

@@ -32,10 +32,10 @@ from engine.domain import clock
 from engine.domain.errors import ConflictError, InvalidInputError
 from engine.domain.model import MAX_REASON, ProgrammeState
 from engine.domain.views import ProgrammeView
-from engine.services.facade import Fbh, MoveResult, NewProgramme
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the read commands do not load the services (docs/benchmarks.md)
     from engine.domain.planning import PlannedMilestone
+    from engine.services.facade import Fbh, MoveResult, NewProgramme
 
 PAST_GRACE_DAYS = 7  # a start this many days back is still "now" (a late registration)
 
@@ -63,6 +63,8 @@ def programme_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a programme, plan it and queue its invites."""
+    from engine.services.facade import NewProgramme
+
     new = NewProgramme(
         workflow=workflow,
         organisation=required_text(org, "--org"),
@@ -137,19 +139,23 @@ def programme_show(
     events: Annotated[bool, typer.Option("--events", help="Include the event log.")] = False,
 ) -> None:
     """Show a programme."""
-    fbh = state(ctx).fbh
     ident = parse_id(programme_id)
-    view = fbh.show(ident)
+    settings = state(ctx).settings
+    from engine.services.reads import show_programme as lean_show
+
+    view = None if events else lean_show(settings.database_url, settings.tz, ident)
+    if view is None:  # the event log, or not a SQLite file at the newest schema
+        view = state(ctx).fbh.show(ident)
     if as_json:
         data = view.to_json(state(ctx).settings.tz)
         if events:
-            data["events"] = fbh.events(ident)
+            data["events"] = state(ctx).fbh.events(ident)
         emit_json(data)
         return
     show_programme(view, state(ctx).settings, False)
     if events:
         say("\n" + _("events:"))
-        for event in fbh.events(ident):
+        for event in state(ctx).fbh.events(ident):
             arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
             what = event["data"].get("milestone", "programme")
             say(f"  {event['at']}  {event['actor']:<16} {what:<32} {event['event']}{arrow}")
@@ -164,7 +170,11 @@ def programme_list(
     """List programmes."""
     settings = state(ctx).settings
     check_choices(status, [s.value for s in ProgrammeState], "--state")
-    views = state(ctx).fbh.list_programmes(states=status)
+    from engine.services.reads import list_programmes
+
+    views = list_programmes(settings.database_url, settings.tz, states=status)
+    if views is None:  # not a SQLite file at the newest schema: the full store answers
+        views = state(ctx).fbh.list_programmes(states=status)
     if as_json:
         emit_json([v.to_json(settings.tz) for v in views])
         return

@@ -15,6 +15,7 @@ from engine.cli.common import (
     say,
     state,
 )
+from engine.cli.i18n import _
 from engine.domain import clock
 
 if TYPE_CHECKING:  # the daemon's imports (APScheduler, aiosmtplib) load only for `fbh serve`
@@ -78,6 +79,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json({"config": config, "database": settings.database_display, **report.to_json()})
     else:
-        say(f"config: {config or 'none (built-in defaults)'}")
-        say(f"database: {settings.database_display}")
+        none = _("none (built-in defaults)")
+        say(_("config: {path}").format(path=config or none))
+        say(_("database: {url}").format(url=settings.database_display))
         say(format_status(report, settings.tz))

@@ -304,13 +304,17 @@ def load_settings(path: str | Path | None = None) -> Settings:
     imap = data.get("inbox", {}).get("imap") if isinstance(data.get("inbox"), dict) else None
     if isinstance(imap, dict) and "password" in imap:
         raise ConfigError(
-            f"{config_path}: inbox.imap.password: secrets are not read from the file; "
-            f"set {IMAP_PASSWORD_ENV} in the environment"
+            _(
+                "{path}: inbox.imap.password: secrets are not read from the file; "
+                "set {env} in the environment"
+            ).format(path=config_path, env=IMAP_PASSWORD_ENV)
         )
     if isinstance(data.get("mail", {}).get("smtp"), dict) and "password" in data["mail"]["smtp"]:
         raise ConfigError(
-            f"{config_path}: mail.smtp.password: secrets are not read from the file; "
-            f"set {PASSWORD_ENV} in the environment"
+            _(
+                "{path}: mail.smtp.password: secrets are not read from the file; "
+                "set {env} in the environment"
+            ).format(path=config_path, env=PASSWORD_ENV)
         )
     _no_database_password(config_path, data)
     try:
@@ -344,7 +348,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found") from exc
+        raise ConfigError(_("{path}: config file not found").format(path=path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -354,4 +358,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
             ).format(file=path, byte=exc.object[exc.start], offset=exc.start)
         ) from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+        raise ConfigError(
+            _("{path}: cannot read config file: {reason}").format(path=path, reason=exc.strerror)
+        ) from exc

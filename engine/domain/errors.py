@@ -11,6 +11,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from engine.domain.i18n import N_, _
+
+# What a NotFoundError or InvalidTransitionError names, translated when the message is made
+# (engine/domain/i18n.py): the ``what``/``entity`` arguments given in the code.
+NOUNS = (
+    N_("programme"),
+    N_("milestone"),
+    N_("request"),
+    N_("workflow"),
+    N_("consultant"),
+    N_("person"),
+    N_("organisation"),
+    N_("time entry"),
+    N_("person with e-mail"),
+    N_("programme lead ([mail] lead in config.toml)"),
+)
+
 
 class FbhError(Exception):
     """Root of every error fbh raises on purpose."""
@@ -48,7 +65,7 @@ class NotFoundError(FbhError):
     def __init__(self, what: str, ident: object) -> None:
         self.what = what
         self.ident = ident
-        super().__init__(f"{what} {ident!r} not found")
+        super().__init__(_("{what} {ident!r} not found").format(what=_(what), ident=ident))
 
 
 class InvalidInputError(FbhError):
@@ -76,8 +93,9 @@ class InvalidTransitionError(FbhError):
         self.entity = entity
         self.state = state
         self.event = event
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        super().__init__(f"{entity} in state {state!r} cannot {event!r}{hint}")
+        hint = _(" (allowed: {events})").format(events=", ".join(allowed)) if allowed else ""
+        message = _("{entity} in state {state!r} cannot {event!r}")
+        super().__init__(message.format(entity=_(entity), state=state, event=event) + hint)
 
 
 class ConflictError(FbhError):

@@ -120,15 +120,15 @@ def email_problem(email: str) -> str | None:
     254 characters in all. Anything else would be refused by the mail library or the server
     only when the message is sent, and the message would be lost."""
     if not email.isascii():
-        return "only ASCII letters are allowed (write a domain like bø.dk as xn--b-5ga.dk)"
+        return _("only ASCII letters are allowed (write a domain like bø.dk as xn--b-5ga.dk)")
     if len(email) > 254:
-        return "longer than 254 characters"
-    local, _, domain = email.rpartition("@")
+        return _("longer than 254 characters")
+    local, _at, domain = email.rpartition("@")
     if len(local) > 64 or not _LOCAL_PART.match(local):
-        return "the part before '@' must be letters, digits and . _ - + (no '..' or edge dots)"
+        return _("the part before '@' must be letters, digits and . _ - + (no '..' or edge dots)")
     labels = domain.split(".")
     if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
-        return "the domain must be names of letters, digits and '-' separated by dots"
+        return _("the domain must be names of letters, digits and '-' separated by dots")
     if labels[-1].isdigit():
         return "the domain must end in a name, not a number"
     return None
@@ -162,12 +162,18 @@ class Contact:
         elif _BARE_EMAIL.match(text.strip()):
             name, email = "", text.strip()
         else:
-            raise InvalidInputError(f"invalid contact {text!r}: expected 'Name <email>'")
+            raise InvalidInputError(
+                _("invalid contact {text!r}: expected 'Name <email>'").format(text=text)
+            )
         if not _BARE_EMAIL.match(email):
-            raise InvalidInputError(f"invalid e-mail address {email!r}")
+            raise InvalidInputError(_("invalid e-mail address {email!r}").format(email=email))
         problem = email_problem(email)
         if problem:
-            raise InvalidInputError(f"invalid e-mail address {email!r}: {problem}")
+            raise InvalidInputError(
+                _("invalid e-mail address {email!r}: {problem}").format(
+                    email=email, problem=problem
+                )
+            )
         if len(name) > MAX_NAME:
             raise InvalidInputError(
                 _("invalid contact {text}: the name is longer than {limit} characters").format(

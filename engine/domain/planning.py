@@ -32,8 +32,9 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from engine.domain.errors import PlanningError
+from engine.domain.i18n import _
 from engine.domain.model import MilestoneKind, Placement
-from engine.domain.workdays import WorkingCalendar, week_friday, week_monday
+from engine.domain.workdays import ClosureMove, WorkingCalendar, week_friday, week_monday
 from engine.domain.workflow import MilestoneDef, ReminderDef, WorkflowDefinition
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -79,7 +80,8 @@ class PlannedMilestone:
     window_end: date
     start: datetime | None = None
     end: datetime | None = None
-    moved: str | None = None  # why the window left its weeks: a closure period, and how far
+    moved: str | None = None  # why the window left its weeks, in Danish (the JSON's "moved")
+    move: ClosureMove | None = None  # the same, to be told in the user's language
 
     @property
     def ident(self) -> MilestoneId:
@@ -292,7 +294,9 @@ def _dependencies(item: _Item, by_ident: Mapping[MilestoneId, _Item]) -> list[Mi
     return idents
 
 
-def _window(item: _Item, start: date, calendar: WorkingCalendar) -> tuple[list[date], str | None]:
+def _window(
+    item: _Item, start: date, calendar: WorkingCalendar
+) -> tuple[list[date], ClosureMove | None]:
     """The open working days of the item's weeks, and why they moved (None: they did not).
 
     Working days inside a closure period are left out, and the window gains as many working
@@ -307,25 +311,25 @@ def _window(item: _Item, start: date, calendar: WorkingCalendar) -> tuple[list[d
     opened, closed = calendar.past_closures(days)
     if not closed:
         return days, None
-    taken = f"{len(closed)} arbejdsdag" + ("e" if len(closed) > 1 else "")
-    note = (
-        f"lukkeperioden {calendar.describe_closure(closed[0])} tog {taken}: "
-        f"vinduet er {opened[0]} – {opened[-1]} i stedet for {days[0]} – {days[-1]}"
-    )
-    return opened, note
+    closure = calendar.describe_closure(closed[0])
+    move = ClosureMove(closure, len(closed), (opened[0], opened[-1]), (days[0], days[-1]))
+    return opened, move
 
 
 def _no_working_day(item: _Item, start: date, first: date, last: date) -> NoReturn:
     monday = week_monday(start, item.weeks[0])
-    message = f"no working day in {_weeks_text(item.weeks)} ({monday} … {last})"
+    message = _("no working day in {weeks} ({first} … {last})").format(
+        weeks=_weeks_text(item.weeks), first=monday, last=last
+    )
     if first > monday:
-        message += f" on or after the start {start}"
+        message += _(" on or after the start {start}").format(start=start)
     raise item.error(message)
 
 
 def _weeks_text(weeks: tuple[int, int]) -> str:
     first, last = weeks
-    return f"week {first}" if first == last else f"weeks {first}–{last}"
+    text = _("week {number}") if first == last else _("weeks {first}–{last}")
+    return text.format(number=first, first=first, last=last)
 
 
 def _plan_item(
@@ -352,7 +356,8 @@ def _plan_item(
         window_end=days[-1],
         start=meeting_start,
         end=meeting_end,
-        moved=moved,
+        moved=moved.describe("da") if moved else None,
+        move=moved,
     )
 
 
@@ -395,14 +400,13 @@ def _add_elapsed(moment: datetime, duration: timedelta, tz: ZoneInfo) -> datetim
 
 
 def _no_free_day_message(item: _Item, days: Sequence[date], not_before: datetime | None) -> str:
-    message = (
-        f"no free working day in {_weeks_text(item.weeks)} "
-        f"({days[0]} … {days[-1]}) for the consultant"
+    message = _("no free working day in {weeks} ({first} … {last}) for the consultant").format(
+        weeks=_weeks_text(item.weeks), first=days[0], last=days[-1]
     )
     if not_before is not None:
         after = ", ".join(item.definition.after)
-        message += (
-            f" on or after {not_before.isoformat(timespec='minutes')} (it comes after {after})"
+        message += _(" on or after {moment} (it comes after {after})").format(
+            moment=not_before.isoformat(timespec="minutes"), after=after
         )
     return message
 

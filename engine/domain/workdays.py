@@ -27,6 +27,7 @@ from types import MappingProxyType
 import holidays
 
 from engine.domain.errors import ConfigError
+from engine.domain.i18n import _, current, translations
 
 SATURDAY = 5
 
@@ -44,7 +45,11 @@ def _normalise_optional(name: str) -> str:
     key = name.strip().lower().replace("å", "aa")
     if key not in OPTIONAL_DAYS:
         choices = ", ".join(OPTIONAL_DAYS)
-        raise ConfigError(f"unknown optional day {name!r}: choose from {choices}")
+        raise ConfigError(
+            _("unknown optional day {name!r}: choose from {choices}").format(
+                name=name, choices=choices
+            )
+        )
     return key
 
 
@@ -72,7 +77,9 @@ class Closure:
                 date(2001, month, day)  # a year without 29 February: it must exist every year
             except ValueError:
                 raise ConfigError(
-                    f"closure {self.name!r}: {month:02d}-{day:02d} is not a day of every year"
+                    _("closure {name!r}: {day} is not a day of every year").format(
+                        name=self.name, day=f"{month:02d}-{day:02d}"
+                    )
                 ) from None
 
     def covers(self, d: date) -> bool:
@@ -151,7 +158,11 @@ class WorkingCalendar:
         while day is not None and len(opened) < len(days):
             day = self.add_working_days(day, 1)
             if (day - days[-1]).days > MAX_STRETCH_DAYS:
-                raise ConfigError(f"the closure periods leave no open working day after {days[-1]}")
+                raise ConfigError(
+                    _("the closure periods leave no open working day after {day}").format(
+                        day=days[-1]
+                    )
+                )
             if self.closure_on(day) is None:
                 opened.append(day)
         return opened, closed
@@ -218,3 +229,33 @@ def iso_week(d: date) -> tuple[int, int]:
     """The ISO year and ISO week number of ``d``, e.g. ``(2027, 10)``."""
     calendar = d.isocalendar()
     return (calendar.year, calendar.week)
+
+
+@dataclass(frozen=True)
+class ClosureMove:
+    """How a closure period stretched a milestone's window: ``fbh plan`` tells it in the
+    user's language, the contract JSON (``moved``) always in Danish."""
+
+    closure: str  # the period as :meth:`WorkingCalendar.describe_closure` names it
+    days: int  # working days it took from the window
+    window: tuple[date, date]  # the first and last open working day of the window
+    instead: tuple[date, date]  # the window's first and last working day without the closure
+
+    def describe(self, language: str | None = None) -> str:
+        """The note in ``language`` (``da``/``en``), or in the user's language."""
+        tr = translations(language) if language else current()
+        text = tr.ngettext(
+            "the closure {closure} took {n} working day: the window is {first} – {last} "
+            "instead of {was_first} – {was_last}",
+            "the closure {closure} took {n} working days: the window is {first} – {last} "
+            "instead of {was_first} – {was_last}",
+            self.days,
+        )
+        return text.format(
+            closure=self.closure,
+            n=self.days,
+            first=self.window[0],
+            last=self.window[1],
+            was_first=self.instead[0],
+            was_last=self.instead[1],
+        )

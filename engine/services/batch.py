@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.config.settings import Settings
 from engine.domain.errors import FbhError, PrerequisiteError
+from engine.domain.i18n import _
 from engine.domain.model import Contact, MilestoneState, OutboxDraft, ProgrammeState
 from engine.domain.planning import Plan, PlannedMilestone
 from engine.domain.workdays import week_friday, week_monday
@@ -164,9 +165,15 @@ def check_agreements(
                     if required in present or required in held:
                         continue
                     raise PrerequisiteError(
-                        f"{definition.key} needs an agreement on {required}: organisation "
-                        f"{item.new.organisation!r} has no active or completed {required} "
-                        f"programme (create one first, or add {definition.key} to it with --with)"
+                        _(
+                            "{key} needs an agreement on {required}: organisation "
+                            "{organisation!r} has no active or completed {required} "
+                            "programme (create one first, or add {key} to it with --with)"
+                        ).format(
+                            key=definition.key,
+                            required=required,
+                            organisation=item.new.organisation,
+                        )
                     )
         held |= present
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from engine.config.settings import Settings
 from engine.domain.definitions import WorkflowRegistry, load_registry, parse_definition
 from engine.domain.errors import InvalidInputError
+from engine.domain.i18n import _
 from engine.domain.model import Contact, MilestoneKind, MilestoneState, ProgrammeState
 from engine.domain.planning import Plan, PlannedMilestone, plan_programme
 from engine.domain.states import MILESTONE, PROGRAMME
@@ -90,7 +91,9 @@ class Planner:
         exts = tuple(self.registry.get(key) for key in dict.fromkeys(extensions))
         for ext in exts:
             if ext.extends is None or ext.extends.workflow != base.key:
-                raise InvalidInputError(f"workflow {ext.key!r} cannot extend {base.key!r}")
+                raise InvalidInputError(
+                    _("workflow {ext!r} cannot extend {base!r}").format(ext=ext.key, base=base.key)
+                )
         return base, exts
 
 

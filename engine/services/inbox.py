@@ -16,6 +16,7 @@ from datetime import datetime
 
 from engine.config.settings import Settings
 from engine.domain.errors import ConfigError, StoreError
+from engine.domain.i18n import _
 from engine.services.facade import Fbh
 from engine.services.inbox_answers import apply_answer
 from engine.services.inbox_bounces import apply_bounce
@@ -39,7 +40,9 @@ def make_mailbox(settings: Settings) -> Mailbox:
     imap = settings.inbox.imap
     password = settings.imap_password
     if not imap.username or not password:
-        raise ConfigError("inbox.imap needs username (config) and FBH_IMAP_PASSWORD (environment)")
+        raise ConfigError(
+            _("inbox.imap needs username (config) and FBH_IMAP_PASSWORD (environment)")
+        )
     return ImapMailbox(
         imap.host,
         imap.port,

@@ -14,6 +14,7 @@ from functools import partial
 
 from engine.domain.errors import InvalidInputError
 from engine.domain.gcpause import paused_gc
+from engine.domain.i18n import _
 from engine.domain.model import MAX_NAME, Contact, MilestoneState, ProgrammeState, check_text
 from engine.domain.planning import BusySlot, Plan, plan_programme
 from engine.domain.states import MILESTONE, PROGRAMME
@@ -123,7 +124,7 @@ class ProgrammeCreation:
         with item_errors(index, committed=0):
             base, exts = self.ctx.planner.resolve(new.workflow, new.extensions)
             if new.consultant.email == new.tovholder.email:
-                raise InvalidInputError("the consultant and the tovholder must be two people")
+                raise InvalidInputError(_("the consultant and the tovholder must be two people"))
             organisation = check_text(new.organisation, "organisation", MAX_NAME)
             check_text(new.municipality, "municipality", MAX_NAME)
         return Item(index, new, organisation, base, exts)

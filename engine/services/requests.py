@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from engine.domain.errors import ConflictError, InvalidInputError
+from engine.domain.i18n import _
 from engine.domain.model import MAX_NAME, MAX_REASON, Contact, RequestState, check_text
 from engine.domain.states import REQUEST
 from engine.domain.views import ProgrammeView, RequestView
@@ -65,7 +66,9 @@ class RequestDesk:
         definition = self.ctx.registry.get(workflow)
         received_on = received or self.ctx.today(now)
         if received_on > self.ctx.today(now):
-            raise InvalidInputError(f"--received {received_on} lies in the future")
+            raise InvalidInputError(
+                _("--received {day} lies in the future").format(day=received_on)
+            )
         days = definition.request_answer_days or DEFAULT_ANSWER_DAYS
         with self.ctx.store.transaction() as tx:
             row = tx.requests.add(
@@ -124,12 +127,12 @@ class RequestDesk:
         window; the SLA is met, so the pending reminders are cancelled."""
         chosen = sorted(set(starts))
         if not chosen:
-            raise InvalidInputError("give at least one --start date")
+            raise InvalidInputError(_("give at least one --start date"))
         if len(chosen) > MAX_PROPOSALS:
-            raise InvalidInputError(f"propose at most {MAX_PROPOSALS} start dates")
+            raise InvalidInputError(_("propose at most {n} start dates").format(n=MAX_PROPOSALS))
         today = self.ctx.today(now)
         if chosen[0] < today:
-            raise InvalidInputError(f"--start {chosen[0]} lies in the past")
+            raise InvalidInputError(_("--start {day} lies in the past").format(day=chosen[0]))
         with self.ctx.store.transaction() as tx:
             row = tx.requests.get(request_id, for_update=True)
             proposals = [self._proposal(row.workflow, start) for start in chosen]
@@ -198,7 +201,11 @@ class RequestDesk:
             row = tx.requests.get(request_id, for_update=True)
             person = tx.people.person(consultant, now)
             if row.consultant_id == person.id:
-                raise ConflictError(f"request {request_id} is already assigned to {consultant}")
+                raise ConflictError(
+                    _("request {id} is already assigned to {who}").format(
+                        id=request_id, who=consultant
+                    )
+                )
             self._fire(tx, row, "assign", now, {"consultant": str(consultant)})
             row.consultant_id = person.id
             tx.save(row)

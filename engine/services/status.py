@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.domain.i18n import N_, _
 from engine.domain.model import OutboxState, RequestState
 from engine.domain.timeline import describe, next_step
 from engine.services.facade import Fbh
@@ -156,41 +157,56 @@ def gather(fbh: Fbh, now: datetime) -> Status:
 
 
 def format_status(status: Status, tz: Any) -> str:
-    """The human-readable status (Danish-independent: operators read it)."""
+    """The human-readable status, in the CLI's language. The details of what is next due
+    (``invite to … (#12)``, ``programme 3: start``) are the JSON's, which never changes with
+    the language: message kinds and events are names, not prose."""
     lines = []
     alive = status.alive
     leader = status.leader
     stale = status.unresponsive_leader
     if leader is not None:
-        lead = f", leader {leader.name}"
+        lead = _(", leader {name}").format(name=leader.name)
     elif stale is not None:
         silent = (status.now - stale.seen_at).total_seconds()
-        lead = (
-            f", no leader: {stale.name} led and has not answered for {silent:.0f} s "
+        lead = _(
+            ", no leader: {name} led and has not answered for {seconds} s "
             "(frozen, cut off or stopped); another daemon takes over when its lease runs out"
-        )
+        ).format(name=stale.name, seconds=f"{silent:.0f}")
     else:
-        lead = ", no leader"
-    lines.append(f"daemons: {len(alive)} alive{lead}")
+        lead = _(", no leader")
+    lines.append(_("daemons: {n} alive").format(n=len(alive)) + lead)
     for d in status.daemons:
-        role = "leader" if d.leader and d.alive else ("alive" if d.alive else "dead")
+        role = _("leader") if d.leader and d.alive else (_("alive") if d.alive else _("dead"))
         if d is stale:
-            role = "silent"
+            role = _("silent")
         seen = d.seen_at.astimezone(tz).isoformat(timespec="seconds")
-        lines.append(f"  {d.name:<40} {role:<7} pid {d.pid} on {d.host}, seen {seen}")
+        where = _("pid {pid} on {host}, seen {seen}").format(pid=d.pid, host=d.host, seen=seen)
+        lines.append(f"  {d.name:<40} {role:<7} {where}")
     counts = status.to_json()["outbox"]
-    lines.append(
-        "outbox: "
-        + ", ".join(f"{counts[k]} {k}" for k in ("pending", "sending", "failed", "missed", "sent"))
-    )
+    shown = ", ".join(f"{counts[k]} {_(OUTBOX_LABELS[k])}" for k in OUTBOX_LABELS)
+    lines.append(_("outbox: {counts}").format(counts=shown))
     nxt = status.next_due
     if nxt is None:
-        lines.append("next due: nothing")
+        lines.append(_("next due: nothing"))
     else:
         at = nxt.at.astimezone(tz).isoformat(timespec="seconds")
-        lines.append(f"next due: {at} {nxt.what}: {nxt.detail}")
+        what = _("message") if nxt.what == "message" else _("transition")
+        lines.append(
+            _("next due: {at} {what}: {detail}").format(at=at, what=what, detail=nxt.detail)
+        )
     if status.breached_requests:
-        lines.append(f"requests past their deadline: {status.breached_requests}")
+        lines.append(_("requests past their deadline: {n}").format(n=status.breached_requests))
     if status.bouncing:
-        lines.append("bouncing addresses: " + ", ".join(e for e, _ in status.bouncing))
+        addresses = ", ".join(e for e, _p in status.bouncing)
+        lines.append(_("bouncing addresses: {addresses}").format(addresses=addresses))
     return "\n".join(lines)
+
+
+# the outbox states `fbh status` counts, in its order (the words after the numbers)
+OUTBOX_LABELS = {
+    "pending": N_("pending"),
+    "sending": N_("sending"),
+    "failed": N_("failed"),
+    "missed": N_("missed"),
+    "sent": N_("sent"),
+}

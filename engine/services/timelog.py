@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
 from engine.domain.errors import InvalidInputError
+from engine.domain.i18n import _
 from engine.domain.model import MAX_NOTE, ProgrammeState, check_text
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import WorkflowDefinition
@@ -164,7 +165,9 @@ def parse_hours(text: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise InvalidInputError(f"invalid --hours {text!r}: expected a number of hours, e.g. 2.5")
+        raise InvalidInputError(
+            _("invalid --hours {text!r}: expected a number of hours, e.g. 2.5").format(text=text)
+        )
     return value
 
 
@@ -173,7 +176,9 @@ def time_status(fbh: ServiceContext, programme_id: int, now: datetime) -> TimeSt
         programme = tx.programmes.get(programme_id)
         status = status_in(fbh, tx, programme, _today(fbh, now))
         if not status.parts:
-            raise InvalidInputError(f"programme {programme_id} has no time budget to track")
+            raise InvalidInputError(
+                _("programme {id} has no time budget to track").format(id=programme_id)
+            )
         return status
 
 
@@ -251,7 +256,7 @@ def edit_time(
 ) -> TimeChange:
     """Change an entry's hours, date, note or part; what is not given stays."""
     if hours is None and day is None and note is None and part is None:
-        raise InvalidInputError("nothing to change: give --hours, --date, --note or --part")
+        raise InvalidInputError(_("nothing to change: give --hours, --date, --note or --part"))
     today = _today(fbh, now)
     with fbh.store.transaction() as tx:
         entry = tx.time.get(entry_id)
@@ -331,20 +336,26 @@ def _parts(fbh: ServiceContext, tx: Tx, programme: Programme) -> list[BudgetPart
 def _check_open(programme: Programme) -> None:
     if programme.state == ProgrammeState.CANCELLED.value:
         raise InvalidInputError(
-            f"programme {programme.id} is cancelled: its hours can no longer be changed"
+            _("programme {id} is cancelled: its hours can no longer be changed").format(
+                id=programme.id
+            )
         )
 
 
 def _check_part(programme: Programme, parts: Sequence[BudgetPart], part: str | None) -> str:
     if part is None:
         if not parts:
-            raise InvalidInputError(f"programme {programme.id} has no time budget to track")
+            raise InvalidInputError(
+                _("programme {id} has no time budget to track").format(id=programme.id)
+            )
         return parts[0].key
     key = part.strip().lower()
     if key not in {p.key for p in parts}:
-        choices = ", ".join(p.key for p in parts) or "none"
+        choices = ", ".join(p.key for p in parts) or _("none")
         raise InvalidInputError(
-            f"unknown part {part!r} for programme {programme.id}: choose one of {choices}"
+            _("unknown part {part!r} for programme {id}: choose one of {choices}").format(
+                part=part, id=programme.id, choices=choices
+            )
         )
     return key
 
@@ -373,23 +384,38 @@ def _check_entry(
     tx.people.lock(programme.tovholder_id)  # the 24-hour check spans programmes
     value = round_hours(hours)
     if not math.isfinite(hours) or value <= 0:
-        raise InvalidInputError(f"invalid hours {hours:g}: must be more than 0")
+        raise InvalidInputError(
+            _("invalid hours {hours:g}: must be more than 0").format(hours=hours)
+        )
     if value > MAX_HOURS_PER_DAY:
-        raise InvalidInputError(f"invalid hours {hours:g}: at most 24 hours a day")
+        raise InvalidInputError(
+            _("invalid hours {hours:g}: at most 24 hours a day").format(hours=hours)
+        )
     if day > today:
-        raise InvalidInputError(f"date {day} lies in the future (today is {today})")
+        raise InvalidInputError(
+            _("date {day} lies in the future (today is {today})").format(day=day, today=today)
+        )
     if not opened <= day <= programme.end_date:
         raise InvalidInputError(
-            f"date {day} is outside programme {programme.id} "
-            f"({opened} … {programme.end_date}; preparation counts from the day it was created)"
+            _(
+                "date {day} is outside programme {id} "
+                "({first} … {last}; preparation counts from the day it was created)"
+            ).format(day=day, id=programme.id, first=opened, last=programme.end_date)
         )
     check_text(note, "the note", MAX_NOTE_LENGTH, required=False)
     already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
         person = tx.people.get(programme.tovholder_id).email
         raise InvalidInputError(
-            f"{person} would have {round_hours(already + value):g} hours on {day}: at most 24 "
-            f"hours a day across all programmes ({round_hours(already):g} already logged)"
+            _(
+                "{person} would have {hours:g} hours on {day}: at most 24 "
+                "hours a day across all programmes ({logged:g} already logged)"
+            ).format(
+                person=person,
+                hours=round_hours(already + value),
+                day=day,
+                logged=round_hours(already),
+            )
         )
     return value
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from engine.domain.errors import ConfigError, FbhError, InvalidInputError, StoreError
+from engine.domain.i18n import _
 
 BUSY_SECONDS = 30.0
 
@@ -38,11 +39,13 @@ def sqlite_path(url: str) -> Path:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         raise BackupUnsupportedError(
-            f"fbh backup copies SQLite databases only; back up {parsed.get_backend_name()} "
-            "with pg_dump (see docs/operations.md, Backups)"
+            _(
+                "fbh backup copies SQLite databases only; back up {backend} "
+                "with pg_dump (see docs/operations.md, Backups)"
+            ).format(backend=parsed.get_backend_name())
         )
     if not parsed.database or parsed.database == ":memory:":
-        raise ConfigError("database.url: an in-memory SQLite database cannot be backed up")
+        raise ConfigError(_("database.url: an in-memory SQLite database cannot be backed up"))
     return Path(parsed.database)
 
 
@@ -50,17 +53,23 @@ def backup_sqlite(url: str, out: Path) -> BackupReport:
     """Copy the database of ``url`` to ``out`` (which must not exist yet)."""
     source = sqlite_path(url)
     if not source.is_file():
-        raise StoreError(f"database {source} not found")
+        raise StoreError(_("database {path} not found").format(path=source))
     if out.exists():
-        raise InvalidInputError(f"--out {out}: the file exists; choose a new name")
+        raise InvalidInputError(
+            _("--out {out}: the file exists; choose a new name").format(out=out)
+        )
     if not out.parent.is_dir():
-        raise InvalidInputError(f"--out {out}: folder {out.parent} does not exist")
+        raise InvalidInputError(
+            _("--out {out}: folder {folder} does not exist").format(out=out, folder=out.parent)
+        )
     partial = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         _copy(source, partial)
         os.replace(partial, out)
     except sqlite3.Error as exc:
-        raise StoreError(f"backup of {source} failed: {exc}") from exc
+        raise StoreError(
+            _("backup of {path} failed: {reason}").format(path=source, reason=exc)
+        ) from exc
     except OSError as exc:
         raise InvalidInputError(f"--out {out}: {exc.strerror or exc}") from exc
     finally:
@@ -76,7 +85,11 @@ def _copy(source: Path, target: Path) -> None:
             reader.backup(writer)  # all pages in one step: one consistent snapshot
             (verdict,) = writer.execute("PRAGMA integrity_check").fetchone()
             if verdict != "ok":
-                raise StoreError(f"the copy of {source} failed its integrity check: {verdict}")
+                raise StoreError(
+                    _("the copy of {path} failed its integrity check: {verdict}").format(
+                        path=source, verdict=verdict
+                    )
+                )
         finally:
             writer.close()
     finally:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.backends.abc import Backend, redact
 from engine.domain.errors import StoreError
+from engine.domain.i18n import _
 
 if TYPE_CHECKING:  # Alembic is imported only to migrate: a read command does not load it
     from alembic.config import Config
@@ -62,4 +63,8 @@ def migrate(engine: Engine, backend: Backend) -> None:
             command.upgrade(config, "head")
         log.info("database migrated to %s", head_revision())
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate database {redact(str(engine.url))}: {exc}") from exc
+        raise StoreError(
+            _("cannot migrate database {url}: {reason}").format(
+                url=redact(str(engine.url)), reason=exc
+            )
+        ) from exc

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from engine.backends.abc import slices
 from engine.domain.errors import InvalidInputError, NotFoundError
+from engine.domain.i18n import _
 from engine.domain.model import MilestoneKind, MilestoneState, ProgrammeState
 from engine.store.base import Repository, table_of
 from engine.store.tables import Milestone, Organisation, Programme
@@ -78,9 +79,11 @@ class Programmes(Repository):
         if not candidates:
             raise NotFoundError("milestone", f"{programme_id}/{key}")
         if len(candidates) > 1:
-            names = " or ".join(f"{m.workflow}.{m.key}" for m in candidates)
+            names = _(" or ").join(f"{m.workflow}.{m.key}" for m in candidates)
             raise InvalidInputError(
-                f"milestone {key!r} is ambiguous in programme {programme_id}: use {names}"
+                _("milestone {name!r} is ambiguous in programme {id}: use {names}").format(
+                    name=key, id=programme_id, names=names
+                )
             )
         return candidates[0]
 

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from engine.backends import backend_for
 from engine.backends.abc import Backend, redact
 from engine.domain.errors import DatabaseUnavailableError, StoreError
+from engine.domain.i18n import _
 from engine.store.base import Unit
 from engine.store.daemons import Daemons
 from engine.store.database import migrate
@@ -86,13 +87,19 @@ class Store:
                     pass
             except SQLAlchemyError as exc:  # not the user's mistake: exit 3
                 raise DatabaseUnavailableError(
-                    f"cannot connect to database {redact(url)}: {_reason(exc)}"
+                    _("cannot connect to database {url}: {reason}").format(
+                        url=redact(url), reason=_reason(exc)
+                    )
                 ) from exc
             if run_migrations:
                 migrate(engine, backend)
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise StoreError(f"cannot connect to database {redact(url)}: {_reason(exc)}") from exc
+            raise StoreError(
+                _("cannot connect to database {url}: {reason}").format(
+                    url=redact(url), reason=_reason(exc)
+                )
+            ) from exc
         except BaseException:
             engine.dispose()
             raise
@@ -116,7 +123,7 @@ class Store:
             session.rollback()
             lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
             error = DatabaseUnavailableError if lost else StoreError  # exit 3 or 2
-            raise error(f"database error: {_reason(exc)}") from exc
+            raise error(_("database error: {reason}").format(reason=_reason(exc))) from exc
         except BaseException:
             session.rollback()
             raise

@@ -25,6 +25,7 @@ from aiosmtplib import (
 )
 
 from engine.domain.errors import ConfigError, MailServerUnavailableError, TransportError
+from engine.domain.i18n import _
 from notifications.transports.base import DeliveryResult, Envelope, Transport
 
 __all__ = ["SmtpTransport", "is_local_host"]
@@ -83,7 +84,9 @@ class SmtpTransport(Transport):
         self._password = password
         self.timeout = timeout
         if connections < 1:
-            raise ConfigError(f"mail.smtp.connections must be at least 1, got {connections}")
+            raise ConfigError(
+                _("mail.smtp.connections must be at least 1, got {n}").format(n=connections)
+            )
         self.local_hostname = local_hostname
         self.connections = connections
         # The EHLO name aiosmtplib found (socket.getfqdn, in a thread: a DNS lookup on some
@@ -225,22 +228,28 @@ def _check_config(
     timeout: float,
 ) -> None:
     if not host.strip():
-        raise ConfigError("mail.smtp.host is empty")
+        raise ConfigError(_("mail.smtp.host is empty"))
     if not 0 < port < 65536:
-        raise ConfigError(f"mail.smtp.port {port} is not a TCP port")
+        raise ConfigError(_("mail.smtp.port {port} is not a TCP port").format(port=port))
     if timeout <= 0:
-        raise ConfigError(f"SMTP timeout must be positive, got {timeout}")
+        raise ConfigError(_("SMTP timeout must be positive, got {timeout}").format(timeout=timeout))
     if starttls and use_tls:
-        raise ConfigError("choose either STARTTLS (port 587) or implicit TLS (port 465), not both")
+        raise ConfigError(
+            _("choose either STARTTLS (port 587) or implicit TLS (port 465), not both")
+        )
     if not (starttls or use_tls) and not is_local_host(host):
         raise ConfigError(
-            f"refusing plain SMTP to {host}: mail to a non-local server must use STARTTLS "
-            "(mail.smtp.starttls = true) or implicit TLS"
+            _(
+                "refusing plain SMTP to {host}: mail to a non-local server must use STARTTLS "
+                "(mail.smtp.starttls = true) or implicit TLS"
+            ).format(host=host)
         )
     if username is not None and password is None:
-        raise ConfigError(f"SMTP user {username!r} needs a password (set FBH_SMTP_PASSWORD)")
+        raise ConfigError(
+            _("SMTP user {user!r} needs a password (set FBH_SMTP_PASSWORD)").format(user=username)
+        )
     if password is not None and username is None:
-        raise ConfigError("an SMTP password is set but mail.smtp.username is missing")
+        raise ConfigError(_("an SMTP password is set but mail.smtp.username is missing"))
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

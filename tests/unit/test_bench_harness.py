@@ -52,3 +52,10 @@ def test_peer_ratio_says_how_many_times_slower_the_peer_is() -> None:
     }
     assert report.ratio(metrics["peer"], metrics) == "peer ×25"
     assert report.ratio(metrics["fbh"], metrics) == ""
+
+
+def test_the_runs_table_shows_the_load_around_the_runs() -> None:
+    assert report.load_text({"before": [3.5, 2.0, 1.25], "after": [4.0, 2.5, 1.5]}) == (
+        "3.50 / 2.00 / 1.25 → 4.00 / 2.50 / 1.50"
+    )
+    assert report.load_text(None) == "not recorded"
