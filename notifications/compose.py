@@ -180,8 +180,16 @@ def _draft(
     return draft
 
 
+programme_draft = _draft  # for the other compose modules (compose_participants.py)
+
+
 def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def milestone_context(planned: PlannedMilestone, definition: MilestoneDef) -> dict[str, Any]:
+    """A milestone as the templates see it (``title``, ``start``, ``location``, …)."""
+    return _milestone_context(planned, definition)
 
 
 def _milestone_context(planned: PlannedMilestone, definition: MilestoneDef) -> dict[str, Any]:
@@ -208,13 +216,21 @@ def invite_drafts(
     now: datetime,
     is_update: bool = False,
     answers: Mapping[str, str] | None = None,
+    ical_roles: Mapping[str, str] | None = None,
+    uninvited: bool = False,
 ) -> list[OutboxDraft]:
     """One REQUEST or CANCEL per recipient, due now. ``answers`` (email → PARTSTAT) are the
-    answers that still hold: the invite repeats them."""
+    answers that still hold: the invite repeats them. ``ical_roles`` (email → ROLE) are the
+    ATTENDEE roles other than REQ-PARTICIPANT; ``uninvited``: a CANCEL to people taken off the
+    meeting (participants removed), not a cancelled meeting."""
     attendees = [_person(contact) for contact, _ in recipients]
     for attendee in attendees:
         if answers and attendee["email"] in answers:
             attendee["partstat"] = answers[attendee["email"]]
+        if ical_roles and ical_roles.get(attendee["email"], "REQ-PARTICIPANT") != (
+            "REQ-PARTICIPANT"
+        ):
+            attendee["role"] = ical_roles[attendee["email"]]
     title = meeting.planned.title
     part = programme.title_of(meeting.planned.workflow)  # a course day is TILPASSET's
     invite = {
@@ -244,6 +260,8 @@ def invite_drafts(
             "consultant": consultant,
             "tovholder": tovholder,
         }
+        if uninvited:
+            context["uninvited"] = True
         key = f"invite:{meeting.milestone_id}:{contact.email}:{meeting.sequence}:{method}"
         drafts.append(
             _draft(

@@ -71,6 +71,9 @@ class InviteSpec:
     # Answers received so far ((email, PARTSTAT) pairs): an update that keeps the time keeps
     # them (engine/services/inbox.py); the others are NEEDS-ACTION.
     partstats: tuple[tuple[str, str], ...] = ()
+    # The ROLE of attendees that are not REQ-PARTICIPANT ((email, ROLE) pairs), e.g. the
+    # participants' role from the workflow definition ([workflow.participants]).
+    roles: tuple[tuple[str, str], ...] = ()
 
 
 def invite_uid(
@@ -201,9 +204,11 @@ def _event(spec: InviteSpec, *, attendees: bool = True) -> Event:
         event.add("location", _text(spec.location))
     event.add("organizer", _address(spec.organizer))
     answered = {email.lower(): partstat for email, partstat in spec.partstats}
+    roles = {email.lower(): role for email, role in spec.roles}
     for attendee in _unique(spec.attendees) if attendees else ():
-        partstat = answered.get(attendee.email.strip().lower(), "NEEDS-ACTION")
-        event.add("attendee", _attendee(attendee, partstat))
+        key = attendee.email.strip().lower()
+        partstat = answered.get(key, "NEEDS-ACTION")
+        event.add("attendee", _attendee(attendee, partstat, roles.get(key, "REQ-PARTICIPANT")))
     event.add("status", _STATUS[spec.method])
     event.add("transp", "OPAQUE")
     return event
@@ -255,12 +260,15 @@ def _address(contact: Contact) -> vCalAddress:
 
 
 _PARTSTATS = frozenset({"NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED"})
+_ROLES = frozenset({"REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT", "CHAIR"})
 
 
-def _attendee(contact: Contact, partstat: str = "NEEDS-ACTION") -> vCalAddress:
+def _attendee(
+    contact: Contact, partstat: str = "NEEDS-ACTION", role: str = "REQ-PARTICIPANT"
+) -> vCalAddress:
     address = _address(contact)
     address.params["CUTYPE"] = "INDIVIDUAL"
-    address.params["ROLE"] = "REQ-PARTICIPANT"
+    address.params["ROLE"] = role if role in _ROLES else "REQ-PARTICIPANT"
     address.params["PARTSTAT"] = partstat if partstat in _PARTSTATS else "NEEDS-ACTION"
     address.params["RSVP"] = "TRUE"
     return address

@@ -157,6 +157,7 @@ def invite_spec(row: OutboxMessage) -> InviteSpec:
         partstats=tuple(
             (a["email"], a["partstat"]) for a in invite["attendees"] if "partstat" in a
         ),
+        roles=tuple((a["email"], a["role"]) for a in invite["attendees"] if "role" in a),
     )
 
 

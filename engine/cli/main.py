@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "milestone": ("engine.cli.milestone", "milestone_app", "Milestones of a programme."),
     "outbox": ("engine.cli.outbox", "outbox_app", "The outbox of e-mails."),
     "request": ("engine.cli.request", "request_app", "Requests for programmes."),
+    "participant": (
+        "engine.cli.participant",
+        "participant_app",
+        "Participants of the workshop and the course days.",
+    ),
     "time": ("engine.cli.time", "time_app", "The tovholder's hours against the budget."),
     "digest": ("engine.cli.digest", "digest_app", "Weekly e-mail digests."),
     "inbox": ("engine.cli.inbox", "inbox_app", "Inbound mail: answers, requests, bounces."),

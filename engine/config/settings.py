@@ -36,6 +36,7 @@ from engine.domain.workdays import Closure, WorkingCalendar
 
 CONFIG_ENV = "FBH_CONFIG"
 PASSWORD_ENV = "FBH_SMTP_PASSWORD"
+PSEUDONYM_KEY_ENV = "FBH_PSEUDONYM_KEY"  # keys the audit log's pseudonyms (docs/privacy.md)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
 
@@ -241,6 +242,11 @@ class Settings(Section):
     @property
     def smtp_password(self) -> str | None:
         return os.environ.get(PASSWORD_ENV) or None
+
+    @property
+    def pseudonym_key(self) -> str | None:
+        """The secret behind ``fbh participant forget``'s pseudonyms (None: not set)."""
+        return os.environ.get(PSEUDONYM_KEY_ENV) or None
 
     @property
     def imap_password(self) -> str | None:

@@ -83,6 +83,7 @@ def decide(message: LateMessage, now: datetime, policy: CatchUpPolicy) -> Decisi
 # The parts of a payload :func:`expiry` reads (the daemon has the database extract only these).
 EXPIRY_PATHS: tuple[tuple[str, ...], ...] = (
     ("context", "meeting", "end"),
+    ("context", "meeting", "start"),
     ("context", "milestone", "kind"),
     ("context", "milestone", "start"),
     ("context", "milestone", "window_end"),
@@ -95,6 +96,8 @@ def expiry(kind: str, payload: Mapping[str, Any], tz: ZoneInfo) -> datetime | No
     context = payload.get("context") or {}
     if kind == "invite":
         return _datetime(context.get("meeting", {}).get("end"))
+    if kind in ("participant_reminder", "headcount"):
+        return _datetime((context.get("meeting") or {}).get("start"))
     if kind in ("reminder", "task_due"):
         milestone = context.get("milestone") or {}
         if milestone.get("kind") == "meeting":

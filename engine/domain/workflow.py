@@ -135,6 +135,34 @@ class ExtensionDef:
 
 
 @dataclass(frozen=True)
+class ParticipantKind:
+    """A kind of participant (``municipality``) and its Danish label (``Kommune``)."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ParticipantsDef:
+    """Who may take part in the workflow's meetings with ``participants`` among their
+    attendees: the kinds, the iCalendar ROLE of their ATTENDEE line, and when the
+    non-answerers are reminded and the tovholder gets the headcount (before the meeting)."""
+
+    kinds: tuple[ParticipantKind, ...]
+    attendee_role: str = "REQ-PARTICIPANT"
+    reminder: Offset | None = None
+    headcount: Offset | None = None
+
+    def kind(self, text: str) -> ParticipantKind | None:
+        """The kind ``text`` names, by key or by label, case-insensitively."""
+        wanted = " ".join(text.split()).casefold()
+        for kind in self.kinds:
+            if wanted in (kind.key.casefold(), kind.label.casefold()):
+                return kind
+        return None
+
+
+@dataclass(frozen=True)
 class WorkflowDefinition:
     """A validated workflow. ``version`` is the declared version plus the content hash."""
 
@@ -149,12 +177,20 @@ class WorkflowDefinition:
     request_answer_days: int | None = None  # the SLA for answering a request, in calendar days
     requires: tuple[str, ...] = ()  # workflows the organisation must have (active or completed)
     extends: ExtensionDef | None = None
+    participants: ParticipantsDef | None = None
     source_path: str = ""
     source_text: str = field(default="", repr=False, compare=False)  # kept as the snapshot
 
     @property
     def version(self) -> str:
         return f"{self.declared_version}+{self.content_hash[:12]}"
+
+    @property
+    def participant_meetings(self) -> tuple[MilestoneDef, ...]:
+        """The meetings participants are invited to."""
+        return tuple(
+            m for m in self.milestones if m.is_meeting and Role.PARTICIPANTS in m.attendees
+        )
 
     def milestone(self, key: str) -> MilestoneDef:
         for milestone in self.milestones:

@@ -20,10 +20,12 @@ _Digest = TypeVar("_Digest")
 
 
 def roles_of(tx: Tx, programme: Programme) -> dict[str, tuple[str, str]]:
-    """email → (name, role) of the programme's people."""
+    """email → (name, role) of the programme's people: its participants, then the
+    tovholder and the consultant."""
     consultant = tx.people.get(programme.consultant_id)
     tovholder = tx.people.get(programme.tovholder_id)
-    return {
+    found = {p.email: (p.name, "participant") for p in tx.participants.of(programme.id or 0)}
+    return found | {
         tovholder.email: (tovholder.name, "tovholder"),
         consultant.email: (consultant.name, "consultant"),
     }
@@ -64,8 +66,11 @@ def with_inbound(
         return built
     ids = list(built)
     names = {c.email: c.name for c in people.values()}
+    found = inbox_store.coming_answers(tx, ids, now)
+    if any(email not in names for _, _, email, _ in found):  # participants: one more query
+        names = tx.participants.names(sorted({p for p, _, _, _ in found})) | names
     answers: dict[int, list[tuple[str, str, str]]] = {}
-    for programme_id, title, email, partstat in inbox_store.coming_answers(tx, ids, now):
+    for programme_id, title, email, partstat in found:
         answers.setdefault(programme_id, []).append((title, names.get(email, email), partstat))
     bouncing: dict[int, list[str]] = {}
     for bounce in inbox_store.bouncing(tx, programme_ids=ids):

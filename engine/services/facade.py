@@ -8,7 +8,8 @@ The work is done by one module per group of use cases; this class only wires the
 * :mod:`engine.services.lifecycle`: cancel, pause, resume, move;
 * :mod:`engine.services.milestones`: done, skip, reschedule;
 * :mod:`engine.services.requests`: requests (``fbh.requests`` has all of them);
-* :mod:`engine.services.transitions`: the time-driven transitions.
+* :mod:`engine.services.transitions`: the time-driven transitions;
+* :mod:`engine.services.participants`: participants (``fbh.participants`` has all of them).
 
 The tovholder's hours (:mod:`engine.services.timelog`), the digests and the status take the
 ``Fbh`` as their context.
@@ -29,6 +30,7 @@ from engine.services.context import Planner, ServiceContext
 from engine.services.lifecycle import Lifecycle, MoveResult
 from engine.services.mailings import Mailings
 from engine.services.milestones import Milestones
+from engine.services.participants import ParticipantService
 from engine.services.programmes import CHUNK_SIZE, ProgrammeCreation
 from engine.services.queries import ProgrammeQueries
 from engine.services.requests import RequestDesk
@@ -57,6 +59,7 @@ class Fbh(ServiceContext):
         self.milestones = Milestones(self, self.mailings)
         self.requests = RequestDesk(self, self.creation)
         self.transitions = Transitions(self)
+        self.participants = ParticipantService(self, self.mailings)
 
     @classmethod
     def open(cls, settings: Settings, *, actor: str = "cli") -> Fbh:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from engine.domain.model import MilestoneState
+from engine.services.answering import AnswerGiven, record_answer
 from engine.services.context import ServiceContext
 from engine.services.inbox_common import (
     PROCESSED,
@@ -16,7 +17,6 @@ from engine.services.inbox_common import (
     programme_context,
 )
 from engine.store import inbox as inbox_store
-from engine.store.inbox import MeetingAnswer
 from engine.store.store import Milestone, Tx
 from notifications.compose_inbound import AnswerFacts, answer_notice_draft
 from notifications.inbound import InboundMail, Kind
@@ -84,35 +84,21 @@ def _record_answer(
         and earlier[0].start_at == milestone.start_at
     ):
         return Outcome(Kind.REPLY, PROCESSED, "older than the answer recorded", programme_id)
-    inbox_store.upsert_answer(
+    record_answer(
+        ctx,
         tx,
-        MeetingAnswer(
-            programme_id=programme_id,
-            milestone_id=milestone.id or 0,
+        milestone,
+        AnswerGiven(
             email=answer.email,
             partstat=partstat.lower(),
-            comment=answer.comment,
-            sequence=itip.sequence,
-            start_at=milestone.start_at,
-            proposed_start=itip.start if counter else None,
             answered_at=answered_at,
+            sequence=itip.sequence,
+            method=itip.method,
             message_id=mail.message_id,
+            comment=answer.comment,
+            proposed_start=itip.start if counter else None,
         ),
-    )
-    tx.events.add(
-        at=now,
-        actor="inbox",
-        entity="milestone",
-        entity_id=milestone.id,
-        programme_id=programme_id,
-        event="answer",
-        data={
-            "milestone": milestone.key,
-            "email": answer.email,
-            "partstat": partstat.lower(),
-            "method": itip.method,
-            "sequence": itip.sequence,
-        },
+        now,
     )
     if partstat == "DECLINED" or counter:
         _notify_answer(ctx, tx, mail, itip, answer, milestone, partstat, now)

@@ -25,7 +25,7 @@ from notifications.compose import ProgrammeFacts
 
 log = logging.getLogger(__name__)
 
-_TIMED_KINDS = ("reminder", "task_due")
+_TIMED_KINDS = ("reminder", "task_due", "participant_reminder", "headcount")
 
 
 @dataclass(frozen=True)

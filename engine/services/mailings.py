@@ -11,6 +11,7 @@ from engine.domain.model import Contact, MilestoneKind, OutboxDraft, ProgrammeSt
 from engine.domain.planning import PlannedMilestone
 from engine.domain.workflow import MilestoneDef, WorkflowDefinition
 from engine.services.context import LoadedProgramme, ServiceContext
+from engine.services.participant_mail import ParticipantMail
 from engine.store.inbox import standing_answers
 from engine.store.store import Milestone, Tx
 from notifications import compose
@@ -25,6 +26,7 @@ class Mailings:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.participants = ParticipantMail(ctx, self.queue_invites)
 
     def attendees(
         self, facts: ProgrammeFacts, definition: MilestoneDef
@@ -42,6 +44,8 @@ class Mailings:
         now: datetime,
         *,
         is_update: bool,
+        ical_roles: dict[str, str] | None = None,
+        uninvited: bool = False,
     ) -> None:
         assert row.id is not None and loaded.programme.id is not None
         planned = self.ctx.planned(row)
@@ -54,6 +58,8 @@ class Mailings:
             now=now,
             is_update=is_update,
             answers=standing_answers(tx, row),
+            ical_roles=ical_roles,
+            uninvited=uninvited,
         )
         tx.outbox.enqueue(drafts, now)
         uid = compose.uid_for(loaded.facts, meeting.planned)
@@ -80,6 +86,8 @@ class Mailings:
             now,
         )
         tx.outbox.enqueue(drafts, now)
+        if self.participants.invites_participants(loaded, row):
+            self.participants.refresh(tx, loaded, row, now)
 
     def timed_drafts(
         self,
@@ -123,11 +131,20 @@ class Mailings:
             return
         row.sequence += 1
         tx.save(row)
-        names = {c.email: (c, r) for c, r in loaded.facts.recipients(list(Role))}
+        names: dict[str, tuple[Contact, Role | str]] = {
+            c.email: (c, r) for c, r in loaded.facts.recipients(list(Role))
+        }
+        for contact, role in self.participants.people(tx, loaded, row):
+            names.setdefault(contact.email, (contact, role))
         recipients = [
             names.get(i.recipient, (Contact(i.recipient, i.recipient), "")) for i in holders
         ]
-        self.queue_invites(tx, loaded, row, recipients, CANCEL, now, is_update=True)
+        roles = self.participants.ical_roles(
+            loaded, row, [c.email for c, r in recipients if r == "participant"]
+        )
+        self.queue_invites(
+            tx, loaded, row, recipients, CANCEL, now, is_update=True, ical_roles=roles
+        )
 
     def requeue_changed(
         self, tx: Tx, loaded: LoadedProgramme, row: Milestone, now: datetime
@@ -138,12 +155,24 @@ class Mailings:
         tx.save(row)
         if row.kind == MilestoneKind.MEETING.value and row.end_at is not None and row.end_at > now:
             recorded = {i.recipient for i in tx.invites.find(row.id)}
-            recipients = [
-                pair
-                for pair in self.attendees(loaded.facts, loaded.definition_of(row))
-                if not recorded or pair[0].email in recorded
+            everyone: list[tuple[Contact, Role | str]] = [
+                *self.attendees(loaded.facts, loaded.definition_of(row)),
+                *self.participants.people(tx, loaded, row),
             ]
-            self.queue_invites(tx, loaded, row, recipients, REQUEST, now, is_update=bool(recorded))
+            recipients = [pair for pair in everyone if not recorded or pair[0].email in recorded]
+            roles = self.participants.ical_roles(
+                loaded, row, [c.email for c, r in recipients if r == "participant"]
+            )
+            self.queue_invites(
+                tx,
+                loaded,
+                row,
+                recipients,
+                REQUEST,
+                now,
+                is_update=bool(recorded),
+                ical_roles=roles,
+            )
         if loaded.programme.state != ProgrammeState.PAUSED.value:
             self.queue_timed(tx, loaded, row, now)
 

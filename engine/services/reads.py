@@ -60,11 +60,13 @@ def show_programme(database_url: str, tz: ZoneInfo, programme_id: int) -> Progra
             raise NotFoundError("programme", programme_id)
         milestones = reader.milestones([programme_id])[programme_id]
         invited = reader.attendees(milestones)
+        participants = reader.participant_names(programme_id) if invited else {}
     except ReadError:
         return None
     finally:
         reader.close()
-    roles = {row.tovholder[1]: (row.tovholder[0], "tovholder")}
+    roles = {email: (name, "participant") for email, name in participants.items()}
+    roles[row.tovholder[1]] = (row.tovholder[0], "tovholder")
     roles[row.consultant[1]] = (row.consultant[0], "consultant")
     attendees = {
         ident: tuple(

@@ -73,8 +73,10 @@ class OutboxQueue(Repository):
         *,
         kinds: Sequence[str] | None = None,
         milestone_id: int | None = None,
+        keep: Sequence[str] = (),
     ) -> int:
-        """Cancel queued, unsent messages of a programme (optionally of one milestone/kind)."""
+        """Cancel queued, unsent messages of a programme (optionally of one milestone/kind),
+        except those whose dedupe key is in ``keep``."""
         statement = (
             update(OutboxMessage)
             .where(
@@ -87,6 +89,8 @@ class OutboxQueue(Repository):
             statement = statement.where(col(OutboxMessage.kind).in_(kinds))
         if milestone_id is not None:
             statement = statement.where(col(OutboxMessage.milestone_id) == milestone_id)
+        if keep:
+            statement = statement.where(col(OutboxMessage.dedupe_key).not_in(list(keep)))
         self.unit.touch()
         result = self.session.execute(statement)
         return max(result.rowcount, 0)  # type: ignore[attr-defined]

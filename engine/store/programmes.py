@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from engine.backends.abc import slices
@@ -55,6 +56,13 @@ class Programmes(Repository):
         if consultant_id is not None:
             statement = statement.where(Programme.consultant_id == consultant_id)
         return list(self.session.exec(statement))
+
+    def with_person(self, person_id: int) -> list[int]:
+        """The ids of the programmes whose consultant or tovholder the person is."""
+        statement = select(Programme.id).where(
+            or_(col(Programme.consultant_id) == person_id, col(Programme.tovholder_id) == person_id)
+        )
+        return sorted(i for i in self.session.exec(statement) if i is not None)
 
     def add_milestones(self, milestones: Iterable[Milestone]) -> list[Milestone]:
         rows = list(milestones)

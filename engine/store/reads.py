@@ -151,6 +151,14 @@ class LeanReader:
             found.setdefault(milestone_id, []).append((recipient, partstat))
         return found
 
+    def participant_names(self, programme_id: int) -> dict[str, str]:
+        """email → name of the programme's participants (``tx.participants.of``)."""
+        rows = self.connection.execute(
+            "SELECT email, name FROM participants WHERE programme_id = ? ORDER BY id",
+            [programme_id],
+        )
+        return {email: name for email, name in rows}
+
     def milestones(self, programme_ids: Sequence[int]) -> dict[int, list[MilestoneRow]]:
         """Each programme's milestones in timeline order (``tx.programmes.milestones``)."""
         found: dict[int, list[MilestoneRow]] = {ident: [] for ident in programme_ids}

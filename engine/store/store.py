@@ -2,7 +2,8 @@
 
 ``Store.transaction()`` yields a :class:`Tx` whose repositories, one per aggregate, read and
 write rows (``tx.programmes``, ``tx.people``, ``tx.invites``, ``tx.events``, ``tx.outbox``,
-``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``; the digests' reads are in
+``tx.requests``, ``tx.time``, ``tx.schedule``, ``tx.daemons``, ``tx.feeds``,
+``tx.participants``; the digests' reads are in
 :mod:`engine.store.digests`). It commits when the block ends and rolls back on any error, so
 a failed command leaves nothing half-written. Driver errors are translated into
 ``StoreError`` here, with the cause attached. What differs between databases is in the
@@ -32,6 +33,7 @@ from engine.store.feeds import FeedTokens
 from engine.store.installation import InstallationInfo, read_installation
 from engine.store.invites import Invites
 from engine.store.outbox import Outbox
+from engine.store.participants import Participants
 from engine.store.people import OrganisationRef, People, PersonRef
 from engine.store.programmes import Busy, Programmes
 from engine.store.requests import Requests
@@ -158,6 +160,7 @@ class Tx(Unit):
         self.schedule = Schedule(self)
         self.daemons = Daemons(self)
         self.feeds = FeedTokens(self)
+        self.participants = Participants(self)
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -274,3 +274,21 @@ class FeedToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)  # hex SHA-256 of the token
     created_at: datetime = _utc()
     revoked_at: datetime | None = _utc(nullable=True)
+
+
+class Participant(SQLModel, table=True):
+    """A participant of one part (workflow) of a programme: staff of an organisation or a
+    local actor, never a resident. Only name, address, organisation, kind and role."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("programme_id", "part", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programmes.id", index=True)
+    part: str = Field(max_length=64)  # the workflow key: the base or an extension (TILPASSET)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254, index=True)
+    organisation: str = Field(max_length=200)
+    kind: str = Field(max_length=64)  # a kind key of the definition's [workflow.participants]
+    role: str = Field(max_length=20)  # employee | leader
+    created_at: datetime = _utc()

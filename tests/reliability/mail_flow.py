@@ -1,9 +1,10 @@
 """Every kind of mail fbh sends, from one real flow, with hostile text swapped in.
 
 ``marked_flow`` runs one programme through the real service and a real SQLite file: creation
-(invites, summary, reminders, task notices), time over budget (budget alerts), two requests
-(reminders, escalation, a proposal), the weekly digests and a cancellation (CANCEL invites and
-notices). Every text a user or a workflow author controls is a *marker*: a unique word.
+(invites, summary, reminders, task notices), a participant (their reminder, the headcount),
+time over budget (budget alerts), two requests (reminders, escalation, a proposal), the
+weekly digests and a cancellation (CANCEL invites and notices). Every text a user or a
+workflow author controls is a *marker*: a unique word.
 
 ``swap`` puts hostile text in place of the markers in a stored outbox payload, and
 ``render_row`` renders it through ``render_envelope``, the function the outbox worker uses to
@@ -35,6 +36,7 @@ from engine.domain.model import Contact
 from engine.services.digests import queue_digests
 from engine.services.facade import Fbh, NewProgramme
 from engine.services.inbox import InboxDesk
+from engine.services.participants import NewParticipant
 from engine.services.timelog import log_time
 from engine.store.store import OutboxMessage, Store
 from notifications.mailboxes import MaildirMailbox
@@ -140,6 +142,10 @@ def marked_flow(home: Path) -> Flow:
             ),
             CREATED,
         )
+        participant = NewParticipant(
+            MARKERS["contact"], "deltager@kommune.dk", MARKERS["org"], "municipality"
+        )
+        fbh.participants.add(view.id, participant, CREATED)  # a reminder and a headcount
         for day in (date(2027, 1, 12), date(2027, 1, 13)):
             log_time(fbh, view.id, hours=12, now=NOW, day=day)  # over the 22.2 h budget
         contact = Contact(MARKERS["contact"], CONTACT_EMAIL)

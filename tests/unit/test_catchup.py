@@ -86,3 +86,6 @@ def test_expiry_of_each_kind() -> None:
     assert expiry("request_reminder", request, CPH) == datetime(2027, 3, 16, tzinfo=CPH)
     assert expiry("request_escalation", request, CPH) is None
     assert expiry("programme_summary", {"context": {}}, CPH) is None
+    participants = {"context": {"meeting": {"start": "2027-03-08T09:00:00+01:00"}}}
+    for kind in ("participant_reminder", "headcount"):  # pointless once the meeting began
+        assert expiry(kind, participants, CPH) == datetime(2027, 3, 8, 9, 0, tzinfo=CPH)

@@ -238,7 +238,7 @@ PROBLEM_CASES: list[tuple[str, str, str]] = [
         "unknown-key-workflow",
         doc(table(MEETING), workflow=table(WORKFLOW, weks="4")),
         "demo.toml: workflow: unknown key 'weks' (allowed: budget, description, extends, key, "
-        "request_answer_days, requires, title, version, weeks)",
+        "participants, request_answer_days, requires, title, version, weeks)",
     ),
     (
         "unknown-key-top-level",
@@ -761,3 +761,65 @@ def test_mutated_definitions_never_crash(data: st.DataObject) -> None:
 )
 def test_toml_fragments_never_crash(lines: list[str]) -> None:
     assert_well_formed("\n".join(lines))
+
+
+# ----- [workflow.participants] (issue 11) -------------------------------------------------------
+
+PARTICIPANTS_MEETING = table(MEETING, attendees='["consultant", "tovholder", "participants"]')
+KOMMUNE = 'kinds = [{ key = "municipality", label = "Kommune" }]\n'
+
+
+def _with_participants(lines: str, meeting: str = PARTICIPANTS_MEETING) -> str:
+    return doc(meeting, tail="\n[workflow.participants]\n" + lines)
+
+
+def test_participants_build_with_kinds_role_and_offsets() -> None:
+    text = _with_participants(KOMMUNE + 'reminder = "5d"\nheadcount = "3d"\n')
+    definition = parse_definition(text, "d.toml")
+    spec = definition.participants
+    assert spec is not None and spec.attendee_role == "REQ-PARTICIPANT"
+    assert str(spec.reminder) == "5d" and str(spec.headcount) == "3d"
+    assert spec.kind("KOMMUNE") == spec.kind("municipality") == spec.kinds[0]
+    assert [m.key for m in definition.participant_meetings] == ["m"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "meeting", "expected"),
+    [
+        (
+            KOMMUNE + 'headcont = "3d"\n',
+            PARTICIPANTS_MEETING,
+            "demo.toml: workflow.participants: unknown key 'headcont' "
+            "(allowed: attendee_role, headcount, kinds, reminder)",
+        ),
+        (
+            'kinds = [{ key = "x", lable = "X" }]\n',
+            PARTICIPANTS_MEETING,
+            "demo.toml: workflow.participants.kinds[0]: unknown key 'lable' (allowed: key, label)",
+        ),
+        (
+            KOMMUNE + 'attendee_role = "GUEST"\n',
+            PARTICIPANTS_MEETING,
+            "demo.toml: workflow.participants.attendee_role: unknown attendee role 'GUEST' "
+            "(allowed: REQ-PARTICIPANT, OPT-PARTICIPANT, NON-PARTICIPANT, CHAIR)",
+        ),
+        (
+            KOMMUNE + 'reminder = "2d"\nheadcount = "3d"\n',
+            PARTICIPANTS_MEETING,
+            "demo.toml: workflow.participants.reminder: the reminder (2d before) must come "
+            "before the headcount (3d before)",
+        ),
+        (
+            KOMMUNE,
+            table(MEETING),
+            "demo.toml: workflow.participants: no meeting has 'participants' among its attendees",
+        ),
+        (
+            'kinds = [{ key = "a", label = "A" }, { key = "a", label = "B" }]\n',
+            PARTICIPANTS_MEETING,
+            "demo.toml: workflow.participants.kinds[1].key: kind 'a' is listed twice",
+        ),
+    ],
+)
+def test_participant_problems_name_the_key(lines: str, meeting: str, expected: str) -> None:
+    assert expected in problems_of(_with_participants(lines, meeting))

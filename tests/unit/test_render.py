@@ -156,7 +156,50 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "recipient": TOVHOLDER,
         "bounce": {"address": "soeren@exmaple.dk", "status": "5.1.1 (failed)", "kind": "invite"},
     },
+    "participant_reminder": {
+        "programme": PROGRAMME,
+        "meeting": WORKSHOP,
+        "recipient": TOVHOLDER,
+        "consultant": CONSULTANT,
+        "tovholder": {"name": TOVHOLDER["name"], "email": TOVHOLDER["email"]},
+    },
+    "headcount": {
+        "programme": PROGRAMME,
+        "meeting": WORKSHOP,
+        "recipient": TOVHOLDER,
+        "consultant": CONSULTANT,
+        "tovholder": {"name": TOVHOLDER["name"], "email": TOVHOLDER["email"]},
+        "counts": {"accepted": 2, "tentative": 1, "unanswered": 1, "declined": 0, "lunch": 5},
+        "groups": [
+            {
+                "partstat": "accepted",
+                "title": "Kommer",
+                "people": [
+                    {
+                        "name": "Åse Ærø",
+                        "email": "ase@kommune.dk",
+                        "organisation": "Helsingør Kommune",
+                        "kind": "Kommune",
+                        "role": "leder",
+                    }
+                ],
+            },
+            {"partstat": "declined", "title": "Kommer ikke", "people": []},
+        ],
+    },
 }
+
+
+def test_headcount_lists_the_counts_and_the_people() -> None:
+    mail = render_mail("headcount", CONTEXTS["headcount"])
+
+    assert "5 til frokost" in mail.subject
+    assert "Til frokost:       5 (kommer og kommer måske, plus konsulent og tovholder)" in mail.text
+    assert "- Åse Ærø <ase@kommune.dk>, Helsingør Kommune, Kommune, leder" in mail.text
+    assert "Kommer ikke (0):\n- ingen" in mail.text
+    assert "&lt;ase@kommune.dk&gt;" in mail.html
+
+
 # The weekly digests are about many programmes, not one: tests/unit/test_digest.py renders them;
 # the request mails are about no programme: tests/unit/test_request_sla.py renders them.
 PROGRAMME_KINDS = [kind for kind in KINDS if not kind.startswith(("digest_", "request_"))]

@@ -18,6 +18,8 @@ from engine.domain.workflow import (
     BudgetDef,
     ExtensionDef,
     MilestoneDef,
+    ParticipantKind,
+    ParticipantsDef,
     ReminderDef,
     WorkflowDefinition,
 )
@@ -69,8 +71,21 @@ def build_definition(
         extends=ExtensionDef(workflow=extends.workflow, at_week=extends.at_week)
         if extends
         else None,
+        participants=_build_participants(workflow),
         source_path=source,
         source_text=text,
+    )
+
+
+def _build_participants(workflow: WorkflowTable) -> ParticipantsDef | None:
+    table = workflow.participants
+    if table is None:
+        return None
+    return ParticipantsDef(
+        kinds=tuple(ParticipantKind(k.key, k.label) for k in table.kinds),
+        attendee_role=table.attendee_role,
+        reminder=table.reminder,
+        headcount=table.headcount,
     )
 
 

@@ -15,8 +15,10 @@ from engine.domain.definitions.values import (
     VALUE_ERROR,
     AmountValue,
     AnswerDays,
+    AttendeeRole,
     AtWeek,
     DurationValue,
+    KindKey,
     KindValue,
     Line,
     Loc,
@@ -55,6 +57,21 @@ class BudgetTable(Table):
     max: AmountValue
 
 
+class ParticipantKindTable(Table):
+    key: KindKey
+    label: Line
+
+
+class ParticipantsTable(Table):
+    """``[workflow.participants]``: the people the tovholder invites to the meetings whose
+    ``attendees`` name ``participants``."""
+
+    kinds: list[ParticipantKindTable]
+    attendee_role: AttendeeRole = "REQ-PARTICIPANT"
+    reminder: OffsetValue | None = None  # before the meeting: to those who have not answered
+    headcount: OffsetValue | None = None  # before the meeting: the count, to the tovholder
+
+
 class WorkflowTable(Table):
     key: WorkflowKey
     version: Version
@@ -65,6 +82,7 @@ class WorkflowTable(Table):
     requires: list[WorkflowKey] = []
     extends: ExtendsTable | None = None
     budget: BudgetTable | None = None
+    participants: ParticipantsTable | None = None
 
 
 class ReminderTable(Table):

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from engine.domain.definitions.parse import Parsed
-from engine.domain.definitions.schema import BudgetTable, MilestoneTable, Problems, WorkflowTable
+from engine.domain.definitions.schema import (
+    BudgetTable,
+    MilestoneTable,
+    ParticipantsTable,
+    Problems,
+    WorkflowTable,
+)
 from engine.domain.definitions.values import (
     COMPARE_HOURS_PER_WORKDAY,
     MEETING_ONLY,
@@ -15,6 +21,7 @@ from engine.domain.definitions.values import (
     Loc,
 )
 from engine.domain.model import MilestoneKind, Role
+from engine.domain.workflow import Offset
 
 # ---------------------------------------------------------------------------------------------
 # Stage 4: semantics within one file
@@ -34,6 +41,47 @@ def _check_workflow(workflow: WorkflowTable, problems: Problems) -> None:
         problems.add((*at, "extends", "workflow"), "a workflow cannot extend itself")
     if workflow.budget:
         _check_budget(workflow.budget, problems)
+
+
+def _check_participants(parsed: Parsed, problems: Problems) -> None:
+    """Kinds are unique (by key and by label), there is at least one, and some meeting
+    invites the participants; the reminder comes before the headcount."""
+    workflow = parsed.workflow
+    table: ParticipantsTable | None = workflow.participants if workflow else None
+    invited = any(
+        m.kind is MilestoneKind.MEETING and Role.PARTICIPANTS in (m.attendees or ())
+        for _, m in parsed.milestones
+    )
+    if table is None:
+        return
+    at: Loc = ("workflow", "participants")
+    if not table.kinds:
+        problems.add((*at, "kinds"), "list at least one kind of participant")
+    keys: set[str] = set()
+    labels: set[str] = set()
+    for i, kind in enumerate(table.kinds):
+        if kind.key in keys:
+            problems.add((*at, "kinds", i, "key"), f"kind {kind.key!r} is listed twice")
+        if kind.label.casefold() in labels:
+            problems.add((*at, "kinds", i, "label"), f"label {kind.label!r} is used twice")
+        keys.add(kind.key)
+        labels.add(kind.label.casefold())
+    if not invited and parsed.milestones:
+        problems.add(at, "no meeting has 'participants' among its attendees")
+    if (
+        table.reminder
+        and table.headcount
+        and _rough_minutes(table.reminder) <= _rough_minutes(table.headcount)
+    ):
+        problems.add(
+            (*at, "reminder"),
+            f"the reminder ({table.reminder} before) must come before the headcount "
+            f"({table.headcount} before)",
+        )
+
+
+def _rough_minutes(offset: Offset) -> float:
+    return offset.weeks * 7 * 1440 + offset.workdays * 1440 * 7 / 5 + offset.minutes
 
 
 def _check_budget(budget: BudgetTable, problems: Problems) -> None:
@@ -219,3 +267,4 @@ def check_semantics(parsed: Parsed, problems: Problems) -> None:
     _check_unique_keys(parsed, problems)
     _check_after(parsed, problems)
     _check_cycles(parsed, problems)
+    _check_participants(parsed, problems)

@@ -31,6 +31,8 @@ COMPARE_HOURS_PER_WORKDAY = 7.4
 
 WORKFLOW_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MILESTONE_KEY = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+KIND_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ATTENDEE_ROLES = ("REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT", "CHAIR")
 _VERSION = re.compile(r"^[0-9A-Za-z]+(?:[.-][0-9A-Za-z]+)*$")
 _TIME = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
 TOML_WHERE = re.compile(
@@ -263,6 +265,21 @@ MilestoneKey = Annotated[
     str,
     _field(_key_parser(MILESTONE_KEY, "milestone key", "use a-z, 0-9 and '_', e.g. 'workshop'")),
 ]
+KindKey = Annotated[
+    str,
+    _field(_key_parser(KIND_KEY, "participant kind", "use a-z, 0-9 and '-', e.g. 'municipality'")),
+]
+
+
+def _parse_attendee_role(value: object) -> str:
+    text = _need_str(value)
+    if text not in ATTENDEE_ROLES:
+        allowed = ", ".join(ATTENDEE_ROLES)
+        raise _invalid(f"unknown attendee role {text!r} (allowed: {allowed})")
+    return text
+
+
+AttendeeRole = Annotated[str, _field(_parse_attendee_role)]
 Line = Annotated[str, _field(_parse_line)]
 SingleLine = Annotated[str, _field(_parse_single_line)]
 Text = Annotated[str, _field(_parse_text)]
