@@ -95,6 +95,20 @@ BASELINES: dict[str, list[str]] = {
     "feed token": ["feed", "token", "anne@bl.dk"],
     "feed export": ["feed", "export", "anne@bl.dk", "--out", "{out}"],
     "backup": ["backup", "--out", "{out}"],
+    "participant add": [
+        *("participant", "add", "1", "--name", "Pia Politi", "--email", "pia@politi.dk"),
+        *("--org", "Politi", "--kind", "police", "--role", "employee"),
+    ],
+    "participant list": ["participant", "list", "1"],
+    "participant remove": ["participant", "remove", "1", "nobody@x.dk"],
+    "participant answer": [
+        *("participant", "answer", "1", "pia@politi.dk", "--meeting", "workshop"),
+        *("--answer", "accepted"),
+    ],
+    "participant import": ["participant", "import", "1", "{out}"],
+    "participant export": ["participant", "export", "1", "{out}"],
+    "participant forget": ["participant", "forget", "nobody@x.dk"],
+    "participant headcount": ["participant", "headcount", "1"],
 }
 
 
