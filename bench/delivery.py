@@ -16,6 +16,11 @@ message = its arrival at the sink − T; throughput = messages / (last arrival �
 fails unless every Message-ID of the kept rows arrived exactly once and the outbox records
 every row ``sent``.
 
+In the same run, the plain aiosmtplib loop (:mod:`bench.peers.smtp_loop`) sends the same
+messages (their bytes rendered beforehand from the same rows) over fbh's number of
+connections to a fresh sink; ``share_of_loop`` is fbh's throughput as a share of the loop's
+(issue 15's target: at least 80 %).
+
 ``python -m bench.delivery [--runs 5] [--messages 2000] [--connections N] [--batch-size N]``
 (the last two override fbh's defaults; ``--profile FILE`` / ``--pyspy FILE`` profile the
 daemon).
@@ -41,11 +46,13 @@ from sqlmodel import col
 
 from bench import harness
 from bench.harness import Metric, Options
+from bench.peers import smtp_loop
 from bench.smtp_sink import SinkProcess
 from engine.config.settings import load_settings
 from engine.domain.model import Contact
 from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import OutboxMessage
+from notifications.outbox import render_envelope
 
 REPO = harness.BENCH.parent
 FBH = Path(sys.executable).with_name("fbh")
@@ -63,6 +70,16 @@ METRICS = {
     "lateness_max": Metric("Delivery lateness max (due → arrived)", "s"),
     "first_arrival": Metric("First message arrived after due", "s"),
     "daemon_cpu_ms_per_msg": Metric("Daemon CPU per message", "ms"),
+    "loop_throughput": Metric(
+        "Plain aiosmtplib loop, same messages, connections and sink (peer)",
+        "msg/s",
+        higher_is_better=True,
+        peer_of="throughput",
+    ),
+    "loop_cpu_ms_per_msg": Metric("Plain aiosmtplib loop: CPU per message (peer)", "ms"),
+    "share_of_loop": Metric(
+        "fbh's throughput as a share of the plain loop's, same run", "%", 80, higher_is_better=True
+    ),
 }
 
 
@@ -232,8 +249,13 @@ def measure_once(options: Options) -> dict[str, float]:
         check(arrivals, set(expected.values()), counts, messages)
         t0 = due.timestamp()
         lateness = [at - t0 for at, _ in arrivals]
+        loop, loop_cpu = loop_throughput(home, settings, messages)
+        throughput = messages / max(lateness)
         return {
-            "throughput": messages / max(lateness),
+            "loop_throughput": loop,
+            "loop_cpu_ms_per_msg": loop_cpu * 1000 / messages,
+            "share_of_loop": throughput / loop * 100,
+            "throughput": throughput,
             "lateness_p50": harness.percentile(lateness, 0.50),
             "lateness_p99": harness.percentile(lateness, 0.99),
             "lateness_max": max(lateness),
@@ -252,6 +274,32 @@ def measure_once(options: Options) -> dict[str, float]:
             print(f"kept {home}", file=sys.stderr)
         else:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def loop_throughput(home: Path, settings: Any, messages: int) -> tuple[float, float]:
+    """The plain aiosmtplib loop (:mod:`bench.peers.smtp_loop`) on the same messages, with
+    fbh's number of connections, to a fresh sink: messages / (last arrival − start), and the
+    CPU seconds the loop's process spent sending (comparable with the daemon's CPU)."""
+    fbh = Fbh.open(settings, actor="bench")
+    try:
+        with fbh.store.transaction() as tx:
+            rows = tx.outbox.find()
+            now = datetime.now(UTC)
+            envelopes = [render_envelope(row, settings, now) for row in rows]
+    finally:
+        fbh.store.dispose()
+    batch = [smtp_loop.Message(e.sender, tuple(e.recipients), e.data) for e in envelopes[:messages]]
+    with SinkProcess.start(home / "loop-arrivals.tsv", cwd=REPO) as sink:
+        cpu_began = time.process_time()
+        began = smtp_loop.send_all("127.0.0.1", sink.port, batch, settings.mail.smtp.connections)
+        cpu = time.process_time() - cpu_began
+        wait_until = time.monotonic() + DONE_WITHIN
+        while sink.count() < len(batch) and time.monotonic() < wait_until:
+            time.sleep(0.02)
+        arrivals = sink.arrivals()
+    if len(arrivals) != len(batch):
+        raise SystemExit(f"the aiosmtplib loop: {len(arrivals)} of {len(batch)} arrived")
+    return len(batch) / (max(at for at, _ in arrivals) - began), cpu
 
 
 def check(

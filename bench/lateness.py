@@ -14,7 +14,9 @@ before T, else the run fails (raise the lead).
 * **APScheduler** 3.11, ``BackgroundScheduler`` + ``SQLAlchemyJobStore`` (SQLite file), one
   date job per message (:mod:`bench.peers.aps`): lateness = job start − run_date.
 * **procrastinate** on PostgreSQL, jobs deferred with ``schedule_at``, one worker with the
-  defaults (:mod:`bench.peers.procr`): lateness = job start − ``scheduled_at``.
+  defaults (:mod:`bench.peers.procr`): lateness = job start − ``scheduled_at``; and
+  **procrastinate-tuned**, the same with ``concurrency`` 20 and a 50 ms
+  ``fetch_job_polling_interval`` (the poller's interval and fbh's batch).
 * **poller**: a minimal ``FOR UPDATE SKIP LOCKED`` poller on PostgreSQL, every ``--poll-ms``,
   batches of 20 like fbh (:mod:`bench.peers.poller`): lateness = claim − due; the lower bound.
 
@@ -24,7 +26,9 @@ before it, as it does in fbh. ``first`` is the lateness of the first message (ho
 the system wakes up); ``done p99`` is due → written to the Maildir.
 
 ``python -m bench.lateness [--runs 5] [--count 1000] [--systems fbh-sqlite,aps,…]`` (systems:
-fbh-sqlite, fbh-pg, aps, procrastinate, poller; all by default)
+fbh-sqlite, fbh-pg, aps, procrastinate, procrastinate-tuned, poller; all by default). Each run
+also records the machine's load when it began and the CPU time of ``fbh serve``, which tell
+a run that waited for the CPU from one that did more work.
 """
 
 from __future__ import annotations
@@ -58,22 +62,35 @@ from bench.peers.serve import (
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
 
-SYSTEMS = ("fbh-sqlite", "fbh-pg", "aps", "procrastinate", "poller")
+SYSTEMS = ("fbh-sqlite", "fbh-pg", "aps", "procrastinate", "procrastinate-tuned", "poller")
 PREFIX = {
     "fbh-sqlite": "fbh_sqlite",
     "fbh-pg": "fbh_pg",
     "aps": "aps",
     "procrastinate": "procrastinate",
+    "procrastinate-tuned": "procrastinate_tuned",
     "poller": "poller",
 }
+# procrastinate tuned for latency: the poller's interval and fbh's batch as concurrency
+TUNED_CONCURRENCY = 20
+TUNED_POLL_S = 0.05
 NAMES = {
     "fbh_sqlite": "fbh on SQLite",
     "fbh_pg": "fbh on PostgreSQL",
     "aps": "APScheduler SQLAlchemyJobStore",
-    "procrastinate": "procrastinate (PostgreSQL)",
+    "procrastinate": "procrastinate (PostgreSQL, defaults)",
+    "procrastinate_tuned": (
+        f"procrastinate (PostgreSQL, concurrency {TUNED_CONCURRENCY}, "
+        f"{TUNED_POLL_S * 1000:.0f} ms poll)"
+    ),
     "poller": "SKIP LOCKED poller (PostgreSQL)",
 }
-PEER_OF = {"aps": "fbh_sqlite", "procrastinate": "fbh_pg", "poller": "fbh_pg"}
+PEER_OF = {
+    "aps": "fbh_sqlite",
+    "procrastinate": "fbh_pg",
+    "procrastinate_tuned": "fbh_pg",
+    "poller": "fbh_pg",
+}
 TARGET_P99_MS = 100.0
 
 
@@ -98,6 +115,11 @@ def _metrics() -> dict[str, Metric]:
 
 
 METRICS = _metrics()
+for _prefix in ("fbh_sqlite", "fbh_pg"):
+    METRICS[f"{_prefix}_cpu"] = Metric(
+        f"{NAMES[_prefix]}: CPU time of fbh serve, start → the burst in the Maildir", "s"
+    )
+METRICS["load_1min"] = Metric("machine load (1-minute average) when the run began", "")
 
 
 def figures(prefix: str, claimed: list[float], done: list[float]) -> dict[str, float]:
@@ -146,6 +168,7 @@ def run_fbh(options: Options, backend: str) -> dict[str, float]:
         _check_ready("fbh serve", fbh_ready(process, float(options["lead"])), due)
         _wait_files(maildir, count, float(options["timeout"]), "fbh serve")
         time.sleep(0.3)  # a duplicate in flight would show
+        cpu = _cpu_seconds(process.proc.pid)
     finally:
         code = process.stop()
     if code != 0:
@@ -166,7 +189,14 @@ def run_fbh(options: Options, backend: str) -> dict[str, float]:
         raise SystemExit(f"fbh: {len(rows)} rows, {len(bad)} not sent once: {bad[:3]}")
     claimed = [(row.claimed_at - due).total_seconds() for row in rows]
     prefix = "fbh_sqlite" if backend == "sqlite" else "fbh_pg"
-    return figures(prefix, claimed, _mtimes(maildir, due))
+    return figures(prefix, claimed, _mtimes(maildir, due)) | {f"{prefix}_cpu": cpu}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux ``/proc/PID/stat``): whether a
+    slower run did more work or waited for the CPU."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_files(maildir: Path, count: int, seconds: float, what: str) -> None:
@@ -232,14 +262,19 @@ def run_aps(options: Options, payload: dict[str, Any]) -> dict[str, float]:
     return _run_peer(options, "aps", ["bench.peers.aps", "--db", str(database)], home, due, keys)
 
 
-def run_procrastinate(options: Options, payload: dict[str, Any]) -> dict[str, float]:
-    home = fresh_dir(seed.WORK / "lateness-procrastinate")
+def run_procrastinate(
+    options: Options, payload: dict[str, Any], *, tuned: bool = False
+) -> dict[str, float]:
+    prefix = "procrastinate_tuned" if tuned else "procrastinate"
+    home = fresh_dir(seed.WORK / f"lateness-{prefix}")
     template = procr_template(int(options["outbox"]), payload, log=_log)
     dsn = seed.libpq(seed.create_database("bench_procrastinate", template=template))
     due = _due(options, "peer_lead")
     keys = procr.make_due(dsn, int(options["count"]), due)
     command = ["bench.peers.procr", "--dsn", dsn]
-    return _run_peer(options, "procrastinate", command, home, due, keys)
+    if tuned:
+        command += ["--concurrency", str(TUNED_CONCURRENCY), "--poll-interval", str(TUNED_POLL_S)]
+    return _run_peer(options, prefix, command, home, due, keys)
 
 
 def run_poller(options: Options, payload: dict[str, Any]) -> dict[str, float]:
@@ -257,13 +292,14 @@ RUNNERS: dict[str, Callable[[Options, dict[str, Any]], dict[str, float]]] = {
     "fbh-pg": lambda options, _payload: run_fbh(options, "postgresql"),
     "aps": run_aps,
     "procrastinate": run_procrastinate,
+    "procrastinate-tuned": lambda options, payload: run_procrastinate(options, payload, tuned=True),
     "poller": run_poller,
 }
 
 
 def measure_once(options: Options) -> dict[str, float]:
     payload = sample_payload(int(options["milestones"]), int(options["outbox"]))
-    found: dict[str, float] = {}
+    found: dict[str, float] = {"load_1min": os.getloadavg()[0]}
     for system in str(options["systems"]).split(","):
         began = time.perf_counter()
         found |= RUNNERS[system](options, payload)
@@ -289,7 +325,8 @@ def chosen_metrics(argv: list[str]) -> dict[str, Metric]:
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     known, _ = parser.parse_known_args(argv)
     prefixes = [PREFIX[system] for system in known.systems.split(",")]
-    return {k: m for k, m in METRICS.items() if any(k.startswith(f"{p}_") for p in prefixes)}
+    chosen = {k: m for k, m in METRICS.items() if any(k.startswith(f"{p}_") for p in prefixes)}
+    return chosen | {"load_1min": METRICS["load_1min"]}
 
 
 def main() -> None:

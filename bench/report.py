@@ -103,6 +103,40 @@ def machine(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def summary(results: list[dict[str, Any]]) -> list[str]:
+    """Every figure that has a target, with its verdict: the issue's targets at a glance."""
+    lines = ["", "| target | benchmark | median | verdict |", "|---|---|---:|---|"]
+    for result in results:
+        for metric in result["metrics"].values():
+            if metric.get("target") is None:
+                continue
+            lines.append(
+                f"| {metric['label']} | `{result['benchmark']}` | "
+                f"{number(metric['median'])} {metric['unit']} | {verdict(metric)} |"
+            )
+    return lines
+
+
+def per_run(results: list[dict[str, Any]]) -> list[str]:
+    """Run by run, for a benchmark that records the load of each run: the load, every p99 and
+    every CPU time, to tell a run that waited for the CPU from one that did more work."""
+    lines: list[str] = []
+    for result in results:
+        metrics = result["metrics"]
+        if "load_1min" not in metrics or result["runs"] < 2:
+            continue
+        keys = ["load_1min"] + [
+            k for k in metrics if k.endswith("_cpu") or (k.endswith("_p99") and "done" not in k)
+        ]
+        lines += ["", f"`{result['benchmark']}` run by run:", ""]
+        lines.append("| run | " + " | ".join(metrics[k]["label"] for k in keys) + " |")
+        lines.append("|---:|" + "---:|" * len(keys))
+        for run in range(result["runs"]):
+            values = [number(metrics[k]["values"][run]) for k in keys]
+            lines.append(f"| {run + 1} | " + " | ".join(values) + " |")
+    return lines
+
+
 def load() -> list[dict[str, Any]]:
     found = {p.stem: json.loads(p.read_text()) for p in sorted((BENCH / "results").glob("*.json"))}
     names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
@@ -116,7 +150,17 @@ def main() -> None:
     text = DOC.read_text()
     if START not in text or END not in text:
         raise SystemExit(f"{DOC}: the {START} … {END} markers are missing")
-    block = "\n".join([START, *table(results), *runs(results), *machine(results), END])
+    block = "\n".join(
+        [
+            START,
+            *table(results),
+            *runs(results),
+            *machine(results),
+            *summary(results),
+            *per_run(results),
+            END,
+        ]
+    )
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     DOC.write_text(head + block + tail)

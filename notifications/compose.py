@@ -131,8 +131,10 @@ def mail_draft(
     programme_id: int | None = None,
     milestone_id: int | None = None,
     invite: dict[str, Any] | None = None,
+    attachments: list[dict[str, str]] | None = None,
 ) -> OutboxDraft:
-    """An outbox draft: the payload every mail kind shares, and its deterministic Message-ID."""
+    """An outbox draft: the payload every mail kind shares, and its deterministic Message-ID.
+    ``attachments`` are text files (``filename``, ``subtype``, ``text``) sent with the mail."""
     payload: dict[str, Any] = {
         "template": kind,
         "to": _person(recipient),
@@ -140,6 +142,8 @@ def mail_draft(
     }
     if invite is not None:
         payload["invite"] = invite
+    if attachments:
+        payload["attachments"] = attachments
     return OutboxDraft(
         dedupe_key=key,
         kind=kind,

@@ -15,6 +15,7 @@ a week's digest is queued once however often it is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +38,7 @@ from engine.domain.model import OutboxDraft
 from engine.domain.workdays import iso_week, week_monday
 from notifications.compose import mail_draft
 from notifications.compose_inbound import PARTSTAT_DA
+from notifications.digest_overview import overview_attachments
 from notifications.render import da_date, da_hours, da_period, da_timespan, da_weekday
 
 CONSULTANT_KIND = "digest_consultant"
@@ -45,6 +47,10 @@ LEAD_KIND = "digest_lead"
 # contexts are in memory at once. A week's digest is queued once (dedupe key) whatever the
 # chunk, so a run that stops half-way is completed by the next.
 QUEUE_CHUNK = 50
+# The lead's digest lists at most this many rows per section (the rest is in the attached
+# CSV files), so its size does not grow with the number of programmes.
+LEAD_LIST_LIMIT = 25
+BUSY_WEEK = 3  # meetings in one week that make a consultant's week busy (highlighted)
 
 
 def digest_key(kind: str, email: str, day: date) -> str:
@@ -100,19 +106,53 @@ def consultant_context(digest: ConsultantDigest, tz: ZoneInfo) -> dict[str, Any]
 
 
 def lead_context(digest: LeadDigest, tz: ZoneInfo) -> dict[str, Any]:
-    """The ``digest_lead`` template context (JSON-safe)."""
+    """The ``digest_lead`` template context (JSON-safe): what needs attention first (SLA
+    breaches, deadlines within 3 days, overdue tasks, budgets, busy consultants, missed
+    mail), each list sorted by urgency and cut at ``LEAD_LIST_LIMIT`` rows; ``more`` says how
+    many rows each list left out. The full overview is attached as CSV
+    (:func:`lead_attachments`)."""
+    breaches = sorted(digest.breaches, key=lambda r: (r.days_left, r.id))
+    soon = sorted(digest.soon, key=lambda r: (r.days_left, r.id))
+    overdue = sorted(
+        (p for p in digest.programmes if p.overdue),
+        key=lambda p: (-len(p.overdue), p.organisation, p.id),
+    )
+    alerts = sorted(
+        digest.budget_alerts,
+        key=lambda a: (a.level != "over", -a.hours.percent_of_max, a.programme.id),
+    )
+    busy = [row for row in digest.load if max(row.meetings, default=0) >= BUSY_WEEK]
+    busy.sort(key=lambda row: (-max(row.meetings), -sum(row.meetings), row.consultant.name))
+    lists: dict[str, Sequence[object]] = {
+        "breaches": breaches,
+        "soon": soon,
+        "overdue": overdue,
+        "budget_alerts": alerts,
+        "busy": busy,
+        "missed": list(digest.missed),
+    }
+    label = iso_week_label(digest.today)
     return {
         "recipient": {"name": digest.recipient.name, "email": digest.recipient.email},
         **_week_context(digest.today),
         "counts": {
             "programmes": len(digest.programmes),
+            "consultants": len(digest.load),
             "breaches": len(digest.breaches),
             "soon": len(digest.soon),
             "budget_alerts": len(digest.budget_alerts),
             "overdue": sum(len(p.overdue) for p in digest.programmes),
+            "overdue_programmes": len(overdue),
+            "busy": len(busy),
             "missed": len(digest.missed),
         },
-        "programmes": [_lead_programme_context(p, digest.today) for p in digest.programmes],
+        "limit": LEAD_LIST_LIMIT,
+        "more": {key: max(0, len(items) - LEAD_LIST_LIMIT) for key, items in lists.items()},
+        "files": {"programmes": f"forloeb-{label}.csv", "load": f"moeder-{label}.csv"},
+        "breaches": [_request_context(r) for r in breaches[:LEAD_LIST_LIMIT]],
+        "soon": [_request_context(r) for r in soon[:LEAD_LIST_LIMIT]],
+        "overdue": [_overdue_context(p, digest.today) for p in overdue[:LEAD_LIST_LIMIT]],
+        "budget_alerts": [_alert_context(a) for a in alerts[:LEAD_LIST_LIMIT]],
         "load": {
             "weeks": [f"uge {iso_week(monday)[1]}" for monday in digest.load_weeks],
             "rows": [
@@ -122,14 +162,17 @@ def lead_context(digest: LeadDigest, tz: ZoneInfo) -> dict[str, Any]:
                     "meetings": list(row.meetings),
                     "total": sum(row.meetings),
                 }
-                for row in digest.load
+                for row in busy[:LEAD_LIST_LIMIT]
             ],
         },
-        "breaches": [_request_context(r) for r in digest.breaches],
-        "soon": [_request_context(r) for r in digest.soon],
-        "budget_alerts": [_alert_context(a) for a in digest.budget_alerts],
-        "missed": [_missed_context(m, tz) for m in digest.missed],
+        "missed": [_missed_context(m, tz) for m in digest.missed[:LEAD_LIST_LIMIT]],
     }
+
+
+def lead_attachments(digest: LeadDigest) -> list[dict[str, str]]:
+    """The lead digest's attachments as stored in its payload: every live programme, and
+    every consultant's meetings per week, as CSV (:mod:`notifications.digest_overview`)."""
+    return overview_attachments(digest, iso_week_label(digest.today))
 
 
 def _week_context(today: date) -> dict[str, Any]:
@@ -162,7 +205,8 @@ def _programme_context(p: ProgrammeDigest, today: date, tz: ZoneInfo) -> dict[st
         "timeline": [_cell_context(c) for c in p.timeline],
         "upcoming": [_milestone_context(m, p.start, tz) for m in p.upcoming],
         "overdue": [_milestone_context(m, p.start, tz) for m in p.overdue],
-        "meetings": [_milestone_context(m, p.start, tz) for m in p.meetings],
+        # the meetings after the three weeks above (those within are listed there)
+        "meetings": [_milestone_context(m, p.start, tz) for m in p.meetings if m not in p.upcoming],
         "hours": [_hours_context(h) for h in p.hours],
         "answers": [
             {"meeting": meeting, "name": name, "answer": PARTSTAT_DA.get(partstat, partstat)}
@@ -277,26 +321,15 @@ def _missed_context(m: MissedItem, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _lead_programme_context(p: ProgrammeDigest, today: date) -> dict[str, Any]:
+def _overdue_context(p: ProgrammeDigest, today: date) -> dict[str, Any]:
     return {
         "id": p.id,
         "organisation": p.organisation,
         "municipality": p.municipality,
-        "title": p.title,
-        "extensions": list(p.extensions),
         "consultant": {"name": p.consultant.name, "email": p.consultant.email},
-        "state_label": _STATE_LABELS.get(p.state, p.state),
         "week_text": _programme_week_text(p, today),
         "overdue": len(p.overdue),
-        "hours": [
-            {
-                "title": h.part.title,
-                "summary": f"{da_hours(h.used_hours)}/{da_hours(h.part.max_hours)} t",
-                "status": h.status,
-                "status_label": _STATUS_LABELS[h.status],
-            }
-            for h in p.hours
-        ],
+        "titles": ", ".join(m.title for m in p.overdue),
     }
 
 
@@ -330,8 +363,15 @@ def digest_draft(
 ) -> OutboxDraft:
     """The outbox draft of one digest, keyed per recipient and ISO week."""
     key = digest_key(kind, digest.recipient.email, now.astimezone(tz).date())
+    attachments = lead_attachments(digest) if isinstance(digest, LeadDigest) else None
     return mail_draft(
-        key=key, kind=kind, recipient=digest.recipient, due_at=now, context=context, domain=domain
+        key=key,
+        kind=kind,
+        recipient=digest.recipient,
+        due_at=now,
+        context=context,
+        domain=domain,
+        attachments=attachments,
     )
 
 

@@ -23,6 +23,7 @@ from functools import lru_cache
 from engine.domain.model import Contact
 
 __all__ = [
+    "Attachment",
     "MailSpec",
     "check_spec",
     "clean_header_text",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _ASCII_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_TEXT_SUBTYPES = frozenset({"csv", "plain"})
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ':'
 _MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -51,6 +53,16 @@ _RESERVED_HEADERS = frozenset(
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A text file attached to a mail (e.g. the lead digest's overview as CSV): written as
+    ``text/{subtype}; charset="utf-8"`` in quoted-printable, with line breaks as CRLF."""
+
+    filename: str  # a short ASCII name with the subtype's extension
+    subtype: str  # "csv" or "plain"
+    text: str
+
+
+@dataclass(frozen=True)
 class MailSpec:
     """One e-mail: addresses, rendered bodies and an optional iMIP calendar object."""
 
@@ -66,6 +78,7 @@ class MailSpec:
     attachment_name: str = "invitation.ics"
     headers: tuple[tuple[str, str], ...] = ()
     reply_to: Contact | None = None  # people answer people: the consultant (docs/inbound.md)
+    attachments: tuple[Attachment, ...] = ()  # text files, after the calendar if any
 
 
 def message_id_for(dedupe_key: str, domain: str) -> str:
@@ -107,6 +120,8 @@ def check_spec(spec: MailSpec) -> str | None:
         _checked_address(contact.name, contact.email)
     for name, _value in spec.headers:
         _check_extra_header(name)
+    for attachment in spec.attachments:
+        _check_text_attachment(attachment)
     if spec.calendar is None:
         return None
     _check_attachment_name(spec.attachment_name)
@@ -121,6 +136,15 @@ def _checked_address(name: str, email: str) -> None:
 def _check_attachment_name(name: str) -> None:
     if not _ASCII_FILENAME.match(name) or not name.lower().endswith(".ics"):
         raise ValueError(f"attachment name {name!r} must be a short ASCII *.ics name")
+
+
+def _check_text_attachment(attachment: Attachment) -> None:
+    if attachment.subtype not in _TEXT_SUBTYPES:
+        raise ValueError(f"attachment type text/{attachment.subtype!r} is not supported")
+    extension = ".txt" if attachment.subtype == "plain" else f".{attachment.subtype}"
+    name = attachment.filename
+    if not _ASCII_FILENAME.match(name) or not name.lower().endswith(extension):
+        raise ValueError(f"attachment name {name!r} must be a short ASCII *{extension} name")
 
 
 def _calendar_method(spec: MailSpec) -> str:

@@ -31,7 +31,7 @@ from engine.domain.model import Contact, OutboxState
 from engine.store.abc import OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
 from notifications.invites import InviteSpec, build_calendar
-from notifications.mime import MailSpec
+from notifications.mime import Attachment, MailSpec
 from notifications.render import Context, RenderError, render_mail, render_subject
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
 from notifications.wire import message_bytes
@@ -191,6 +191,10 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
             calendar_method=method,
             headers=(("X-Fbh-Kind", row.kind),),
             reply_to=_reply_to(payload, recipient),
+            attachments=tuple(
+                Attachment(a["filename"], a["subtype"], a["text"])
+                for a in payload.get("attachments", ())
+            ),
         )
     )
     return Envelope(

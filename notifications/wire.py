@@ -52,13 +52,18 @@ def message_bytes(spec: MailSpec) -> bytes:
             _base64_part(f'text/calendar; charset="UTF-8"; method="{method}"', None, spec.calendar)
         )
     content_type, body = _multipart("alternative", f"=_fbh_a_{tag}", parts)
+    attached = []
     if spec.calendar is not None:
         name = spec.attachment_name  # checked: a short ASCII *.ics name, nothing to quote
-        attachment = _base64_part(
-            f'application/ics; name="{name}"', f'attachment; filename="{name}"', spec.calendar
+        attached.append(
+            _base64_part(
+                f'application/ics; name="{name}"', f'attachment; filename="{name}"', spec.calendar
+            )
         )
+    attached += [_text_part(a.subtype, a.text, a.filename) for a in spec.attachments]
+    if attached:
         alternative = _header("Content-Type", content_type) + CRLF + body
-        content_type, body = _multipart("mixed", f"=_fbh_m_{tag}", [alternative, attachment])
+        content_type, body = _multipart("mixed", f"=_fbh_m_{tag}", [alternative, *attached])
     head = [
         b"MIME-Version: 1.0\r\n",
         _header("Content-Type", content_type),
@@ -90,18 +95,22 @@ def _check_head(head: list[bytes]) -> None:
 # ----- parts -------------------------------------------------------------------------------
 
 
-def _text_part(subtype: str, text: str) -> bytes:
+def _text_part(subtype: str, text: str, filename: str | None = None) -> bytes:
     """A UTF-8 text part in quoted-printable, line endings normalised as the email package
-    does (every line ends with a line break)."""
+    does (every line ends with a line break); with ``filename`` an attachment (checked: a
+    short ASCII name, nothing to quote)."""
     data = text.encode("utf-8")
     if b"\r" in data:  # CR and CRLF line breaks become LF (then CRLF, below)
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not data.endswith(b"\n"):
         data += b"\n"
     encoded = binascii.b2a_qp(data, istext=True)
+    disposition = (
+        "" if filename is None else f'Content-Disposition: attachment; filename="{filename}"\r\n'
+    )
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        f"Content-Transfer-Encoding: quoted-printable\r\n{disposition}\r\n"
     ).encode("ascii") + encoded.replace(b"\n", CRLF)
 
 

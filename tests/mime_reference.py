@@ -1,7 +1,8 @@
 """The reference MIME writer: the message :mod:`notifications.wire` writes, built with the
 stdlib :mod:`email` package instead (``multipart/alternative`` with text and HTML; with a
 calendar ``multipart/mixed`` > [``multipart/alternative`` (text, HTML, text/calendar),
-``application/ics`` attachment]). The tests parse both and compare them."""
+``application/ics`` attachment]; text attachments such as a CSV file follow in
+``multipart/mixed``). The tests parse both and compare them."""
 
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ def build_message(spec: MailSpec) -> EmailMessage:
             disposition="attachment",
             filename=spec.attachment_name,
             params={"name": spec.attachment_name},
+        )
+    if spec.attachments and spec.calendar is None:
+        message.make_mixed()
+    for attachment in spec.attachments:
+        message.add_attachment(
+            attachment.text,
+            subtype=attachment.subtype,
+            charset="utf-8",
+            cte="quoted-printable",
+            disposition="attachment",
+            filename=attachment.filename,
         )
     _set_headers(message, spec)
     return message

@@ -2,15 +2,18 @@
 
 The hooks are imported by tests/conftest.py so that they run in the process that prints the
 summary: the only process without pytest-xdist, the controller with it (each worker hands
-its counts over when it finishes).
+its counts over when it finishes). ``scripts/reliability_report.py`` writes the counts table of
+docs/reliability.md from the JSON written here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -78,4 +81,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     path = report_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {area: asdict(counts) for area, counts in sorted(_TOTALS.items())}
-    path.write_text(json.dumps({"areas": document, "total": asdict(grand)}, indent=2) + "\n")
+    run = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ci": os.environ.get("CI") == "true",
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "args": terminalreporter.config.invocation_params.args,
+    }
+    text = json.dumps({"run": run, "areas": document, "total": asdict(grand)}, indent=2)
+    path.write_text(text + "\n")

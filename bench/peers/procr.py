@@ -2,7 +2,12 @@
 
 A worker with procrastinate's defaults (``concurrency=1``, LISTEN/NOTIFY on, and
 ``fetch_job_polling_interval=5`` s: a job deferred for later is noticed at the next poll,
-since the notification goes out when it is deferred, not when it falls due).
+since the notification goes out when it is deferred, not when it falls due), or tuned for
+latency as procrastinate's documentation of ``App.run_worker_async`` describes the two
+knobs: ``--concurrency`` ("how many asynchronous jobs the worker can run in parallel") and
+``--poll-interval`` (``fetch_job_polling_interval``, "maximum time between database job
+polls"; with LISTEN/NOTIFY it is only the fallback, but a job scheduled for later is found by
+polling alone).
 
 * :func:`make_template`: a database with procrastinate's schema and ``total`` jobs deferred
   far ahead (``task.configure(schedule_at=…).batch_defer_async``, 1,000 per call).
@@ -98,7 +103,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     app = make_app(args.dsn)
     async with app.open_async():
         worker = asyncio.create_task(
-            app.run_worker_async(queues=[QUEUE], install_signal_handlers=False)
+            app.run_worker_async(
+                queues=[QUEUE],
+                install_signal_handlers=False,
+                concurrency=args.concurrency,
+                fetch_job_polling_interval=args.poll_interval,
+            )
         )
         await asyncio.wait_for(started_handler.event.wait(), 60)
         started, hwm = time.time(), vmhwm_kb()
@@ -126,6 +136,10 @@ def main() -> None:
     parser.add_argument("--work", default="render", choices=["render", "none"])
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--startup-only", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=1, help="worker concurrency")
+    parser.add_argument(
+        "--poll-interval", type=float, default=5.0, help="fetch_job_polling_interval, seconds"
+    )
     args = parser.parse_args()
     write_result(Path(args.out), asyncio.run(run(args)))
 

@@ -110,6 +110,7 @@ def test_clock_steps_forwards_and_backwards_under_a_running_daemon(
         "sqlite:///var/fbh.sqlite3",
         workflows=workflows,
         mail=smtp.mail(),
+        weekly_digest=True,  # at a fixed time: 09:50 on DAY, the digests are part of the count
     )
     clock = WallClock(tmp_path, at(9, 50))
     create(cli, 1, DAY, clock.now())

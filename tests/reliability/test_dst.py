@@ -172,7 +172,9 @@ async def simulate(home: Path, case: Transition) -> Run:
     (workflows / "dst-test.toml").write_text(
         DST_WORKFLOW.format(reminders=REMINDERS), encoding="utf-8"
     )
-    cli = make_cli(home, "sqlite:///var/fbh.sqlite3", workflows=workflows, extra=CONFIG)
+    cli = make_cli(
+        home, "sqlite:///var/fbh.sqlite3", workflows=workflows, extra=CONFIG, weekly_digest=True
+    )
     settings = load_settings(cli.config)
     store = Store.open(settings.database_url)
     try:
@@ -373,7 +375,13 @@ def test_the_running_daemon_sends_once_across_the_transition(
     smtp.up()
     try:
         config = CONFIG.replace('notice_time = "02:30"', f'notice_time = "{crossing.notice_time}"')
-        cli = make_cli(tmp_path, "sqlite:///var/fbh.sqlite3", mail=smtp.mail(), extra=config)
+        cli = make_cli(
+            tmp_path,
+            "sqlite:///var/fbh.sqlite3",
+            mail=smtp.mail(),
+            extra=config,
+            weekly_digest=True,
+        )
         first = min(crossing.notice_due, crossing.digest_due)
         clock = WallClock(tmp_path, first - timedelta(minutes=1))
         with open_fbh(cli) as fbh:  # a consultant (for a digest) and the request

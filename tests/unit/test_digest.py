@@ -283,8 +283,23 @@ def test_the_consultant_digest_renders_the_facts_in_html_and_text() -> None:
 
 
 def test_the_digest_html_is_mail_safe() -> None:
+    """No images, links to style sheets or scripts; one style sheet, in <head> (where Gmail
+    reads it), with only element and class selectors, defining every class the body uses;
+    this week's cell keeps its colour as an attribute for clients that drop the sheet."""
     html = render_mail("digest_consultant", consultant_mail_context()).html
-    assert not re.search(r"<img|<link|<script|<style|src=|url\(|class=", html, re.IGNORECASE)
+    assert not re.search(r"<img|<link|<script|src=|url\(|@import|@media", html, re.IGNORECASE)
+    head, body = html.split("</head>", 1)
+    found = re.search(r"<style[^>]*>(.*?)</style>", head, re.DOTALL)
+    assert found is not None and html.count("<style") == 1
+    sheet = found.group(1)
+    selectors = [s.strip() for rule in re.findall(r"([^{}]+)\{", sheet) for s in rule.split(",")]
+    assert selectors and all(
+        re.fullmatch(r"[a-z0-9]*(\.[a-z]+)?( [a-z0-9]+)?", s) for s in selectors
+    )
+    defined = set(re.findall(r"\.([a-z]+)", sheet))
+    used = {name for names in re.findall(r'class="([^"]+)"', body) for name in names.split()}
+    assert used and used <= defined
+    assert re.search(r'<td class="tc" bgcolor="#1f4e5f"[^>]*>3<br>', body)  # week 3 is this week
     assert html.count("<table") >= 6  # layout, stats, timeline, milestones, bar …
 
 

@@ -20,7 +20,7 @@ from mime_reference import build_message, to_bytes
 
 from engine.domain.model import Contact
 from notifications.invites import InviteSpec, build_calendar
-from notifications.mime import MailSpec, clean_header_text, message_id_for
+from notifications.mime import Attachment, MailSpec, clean_header_text, message_id_for
 from notifications.wire import message_bytes
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -56,6 +56,9 @@ SPEC = MailSpec(
 )
 INVITE = replace(SPEC, calendar=calendar(), calendar_method="REQUEST")
 CANCEL = replace(INVITE, calendar=calendar("CANCEL"), calendar_method="CANCEL")
+CSV = Attachment("forloeb-2027-W10.csv", "csv", "\ufeffForløb;Timer\r\n1;10,5\r\n2;Ærø = 3\r\n")
+WITH_CSV = replace(SPEC, attachments=(CSV, Attachment("noter.txt", "plain", "Én linje")))
+INVITE_WITH_CSV = replace(INVITE, attachments=(CSV,))
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -141,7 +144,11 @@ def assert_same_message(spec: MailSpec, *, headers_as_build_message: bool = Fals
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
 
 
-@pytest.mark.parametrize("spec", [SPEC, INVITE, CANCEL], ids=["plain", "invite", "cancel"])
+@pytest.mark.parametrize(
+    "spec",
+    [SPEC, INVITE, CANCEL, WITH_CSV, INVITE_WITH_CSV],
+    ids=["plain", "invite", "cancel", "attachments", "invite-and-csv"],
+)
 def test_the_fast_bytes_read_as_build_message(spec: MailSpec) -> None:
     assert_same_message(spec, headers_as_build_message=True)
 
@@ -180,6 +187,9 @@ def test_the_bytes_depend_only_on_the_spec() -> None:
         ({"headers": (("Subject", "x"),)}, "cannot be overridden"),
         ({"calendar_method": "CANCEL"}, "differs"),
         ({"attachment_name": "../x.ics"}, "attachment name"),
+        ({"attachments": (Attachment("../x.csv", "csv", ""),)}, "attachment name"),
+        ({"attachments": (Attachment("x.txt", "csv", ""),)}, "attachment name"),
+        ({"attachments": (Attachment("x.html", "html", ""),)}, "not supported"),
     ],
 )
 def test_it_refuses_what_build_message_refuses(change: dict[str, Any], message: str) -> None:
@@ -210,3 +220,16 @@ def test_generated_messages_read_the_same(
         headers=(("X-Fbh-Kind", kind),),
     )
     assert_same_message(spec)
+
+
+def test_a_csv_attachment_keeps_its_bom_and_line_breaks() -> None:
+    message = parse(message_bytes(WITH_CSV))
+    assert message.get_content_type() == "multipart/mixed"
+    files = [part for part in message.iter_attachments()]
+    assert [(f.get_filename(), f.get_content_type()) for f in files] == [
+        ("forloeb-2027-W10.csv", "text/csv"),
+        ("noter.txt", "text/plain"),
+    ]
+    data = files[0].get_payload(decode=True)
+    assert data == CSV.text.encode("utf-8")  # BOM, ';', CRLF as written
+    assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
