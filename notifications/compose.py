@@ -375,9 +375,11 @@ def summary_draft(
     budget: dict[str, Any] | None,
     now: datetime,
     budgets: Sequence[dict[str, Any]] = (),
+    page_url: str = "",
 ) -> OutboxDraft:
     """The tovholder's overview: every date of every part, what is expected, the time budget
-    of each part (``budgets``: ``title`` and ``text``; ``budget`` is the base's)."""
+    of each part (``budgets``: ``title`` and ``text``; ``budget`` is the base's), and the link
+    to the tovholder's private page (``page_url``; empty: none)."""
     recipient = programme.tovholder
     context = {
         "programme": programme.as_context()
@@ -391,6 +393,7 @@ def summary_draft(
         "budgets": list(budgets),
         "consultant": _person(programme.consultant),
         "recipient": _person(recipient, Role.TOVHOLDER),
+        "page_url": page_url,
     }
     return _draft(
         programme,

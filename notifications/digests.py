@@ -186,6 +186,11 @@ def _week_context(today: date) -> dict[str, Any]:
     }
 
 
+def programme_context(p: ProgrammeDigest, today: date, tz: ZoneInfo) -> dict[str, Any]:
+    """One programme as a digest shows it (also the tovholder's page, engine/daemon/page.py)."""
+    return _programme_context(p, today, tz)
+
+
 def _programme_context(p: ProgrammeDigest, today: date, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "id": p.id,

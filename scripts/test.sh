@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
-if command -v npm >/dev/null 2>&1 && [ ! -d tests/js/node_modules ]; then
+if command -v npm >/dev/null 2>&1 && [ ! -d tests/js/node_modules/axe-core ]; then
   npm ci --prefix tests/js --no-audit --no-fund --silent
 fi
 .venv/bin/ruff check .

@@ -1,4 +1,4 @@
-"""CLI: ``fbh programme`` (create, show, list, cancel, pause, resume, move)."""
+"""CLI: ``fbh programme`` (create, show, list, cancel, pause, resume, move, link)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from engine.cli.formatting import (
     state_label,
 )
 from engine.cli.i18n import _, ngettext
+from engine.cli.programme_link import programme_link
 from engine.domain import clock
 from engine.domain.errors import ConflictError, InvalidInputError
 from engine.domain.model import MAX_REASON, ProgrammeState
@@ -260,3 +261,6 @@ def _move_json(result: MoveResult) -> dict[str, Any]:
         "applied": result.applied,
         "changes": [c.to_json() for c in result.changes],
     }
+
+
+programme_app.command("link")(programme_link)

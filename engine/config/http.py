@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import field_validator
 
 from engine.config.base import Between, Section
 
 DEFAULT_FEED_CANCELLED_DAYS = 30
+DEFAULT_PAGE_REQUESTS = 60
 
 
 class HttpSection(Section):
@@ -22,6 +24,24 @@ class HttpSection(Section):
     # A cancelled meeting stays in the calendar feeds (STATUS:CANCELLED) this many days after
     # its cancellation, so subscribed calendars see it cancelled; then it drops out.
     feed_cancelled_days: Annotated[int, Between(0, 3660)] = DEFAULT_FEED_CANCELLED_DAYS
+    # How the tovholder reaches this server, e.g. "https://fbh.bl.dk": the links in mails and
+    # ``fbh programme link`` are then full URLs (without it, paths such as /p/{token}).
+    public_url: str | None = None
+    # Requests a minute one page token may make (GET and POST); more get 429.
+    page_requests_per_minute: Annotated[int, Between(1, 10_000)] = DEFAULT_PAGE_REQUESTS
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip().rstrip("/")
+        parsed = urlsplit(text)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"expected an http(s) URL, e.g. https://fbh.example.dk, got {value!r}")
+        if parsed.query or parsed.fragment or any(c in text for c in " \r\n\t"):
+            raise ValueError(f"expected a URL without query, fragment or spaces, got {value!r}")
+        return text
 
     @field_validator("listen")
     @classmethod

@@ -7,6 +7,7 @@ event loop (aiohttp).
 * ``GET /metrics``: Prometheus text format (``engine.daemon.metrics``).
 * ``GET /feeds/{token}.ics``: a consultant's calendar feed (``engine.services.feeds``), with
   ETag / If-None-Match.
+* ``/p/{token}`` and ``/static/page.css``: the tovholder's private page (``engine.daemon.page``).
 
 Every other path is 404, and so is any path with a percent-escape, a backslash or a segment
 that starts with a dot (``..`` tricks): the routes need none. An unknown, revoked or malformed
@@ -29,6 +30,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.daemon.metrics import FbhCollector, make_registry
+from engine.daemon.page import PageEndpoints
 from engine.daemon.runner import Daemon
 from engine.domain.errors import FbhError, UnavailableError
 from engine.services.feeds import FeedService
@@ -137,7 +139,11 @@ async def plain_paths(request: web.Request, handler: Handler) -> web.StreamRespo
     path = request.raw_path.split("?", 1)[0]
     if "%" in path or "\\" in path or "/." in path or "//" in path:
         raise web.HTTPNotFound()
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # 404, 403, 429 and redirects carry them too
+        exc.headers.update(COMMON_HEADERS)
+        raise
     response.headers.update(COMMON_HEADERS)
     return response
 
@@ -149,6 +155,7 @@ def make_app(daemon: Daemon) -> web.Application:
     app.router.add_get("/readyz", endpoints.readyz)
     app.router.add_get("/metrics", endpoints.metrics)
     app.router.add_get(FEED_ROUTE, endpoints.feed)
+    PageEndpoints(daemon.fbh, daemon.clock).routes(app)
     return app
 
 

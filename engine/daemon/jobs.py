@@ -1,8 +1,8 @@
 """The leader's periodic jobs, passed to the daemon explicitly.
 
-The daemon only times them: the weekly digest (``[digest]`` weekday and time) and the check of
-programmes that ended under their time budget (``daemon.budget_cron``). A job is called as
-``job(fbh, now)``; ``None`` leaves it out.
+The daemon only times them: the weekly digests and the tovholders' reminders (``[digest]``
+weekday and time) and the check of programmes that ended under their time budget
+(``daemon.budget_cron``). A job is called as ``job(fbh, now)``; ``None`` leaves it out.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from engine.services.digests import queue_weekly_digests
 from engine.services.facade import Fbh
 from engine.services.timelog import check_budget_end
+from engine.services.tovholder_mail import queue_tovholder_reminders
 
 Job = Callable[[Fbh, datetime], object]
 WEEKLY_DIGEST_EVENT = "weekly-digest"  # the event a leader writes after the weekly digest job
@@ -25,6 +26,12 @@ class LeaderJobs:
     budget: Job | None = None  # alerts for programmes that ended under budget
 
 
+def weekly_mail(fbh: Fbh, now: datetime) -> int:
+    """The weekly job: the digests, and the reminders with the link to the tovholder's page;
+    returns how many mails were newly queued."""
+    return queue_weekly_digests(fbh, now) + queue_tovholder_reminders(fbh, now)
+
+
 def standard_jobs() -> LeaderJobs:
     """What ``fbh serve`` runs."""
-    return LeaderJobs(digest=queue_weekly_digests, budget=check_budget_end)
+    return LeaderJobs(digest=weekly_mail, budget=check_budget_end)

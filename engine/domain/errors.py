@@ -130,3 +130,25 @@ class TransportError(FbhError):
 
 class MailServerUnavailableError(TransportError, UnavailableError):
     """The mail server cannot be reached (no connection; not a refusal by the server)."""
+
+
+class FieldError(InvalidInputError):
+    """Bad input in one named field (``hours``, ``date``, ``note``, ``part``; None: the form).
+
+    The message is an English catalog id with ``{placeholders}``: ``str()`` gives it in the
+    process's language (the CLI's ``error:`` line), :meth:`in_language` in a given one (the
+    tovholder's page is always Danish).
+    """
+
+    def __init__(self, field: str | None, message: str, **values: object) -> None:
+        from engine.domain.i18n import _
+
+        self.field = field
+        self.message = message
+        self.values = values
+        super().__init__(_(message).format(**values))
+
+    def in_language(self, language: str) -> str:
+        from engine.domain.i18n import translations
+
+        return translations(language).gettext(self.message).format(**self.values)

@@ -211,6 +211,7 @@ MAIL_KINDS: tuple[str, ...] = (
     "meeting_answer",  # a decline or counter-proposal, to the consultant (inbound mail)
     "request_ack",  # a request arrived by e-mail: the acknowledgement to its sender
     "bounce_notice",  # an address bounced: to the consultant of the programme
+    "tovholder_weekly",  # the weekly reminder with the link to the tovholder's page
     "participant_reminder",  # a participant has not answered the invite (issue 11)
     "headcount",  # who is coming to a participant meeting, to the tovholder (issue 11)
 )

@@ -132,12 +132,14 @@ class NewRows:
     events: list[dict[str, Any]] = field(default_factory=list)
     invites: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[OutboxDraft] = field(default_factory=list)
+    page_tokens: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, tx: Tx, now: datetime) -> None:
         tx.programmes.add_rows(self.programmes)
         tx.programmes.add_milestone_rows(self.milestones)
         tx.events.add_rows(self.events)
         tx.invites.add_rows(self.invites)
+        tx.pages.add_rows(self.page_tokens)
         tx.outbox.enqueue_many(self.outbox, now)
 
 

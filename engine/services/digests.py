@@ -153,6 +153,26 @@ def lead_digest(fbh: Fbh, now: datetime, recipient: Contact | None = None) -> Le
     return digest
 
 
+def programme_digest(fbh: Fbh, tx: Tx, programme: Programme, now: datetime) -> ProgrammeDigest:
+    """One programme's digest, as its consultant's digest shows it (the tovholder's page)."""
+    assert programme.id is not None
+    row = ProgrammeRow(
+        id=programme.id,
+        workflow=programme.workflow,
+        extensions=tuple(programme.extensions),
+        organisation_id=programme.organisation_id,
+        municipality=programme.municipality,
+        consultant_id=programme.consultant_id,
+        tovholder_id=programme.tovholder_id,
+        start_date=programme.start_date,
+        end_date=programme.end_date,
+        state=programme.state,
+        snapshot=programme.workflow_snapshot,
+    )
+    people = digest_store.contacts(tx, {programme.consultant_id, programme.tovholder_id})
+    return _programme_digests(fbh, tx, [row], now, people)[programme.id]
+
+
 def _programme_digests(
     fbh: Fbh, tx: Tx, rows: Sequence[ProgrammeRow], now: datetime, people: dict[int, Contact]
 ) -> dict[int, ProgrammeDigest]:

@@ -182,21 +182,28 @@ class Mailings:
         workflows: Sequence[WorkflowDefinition],
         milestones: Sequence[tuple[PlannedMilestone, MilestoneDef]],
         now: datetime,
+        page_url: str = "",
     ) -> OutboxDraft:
-        """The tovholder's overview of the programme as it stands, every part's budget in it."""
+        """The tovholder's overview of the programme as it stands, every part's budget in it,
+        and the link to the tovholder's page (``page_url``)."""
         budgets = []
         for definition in workflows:
             budget = self.budget_context(definition)
             if budget is not None:
                 budgets.append(budget | {"title": definition.title})
         base = self.budget_context(workflows[0])
-        return compose.summary_draft(facts, milestones, budget=base, budgets=budgets, now=now)
+        return compose.summary_draft(
+            facts, milestones, budget=base, budgets=budgets, now=now, page_url=page_url
+        )
 
     def refresh_summary(self, tx: Tx, loaded: LoadedProgramme, now: datetime) -> None:
         """A summary not sent yet shows the programme as it is when it goes out: its queued
         context is rebuilt after every change of dates."""
         pairs = [(self.ctx.planned(row), loaded.definition_of(row)) for row in loaded.milestones]
         draft = self.summary(loaded.facts, (loaded.base, *loaded.extensions), pairs, now)
+        queued = tx.outbox.pending_payload(draft.dedupe_key) or {}
+        link = queued.get("context", {}).get("page_url", "")  # its token is not stored
+        draft.payload["context"]["page_url"] = link
         tx.outbox.replace_pending_payload(draft.dedupe_key, draft.payload)
 
     def budget_context(self, definition: WorkflowDefinition) -> dict[str, Any] | None:

@@ -36,6 +36,7 @@ from engine.services.batch import (
 )
 from engine.services.context import ServiceContext
 from engine.services.mailings import REQUEST, Mailings
+from engine.services.pages import new_token, page_url, token_row
 from engine.store.store import Tx
 from notifications import compose
 from notifications.compose import MeetingFacts, ProgrammeFacts
@@ -225,7 +226,14 @@ class ProgrammeCreation:
             )
         pairs = [(m.planned, m.definition) for m in milestones]
         workflows = [definitions[d.key] for d in item.workflows]
-        rows.outbox.append(self.mailings.summary(facts, workflows, pairs, now))
+        link = ""
+        if self.ctx.settings.http.public_url:  # a mail needs the full URL of the page
+            token = new_token()
+            rows.page_tokens.append(
+                token_row(programme_id, parties.tovholder.id, token, "summary", now)
+            )
+            link = page_url(self.ctx.settings, token)
+        rows.outbox.append(self.mailings.summary(facts, workflows, pairs, now, page_url=link))
         if starts:
             rows.events.append(event("start", planned_state.value, state.value))
         rows.milestones += [

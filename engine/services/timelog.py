@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
-from engine.domain.errors import InvalidInputError
-from engine.domain.i18n import _
+from engine.domain.errors import FieldError, InvalidInputError
+from engine.domain.i18n import N_, _
 from engine.domain.model import MAX_NOTE, ProgrammeState, check_text
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import WorkflowDefinition
@@ -165,8 +165,8 @@ def parse_hours(text: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise InvalidInputError(
-            _("invalid --hours {text!r}: expected a number of hours, e.g. 2.5").format(text=text)
+        raise FieldError(
+            "hours", N_("invalid --hours {text!r}: expected a number of hours, e.g. 2.5"), text=text
         )
     return value
 
@@ -335,10 +335,10 @@ def _parts(fbh: ServiceContext, tx: Tx, programme: Programme) -> list[BudgetPart
 
 def _check_open(programme: Programme) -> None:
     if programme.state == ProgrammeState.CANCELLED.value:
-        raise InvalidInputError(
-            _("programme {id} is cancelled: its hours can no longer be changed").format(
-                id=programme.id
-            )
+        raise FieldError(
+            None,
+            N_("programme {id} is cancelled: its hours can no longer be changed"),
+            id=programme.id,
         )
 
 
@@ -352,10 +352,12 @@ def _check_part(programme: Programme, parts: Sequence[BudgetPart], part: str | N
     key = part.strip().lower()
     if key not in {p.key for p in parts}:
         choices = ", ".join(p.key for p in parts) or _("none")
-        raise InvalidInputError(
-            _("unknown part {part!r} for programme {id}: choose one of {choices}").format(
-                part=part, id=programme.id, choices=choices
-            )
+        raise FieldError(
+            "part",
+            N_("unknown part {part!r} for programme {id}: choose one of {choices}"),
+            part=part,
+            id=programme.id,
+            choices=choices,
         )
     return key
 
@@ -384,38 +386,43 @@ def _check_entry(
     tx.people.lock(programme.tovholder_id)  # the 24-hour check spans programmes
     value = round_hours(hours)
     if not math.isfinite(hours) or value <= 0:
-        raise InvalidInputError(
-            _("invalid hours {hours:g}: must be more than 0").format(hours=hours)
-        )
+        raise FieldError("hours", N_("invalid hours {hours:g}: must be more than 0"), hours=hours)
     if value > MAX_HOURS_PER_DAY:
-        raise InvalidInputError(
-            _("invalid hours {hours:g}: at most 24 hours a day").format(hours=hours)
+        raise FieldError(
+            "hours", N_("invalid hours {hours:g}: at most 24 hours a day"), hours=hours
         )
     if day > today:
-        raise InvalidInputError(
-            _("date {day} lies in the future (today is {today})").format(day=day, today=today)
+        raise FieldError(
+            "date", N_("date {day} lies in the future (today is {today})"), day=day, today=today
         )
     if not opened <= day <= programme.end_date:
-        raise InvalidInputError(
-            _(
+        raise FieldError(
+            "date",
+            N_(
                 "date {day} is outside programme {id} "
                 "({first} … {last}; preparation counts from the day it was created)"
-            ).format(day=day, id=programme.id, first=opened, last=programme.end_date)
+            ),
+            day=day,
+            id=programme.id,
+            first=opened,
+            last=programme.end_date,
         )
-    check_text(note, "the note", MAX_NOTE_LENGTH, required=False)
+    if len(note.strip()) > MAX_NOTE_LENGTH:
+        raise FieldError("note", N_("the note is longer than {n} characters"), n=MAX_NOTE_LENGTH)
+    check_text(note, "the note", MAX_NOTE_LENGTH, required=False)  # control characters
     already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
         person = tx.people.get(programme.tovholder_id).email
-        raise InvalidInputError(
-            _(
+        raise FieldError(
+            "hours",
+            N_(
                 "{person} would have {hours:g} hours on {day}: at most 24 "
                 "hours a day across all programmes ({logged:g} already logged)"
-            ).format(
-                person=person,
-                hours=round_hours(already + value),
-                day=day,
-                logged=round_hours(already),
-            )
+            ),
+            person=person,
+            hours=round_hours(already + value),
+            day=day,
+            logged=round_hours(already),
         )
     return value
 

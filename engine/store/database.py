@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest revision in engine/migrations/versions; tests/unit/test_packaging.py checks it
 # against Alembic's head, so a new migration must update it.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0008"
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -95,6 +95,15 @@ class OutboxQueue(Repository):
         result = self.session.execute(statement)
         return max(result.rowcount, 0)  # type: ignore[attr-defined]
 
+    def pending_payload(self, dedupe_key: str) -> dict[str, Any] | None:
+        """The payload of the message with this key while it is still pending."""
+        statement = select(OutboxMessage.payload).where(
+            col(OutboxMessage.dedupe_key) == dedupe_key,
+            col(OutboxMessage.state) == OutboxState.PENDING.value,
+        )
+        found = self.session.exec(statement).first()
+        return dict(found) if isinstance(found, dict) else None
+
     def replace_pending_payload(self, dedupe_key: str, payload: dict[str, Any]) -> bool:
         """Give a message that is still pending a new payload (e.g. a summary whose dates
         changed); a message being sent or sent keeps the one it went out with."""

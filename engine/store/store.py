@@ -33,6 +33,7 @@ from engine.store.feeds import FeedTokens
 from engine.store.installation import InstallationInfo, read_installation
 from engine.store.invites import Invites
 from engine.store.outbox import Outbox
+from engine.store.pages import PageTokens
 from engine.store.participants import Participants
 from engine.store.people import OrganisationRef, People, PersonRef
 from engine.store.programmes import Busy, Programmes
@@ -160,6 +161,7 @@ class Tx(Unit):
         self.schedule = Schedule(self)
         self.daemons = Daemons(self)
         self.feeds = FeedTokens(self)
+        self.pages = PageTokens(self)
         self.participants = Participants(self)
 
 

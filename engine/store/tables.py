@@ -276,6 +276,30 @@ class FeedToken(SQLModel, table=True):
     revoked_at: datetime | None = _utc(nullable=True)
 
 
+class PageToken(SQLModel, table=True):
+    """A token of the tovholder's page (``/p/{token}``), stored as its SHA-256 only."""
+
+    __tablename__ = "page_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programmes.id", index=True)
+    person_id: int = Field(foreign_key="people.id")  # the tovholder it was issued to
+    token_hash: str = Field(max_length=64, unique=True)  # hex SHA-256 of the token
+    source: str = Field(max_length=16)  # cli, summary or weekly: what issued it
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(nullable=True)
+
+
+class PageSecret(SQLModel, table=True):
+    """One row: the installation's random key for the page's CSRF tokens (migration 0008)."""
+
+    __tablename__ = "page_secret"
+
+    id: int | None = Field(default=None, primary_key=True)
+    secret: str = Field(max_length=64)
+    created_at: datetime = _utc()
+
+
 class Participant(SQLModel, table=True):
     """A participant of one part (workflow) of a programme: staff of an organisation or a
     local actor, never a resident. Only name, address, organisation, kind and role."""

@@ -40,6 +40,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         "engine/_workflows/socialt-beredskab.toml",
         "engine/_workflows/tilpasset.toml",
         "notifications/templates/invite.html",
+        "notifications/templates/page/tovholder.html",  # the tovholder's page and its CSS
+        "notifications/templates/page/page.css",
         "engine/migrations/script.py.mako",
         "engine/migrations/versions/0001_initial_schema.py",
         "engine/locale/da/LC_MESSAGES/fbh.mo",  # the Danish CLI (engine/domain/i18n.py)

@@ -30,6 +30,7 @@ from typing import Any
 import inbound_mail
 from hostile_input import SENDER, WORKFLOWS
 
+from engine.config.http import HttpSection
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
@@ -38,6 +39,7 @@ from engine.services.facade import Fbh, NewProgramme
 from engine.services.inbox import InboxDesk
 from engine.services.participants import NewParticipant
 from engine.services.timelog import log_time
+from engine.services.tovholder_mail import queue_tovholder_reminders
 from engine.store.store import OutboxMessage, Store
 from notifications.mailboxes import MaildirMailbox
 from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
@@ -104,6 +106,7 @@ def settings_for(home: Path, workflows: Path) -> Settings:
             sender=SENDER,
             lead="Programleder <lead@bl.dk>",
         ),
+        http=HttpSection(public_url="https://fbh.example.dk"),  # the tovholder's page links
     )
 
 
@@ -159,6 +162,7 @@ def marked_flow(home: Path) -> Flow:
             )
         fbh.requests.propose(2, [date(2027, 3, 1)], NOW)
         queue_digests(fbh, NOW)
+        queue_tovholder_reminders(fbh, NOW)
         deliver(store, settings)  # invites that went out are cancelled with METHOD:CANCEL
         receive_inbound(fbh, home / "inbox")  # a decline, a request and a bounce
         fbh.cancel(view.id, NOW, reason=f"{MARKERS['reason']}\nmed venlig hilsen")
