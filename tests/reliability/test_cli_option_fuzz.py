@@ -72,6 +72,7 @@ BASELINES: dict[str, list[str]] = {
     "programme create": CREATE,
     "programme show": ["programme", "show", "1"],
     "programme list": ["programme", "list", "--state", "running"],
+    "programme link": ["programme", "link", "1"],
     "programme cancel": ["programme", "cancel", "2", "--yes"],
     "programme pause": ["programme", "pause", "1"],
     "programme resume": ["programme", "resume", "1"],
