@@ -10,7 +10,15 @@ Guarantees (see docs/operations.md):
   ``pending`` at once without spending an attempt: a message that breaks the connection
   delays only itself.
 * Permanent failures (5xx, a message that cannot be rendered) are ``failed`` at once, with the
-  server's reply kept in ``last_error``.
+  server's reply kept in ``last_error``. A message that ends ``failed`` (so also one out of
+  attempts) is reported to the worker's ``on_failed`` hook in the same transaction: the
+  daemon and the CLI tell the programme's consultant (engine/services/delivery_failures.py).
+* An authentication failure (the server rejects fbh's login with a 5xx, e.g. 535) is about
+  the configuration, not the messages: the batch goes back to ``pending`` without spending an
+  attempt, the worker pauses for ``mail.auth_retry_seconds`` (:attr:`OutboxWorker.paused_until`)
+  and raises one alarm: an ERROR log line and an ``auth-failed`` event (entity ``mail``), which
+  ``fbh status`` and the metric ``fbh_mail_auth_failing`` show until a login succeeds again
+  (an ``auth-ok`` event).
 * A worker that dies between sending and recording leaves the row in ``sending``; it is
   released and sent again later (at-least-once), with the same deterministic Message-ID.
 """
@@ -26,10 +34,17 @@ from typing import Any
 
 from engine.config.settings import Settings
 from engine.domain import i18n
-from engine.domain.errors import ConfigError, StoreError, TransportError, UnavailableError
+from engine.domain.errors import (
+    ConfigError,
+    SmtpAuthenticationError,
+    StoreError,
+    TransportError,
+    UnavailableError,
+)
 from engine.domain.model import Contact, OutboxState
-from engine.store.abc import OutboxStore, OutboxTx
+from engine.store.abc import FailureHook, OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
+from notifications.auth_alarm import AuthAlarm
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import Attachment, MailSpec
 from notifications.render import Context, RenderError, render_mail, render_subject
@@ -56,6 +71,8 @@ class SendReport:
     untried: int = 0  # given back unsent: the connection was lost before their turn
     errors: list[str] = field(default_factory=list)
     unreachable: str | None = None  # why the mail server could not be reached, if it could not
+    auth_failed: str | None = None  # the server rejected fbh's login: nothing can be sent
+    paused: bool = False  # not tried at all: sending is paused after an authentication failure
 
     def add(self, other: SendReport) -> None:
         self.sent += other.sent
@@ -65,6 +82,8 @@ class SendReport:
         self.untried += other.untried
         self.errors += other.errors
         self.unreachable = self.unreachable or other.unreachable
+        self.auth_failed = self.auth_failed or other.auth_failed
+        self.paused = self.paused or other.paused
 
     @property
     def claimed(self) -> int:
@@ -234,12 +253,23 @@ class OutboxWorker:
     """Delivers due outbox rows through one transport."""
 
     def __init__(
-        self, store: OutboxStore, transport: Transport, settings: Settings, *, worker_id: str
+        self,
+        store: OutboxStore,
+        transport: Transport,
+        settings: Settings,
+        *,
+        worker_id: str,
+        on_failed: FailureHook | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
         self.settings = settings
         self.worker_id = worker_id
+        self.on_failed = on_failed
+        # After an authentication failure: no claims before this moment.
+        self.paused_until: datetime | None = None
+        self._auth_error: str | None = None  # of the batch being recorded
+        self._alarm = AuthAlarm(worker_id, settings.mail.auth_retry_seconds)
         # After a database error (e.g. a PostgreSQL restart): outcomes not yet recorded, and
         # whether a claim of this worker may have been left behind. See recover().
         self._unrecorded: list[tuple[list[_Outcome], datetime]] = []
@@ -255,6 +285,9 @@ class OutboxWorker:
         """Claim one batch of due rows and deliver it."""
         batch = limit or self.settings.mail.batch_size
         report = SendReport()
+        if self.paused_until is not None and now < self.paused_until:
+            report.paused = True
+            return report
         self.recover(now, report)
         try:
             with self.store.transaction() as tx:
@@ -285,6 +318,14 @@ class OutboxWorker:
     ) -> list[_Outcome]:
         try:
             results = await self.transport.send_batch([e for _, e in envelopes])
+        except SmtpAuthenticationError as exc:
+            # No message is at fault: none spends an attempt; sending pauses (see recording).
+            report.auth_failed = self._auth_error = str(exc)
+            pause = timedelta(seconds=self.settings.mail.auth_retry_seconds)
+            self.paused_until = now + pause
+            return [
+                _Outcome(row, OutboxState.PENDING, str(exc), untried=True) for row, _ in envelopes
+            ]
         except TransportError as exc:
             # Nothing was sent: even a permanent reason (a rejected password) is about the
             # server or the config, not these messages, so they all wait for a retry.
@@ -354,12 +395,18 @@ class OutboxWorker:
         message), then count and log them."""
         if not outcomes:
             return
+        auth_error, self._auth_error = self._auth_error, None
         with self.store.transaction() as tx:
             plain = [o.row.id for o in outcomes if o.is_plain_send and o.row.id is not None]
             sent = tx.outbox.finish_sent(plain, self.worker_id, now) if plain else set()
             kept = [
                 o.row.id in sent if o.is_plain_send else self._apply(tx, o, now) for o in outcomes
             ]
+            if auth_error is not None:
+                self._alarm.rejected(tx, auth_error, now)
+            elif any(o.state is OutboxState.SENT for o in outcomes):
+                self._alarm.accepted(tx, now)
+                self.paused_until = None
         for outcome, was_kept in zip(outcomes, kept, strict=True):
             row = outcome.row
             if not was_kept:
@@ -403,6 +450,8 @@ class OutboxWorker:
                 to_state="failed",
                 data={"recipient": row.recipient, "error": outcome.error},
             )
+            if self.on_failed is not None:
+                self.on_failed(tx, row, outcome.error or "", now)
         return kept
 
     async def drain(
@@ -426,8 +475,8 @@ class OutboxWorker:
                 on_batch(total)
             if report.claimed == 0:
                 break
-            if report.stalled:
-                break  # the transport is down: stop hammering it
+            if report.stalled or report.auth_failed:
+                break  # the transport is down, or refuses fbh: stop hammering it
         return total
 
     def release_stuck(self, now: datetime, older_than: timedelta = DEFAULT_STUCK_AFTER) -> int:

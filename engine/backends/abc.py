@@ -78,8 +78,18 @@ class Backend(ABC):
     # ----- connections ----------------------------------------------------------------------
 
     @abstractmethod
-    def create_engine(self, **kwargs: Any) -> Engine:
-        """The SQLAlchemy engine for this database, configured as fbh needs it."""
+    def create_engine(self, *, read_only: bool = False, **kwargs: Any) -> Engine:
+        """The SQLAlchemy engine for this database, configured as fbh needs it; with
+        ``read_only``, for commands that only read (no write locks, no writes)."""
+
+    def exists(self) -> bool:
+        """Whether the database is there to open without creating it (a server database
+        always is: whether it has fbh's tables is checked after connecting)."""
+        return True
+
+    def location(self) -> str:
+        """Where the database is, for messages (no password)."""
+        return redact(self.url)
 
     @abstractmethod
     def migration_lock(self, connection: Connection) -> None:

@@ -88,8 +88,15 @@ class PostgresBackend(Backend):
     single_daemon = False
     text_datetimes = False
 
-    def create_engine(self, **kwargs: Any) -> Engine:
-        return create_engine(self.url, pool_pre_ping=True, **kwargs)
+    def create_engine(self, *, read_only: bool = False, **kwargs: Any) -> Engine:
+        engine = create_engine(self.url, pool_pre_ping=True, **kwargs)
+        if read_only:
+
+            @event.listens_for(engine, "begin")
+            def _read_only(connection: Any) -> None:
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+        return engine
 
     def migration_lock(self, connection: Connection) -> None:
         # Two daemons starting together on a fresh database take turns here.

@@ -54,10 +54,25 @@ class SqliteBackend(Backend):
     def database(self) -> str | None:
         return make_url(self.url).database
 
-    def create_engine(self, **kwargs: Any) -> Engine:
-        """WAL, foreign keys, a busy timeout, and transactions that take the write lock at once."""
+    def exists(self) -> bool:
         database = self.database
-        if database and database != ":memory:":
+        return database is not None and database != ":memory:" and Path(database).is_file()
+
+    def location(self) -> str:
+        database = self.database
+        if not database or database == ":memory:":
+            return super().location()
+        return str(Path(database).resolve())
+
+    def create_engine(self, *, read_only: bool = False, **kwargs: Any) -> Engine:
+        """WAL, foreign keys, a busy timeout, and transactions that take the write lock at once.
+
+        ``read_only``: plain (deferred) transactions that never write (``PRAGMA query_only``),
+        so a read command answers from the last commit while another process holds the write
+        lock (WAL readers do not wait for writers), and never creates the file or its folder.
+        """
+        database = self.database
+        if database and database != ":memory:" and not read_only:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(self.url, connect_args={"timeout": 30}, **kwargs)
 
@@ -67,19 +82,22 @@ class SqliteBackend(Backend):
             # lock at once so two writers queue instead of failing on lock upgrade.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            # Only takes for a new, empty file (before WAL is set): outbox rows carry 1–4 KB of
-            # JSON; with 16 KiB pages SQLite spends about a fifth less time writing them (see
-            # bench/create_programmes.py).
-            cursor.execute("PRAGMA page_size=16384")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
+            else:
+                # Only takes for a new, empty file (before WAL is set): outbox rows carry
+                # 1–4 KB of JSON; with 16 KiB pages SQLite spends about a fifth less time
+                # writing them (see bench/create_programmes.py).
+                cursor.execute("PRAGMA page_size=16384")
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
 

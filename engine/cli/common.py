@@ -61,10 +61,29 @@ class State:
 
     @property
     def fbh(self) -> Fbh:
+        """fbh for a command that writes: the database must exist at this fbh's schema."""
+        return self.open()
+
+    @property
+    def reader(self) -> Fbh:
+        """fbh for a command that only reads: never creates or migrates the database, and on
+        SQLite takes no write lock (engine/store/database.py)."""
+        return self.open(read_only=True)
+
+    def open(self, *, read_only: bool = False, create: bool = False) -> Fbh:
+        """fbh on the configured database, opened once per invocation. ``create``: a command
+        that creates data from nothing may create a database that does not exist yet; no
+        command but ``fbh migrate`` and ``fbh serve`` changes an existing schema."""
         if self._fbh is None:
             from engine.services.facade import Fbh
+            from engine.store.database import CREATE, REQUIRE
 
-            self._fbh = Fbh.open(self.settings, actor=actor_name())
+            self._fbh = Fbh.open(
+                self.settings,
+                actor=actor_name(),
+                schema=CREATE if create else REQUIRE,
+                read_only=read_only,
+            )
         return self._fbh
 
 

@@ -34,7 +34,7 @@ DEMO_PROGRAMMES = (
 def demo(ctx: typer.Context) -> None:
     """Create two sample programmes (once) and deliver their mail to the configured Maildir."""
     settings = state(ctx).settings
-    fbh = state(ctx).fbh
+    fbh = state(ctx).open(create=True)
     now = clock.utcnow()
     today = now.astimezone(settings.tz).date()
     monday = today + timedelta(days=7 - today.weekday())

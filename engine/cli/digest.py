@@ -9,7 +9,6 @@ import typer
 
 from engine.cli.common import (
     JsonOption,
-    checked_path,
     emit_json,
     parse_contact,
     say,
@@ -44,10 +43,7 @@ def digest_preview(
     """Render this week's digest to a file, without queuing anything."""
     if bool(consultant) == lead:
         raise InvalidInputError("give either --consultant EMAIL or --lead")
-    checked_path(out, "--out")
-    if text is not None:
-        checked_path(text, "--text")
-    fbh = state(ctx).fbh
+    fbh = state(ctx).reader
     now = clock.utcnow()
     if lead:
         digest_l = lead_digest(fbh, now)

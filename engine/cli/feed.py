@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.common import checked_path, parse_contact, say, state
+from engine.cli.common import parse_contact, say, state
 from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError
@@ -22,8 +22,9 @@ feed_app = typer.Typer(
 EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The consultant's address.")]
 
 
-def _service(ctx: typer.Context) -> FeedService:
-    return FeedService(state(ctx).fbh.store, state(ctx).settings)
+def _service(ctx: typer.Context, *, read_only: bool = False) -> FeedService:
+    fbh = state(ctx).reader if read_only else state(ctx).fbh
+    return FeedService(fbh.store, state(ctx).settings)
 
 
 def _email(text: str) -> str:
@@ -63,8 +64,7 @@ def feed_export(
     out: Annotated[Path, typer.Option("--out", help="The .ics file to write.")],
 ) -> None:
     """Write the consultant's calendar feed to a file."""
-    checked_path(out, "--out")
-    feed = _service(ctx).for_email(_email(email), clock.utcnow())
+    feed = _service(ctx, read_only=True).for_email(_email(email), clock.utcnow())
     _write_atomically(out, feed.body)
     text = ngettext(
         "{count} meeting written to {out}", "{count} meetings written to {out}", feed.meetings

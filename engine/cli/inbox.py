@@ -16,7 +16,7 @@ inbox_app = typer.Typer(help="Inbound mail: answers, requests and bounces.", no_
 def inbox_process(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """One pass over the inbox, then exit (``fbh serve`` does this continuously)."""
     settings = state(ctx).settings
-    desk = InboxDesk(state(ctx).fbh)
+    desk = InboxDesk(state(ctx).open(create=True))
     mailbox = make_mailbox(settings)
     try:
         report = desk.process(mailbox, clock.utcnow(), limit=10_000)
@@ -43,7 +43,7 @@ def inbox_process(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @inbox_app.command("list")
 def inbox_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The messages read from the inbox, and why any was set aside."""
-    rows = InboxDesk(state(ctx).fbh).list()
+    rows = InboxDesk(state(ctx).reader).list()
     if as_json:
         emit_json([inbox_json(row) for row in rows])
         return

@@ -37,6 +37,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("engine.cli.plan", "plan_command", "Dry run of a timeline; writes nothing."),
     "demo": ("engine.cli.demo", "demo", "Create two sample programmes and deliver their mail."),
     "serve": ("engine.cli.serve", "serve", "Run the daemon until SIGTERM or SIGINT."),
+    "migrate": (
+        "engine.cli.migrate",
+        "migrate_command",
+        "Create the database or bring its schema up to date.",
+    ),
     "status": ("engine.cli.serve", "status", "Config, database, daemons, outbox, next job."),
     "workflows": ("engine.cli.workflows", "workflows_app", "Workflow definitions."),
     "programme": ("engine.cli.programme", "programme_app", "Programmes (forløb)."),

@@ -69,7 +69,7 @@ def participant_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the participants and their answers per meeting."""
-    views = state(ctx).fbh.participants.list_participants(parse_id(programme_id), part)
+    views = state(ctx).reader.participants.list_participants(parse_id(programme_id), part)
     if as_json:
         emit_json([v.to_json() for v in views])
         return
@@ -147,8 +147,7 @@ def participant_export(
     part: PartOption = None,
 ) -> None:
     """Export the participants as a CSV file Excel opens (UTF-8 with BOM, ';')."""
-    checked_path(file, "FILE")
-    data = state(ctx).fbh.participants.export_csv(parse_id(programme_id), part)
+    data = state(ctx).reader.participants.export_csv(parse_id(programme_id), part)
     _write_atomically(file, data)
     say(_("written to {file}").format(file=file))
 
@@ -158,7 +157,7 @@ def participant_headcount(
     ctx: typer.Context, programme_id: IdArgument, as_json: JsonOption = False
 ) -> None:
     """Who is coming to each meeting with participants, and the count for lunch."""
-    counts = state(ctx).fbh.participants.headcounts(parse_id(programme_id))
+    counts = state(ctx).reader.participants.headcounts(parse_id(programme_id))
     if as_json:
         emit_json([c.to_json() for c in counts])
         return

@@ -75,7 +75,7 @@ def programme_create(
         start=parse_date(start, "--start"),
         extensions=tuple(extensions or ()),
     )
-    fbh, now = state(ctx).fbh, clock.utcnow()
+    fbh, now = state(ctx).open(create=True), clock.utcnow()
     if not allow_past:
         check_not_past(new.start, fbh.today(now))
     if not duplicate:
@@ -145,18 +145,18 @@ def programme_show(
     from engine.services.reads import show_programme as lean_show
 
     view = None if events else lean_show(settings.database_url, settings.tz, ident)
-    if view is None:  # the event log, or not a SQLite file at the newest schema
-        view = state(ctx).fbh.show(ident)
+    if view is None:  # the event log, or no SQLite file at the newest schema
+        view = state(ctx).reader.show(ident)
     if as_json:
         data = view.to_json(state(ctx).settings.tz)
         if events:
-            data["events"] = state(ctx).fbh.events(ident)
+            data["events"] = state(ctx).reader.events(ident)
         emit_json(data)
         return
     show_programme(view, state(ctx).settings, False)
     if events:
         say("\n" + _("events:"))
-        for event in state(ctx).fbh.events(ident):
+        for event in state(ctx).reader.events(ident):
             arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
             what = event["data"].get("milestone", "programme")
             say(f"  {event['at']}  {event['actor']:<16} {what:<32} {event['event']}{arrow}")
@@ -174,8 +174,8 @@ def programme_list(
     from engine.services.reads import list_programmes
 
     views = list_programmes(settings.database_url, settings.tz, states=status)
-    if views is None:  # not a SQLite file at the newest schema: the full store answers
-        views = state(ctx).fbh.list_programmes(states=status)
+    if views is None:  # no SQLite file at the newest schema: the read-only store answers
+        views = state(ctx).reader.list_programmes(states=status)
     if as_json:
         emit_json([v.to_json(settings.tz) for v in views])
         return

@@ -43,13 +43,17 @@ def request_add(
     as_json: JsonOption = False,
 ) -> None:
     """Register a request; it must be answered within 14 days of receipt."""
-    view = state(ctx).fbh.add_request(
-        organisation=required_text(org, "--org"),
-        contact=parse_contact(contact, "--contact"),
-        wished_start=parse_date(wished_start, "--wished-start"),
-        received=parse_date(received, "--received") if received is not None else None,
-        now=clock.utcnow(),
-        workflow=workflow,
+    view = (
+        state(ctx)
+        .open(create=True)
+        .add_request(
+            organisation=required_text(org, "--org"),
+            contact=parse_contact(contact, "--contact"),
+            wished_start=parse_date(wished_start, "--wished-start"),
+            received=parse_date(received, "--received") if received is not None else None,
+            now=clock.utcnow(),
+            workflow=workflow,
+        )
     )
     if as_json:
         emit_json(view.to_json())
@@ -64,7 +68,7 @@ def request_add(
 @request_app.command("list")
 def request_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List requests with their deadlines."""
-    views = state(ctx).fbh.list_requests(clock.utcnow())
+    views = state(ctx).reader.list_requests(clock.utcnow())
     if as_json:
         emit_json([v.to_json() for v in views])
         return

@@ -75,11 +75,12 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     settings = state(ctx).settings
     config = str(settings.config_file) if settings.config_file else None
-    report = gather(state(ctx).fbh, clock.utcnow())
-    if as_json:
-        emit_json({"config": config, "database": settings.database_display, **report.to_json()})
-    else:
+    if not as_json:  # first: they say where fbh looked, should the database be missing
         none = _("none (built-in defaults)")
         say(_("config: {path}").format(path=config or none))
         say(_("database: {url}").format(url=settings.database_display))
+    report = gather(state(ctx).reader, clock.utcnow())
+    if as_json:
+        emit_json({"config": config, "database": settings.database_display, **report.to_json()})
+    else:
         say(format_status(report, settings.tz))

@@ -106,7 +106,7 @@ def time_status_command(
     ctx: typer.Context, programme_id: IdArgument, as_json: JsonOption = False
 ) -> None:
     """Hours used against the budget, per part, with the pace."""
-    status = time_status(state(ctx).fbh, parse_id(programme_id), clock.utcnow())
+    status = time_status(state(ctx).reader, parse_id(programme_id), clock.utcnow())
     if as_json:
         emit_json(status.to_json())
         return
@@ -116,7 +116,7 @@ def time_status_command(
 @time_app.command("list")
 def time_list(ctx: typer.Context, programme_id: IdArgument, as_json: JsonOption = False) -> None:
     """List a programme's time entries."""
-    entries = list_time(state(ctx).fbh, parse_id(programme_id))
+    entries = list_time(state(ctx).reader, parse_id(programme_id))
     if as_json:
         emit_json([e.to_json() for e in entries])
         return

@@ -121,6 +121,8 @@ class MailSection(Section):
     max_attempts: Annotated[int, Between(1, 1000)] = 8
     retry_base_seconds: Annotated[float, Between(0.1, 86_400)] = 30.0  # up to a day
     retry_cap_seconds: Annotated[float, Between(0.1, 604_800)] = 3600.0  # up to a week
+    # After the mail server rejects fbh's login: how long sending pauses before a new try.
+    auth_retry_seconds: Annotated[float, Between(1, 86_400)] = 300.0
     smtp: SmtpSection = SmtpSection()
 
     @field_validator("sender", "lead")

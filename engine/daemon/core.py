@@ -19,6 +19,7 @@ from engine.config.daemon import DaemonSection
 from engine.daemon.jobs import LeaderJobs, standard_jobs
 from engine.daemon.timer import Timer, weekly_trigger
 from engine.domain import clock as default_clock
+from engine.services.delivery_failures import failure_notices
 from engine.services.facade import Fbh
 from engine.store import daemons as daemon_store
 from notifications.outbox import OutboxWorker
@@ -80,7 +81,13 @@ class DaemonCore:
         self.backend.bound_idle_transactions(fbh.store.engine, lease_seconds(self.options))
         self.watcher = watcher or self.backend.watcher(interval=self.options.watch_seconds)
         self.transport = transport
-        self.worker = OutboxWorker(fbh.store, transport, self.settings, worker_id=self.name)
+        self.worker = OutboxWorker(
+            fbh.store,
+            transport,
+            self.settings,
+            worker_id=self.name,
+            on_failed=failure_notices(fbh),
+        )
         self.requests = fbh.requests
         self.timer = Timer()
         self._deliver = Wake("wake-deliver", asyncio.Event())

@@ -43,8 +43,8 @@ class Delivery(DaemonCore):
             sent += report.sent
             if report.claimed == 0:
                 break
-            if report.stalled:
-                stalled = True  # the transport is down: wait for the retry times
+            if report.stalled or report.auth_failed:
+                stalled = True  # the transport is down or refuses fbh: wait for the retry times
                 break
             await asyncio.sleep(0)
         if sent:
@@ -58,6 +58,9 @@ class Delivery(DaemonCore):
         now = self.clock()
         if due is not None and stalled:
             due = max(due, now + timedelta(seconds=self.settings.mail.retry_base_seconds))
+        paused_until = self.worker.paused_until  # the mail server rejected fbh's login
+        if due is not None and paused_until is not None:
+            due = max(due, paused_until)
         self._arm(self._deliver, due)
 
     def catch_up(self, now: datetime) -> int:

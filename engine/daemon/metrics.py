@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from engine.daemon.jobs import WEEKLY_DIGEST_EVENT
+from engine.domain.model import AUTH_FAILED_EVENT, AUTH_OK_EVENT, MAIL_ENTITY
 from engine.store import metrics as metric_store
 from engine.store.store import Store, Tx
 
@@ -69,7 +70,16 @@ def digest_metrics(tx: Tx, now: datetime) -> Iterator[Metric]:
     )
 
 
-SOURCES: list[MetricSource] = [outbox_metrics, digest_metrics]
+def mail_metrics(tx: Tx, now: datetime) -> Iterator[Metric]:
+    latest = tx.events.latest(MAIL_ENTITY, (AUTH_FAILED_EVENT, AUTH_OK_EVENT))
+    yield GaugeMetricFamily(
+        "fbh_mail_auth_failing",
+        "1 while the mail server rejects fbh's login (sending paused, messages pending), else 0.",
+        value=float(latest is not None and latest.event == AUTH_FAILED_EVENT),
+    )
+
+
+SOURCES: list[MetricSource] = [outbox_metrics, digest_metrics, mail_metrics]
 
 
 class FbhCollector(Collector):

@@ -132,6 +132,27 @@ class MailServerUnavailableError(TransportError, UnavailableError):
     """The mail server cannot be reached (no connection; not a refusal by the server)."""
 
 
+class NoDatabaseError(ConfigError):
+    """The configured database does not exist yet (no file, or no fbh tables): a command that
+    only reads says where it looked instead of creating one."""
+
+
+class SchemaTooNewError(UnavailableError):
+    """The database schema was written by a newer fbh: this one must not use or change it."""
+
+
+class SchemaOutdatedError(UnavailableError):
+    """The database schema is older than this fbh: ``fbh migrate`` (or ``fbh serve``) first."""
+
+
+class SmtpAuthenticationError(TransportError):
+    """The mail server rejected fbh's credentials (SMTP 535 and other 5xx replies to AUTH):
+    no message can go until the configuration is fixed, so none spends an attempt."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message, permanent=True, code=code)
+
+
 class FieldError(InvalidInputError):
     """Bad input in one named field (``hours``, ``date``, ``note``, ``part``; None: the form).
 

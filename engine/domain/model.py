@@ -211,10 +211,18 @@ MAIL_KINDS: tuple[str, ...] = (
     "meeting_answer",  # a decline or counter-proposal, to the consultant (inbound mail)
     "request_ack",  # a request arrived by e-mail: the acknowledgement to its sender
     "bounce_notice",  # an address bounced: to the consultant of the programme
+    "delivery_failed",  # a message failed for good: to the consultant of the programme
     "tovholder_weekly",  # the weekly reminder with the link to the tovholder's page
     "participant_reminder",  # a participant has not answered the invite (issue 11)
     "headcount",  # who is coming to a participant meeting, to the tovholder (issue 11)
 )
+
+# The mail server's verdict on fbh's login, kept in the event log (entity ``mail``): the
+# newest of these two events says whether sending is paused (``fbh status``, the metric
+# ``fbh_mail_auth_failing``).
+MAIL_ENTITY = "mail"
+AUTH_FAILED_EVENT = "auth-failed"
+AUTH_OK_EVENT = "auth-ok"
 
 
 class OutboxState(StrEnum):

@@ -35,6 +35,7 @@ from engine.services.programmes import CHUNK_SIZE, ProgrammeCreation
 from engine.services.queries import ProgrammeQueries
 from engine.services.requests import RequestDesk
 from engine.services.transitions import Transitions
+from engine.store.database import UPGRADE, SchemaMode
 from engine.store.store import Store, Tx
 
 __all__ = ["CHUNK_SIZE", "BatchItemError", "Fbh", "MoveResult", "NewProgramme", "Planner"]
@@ -62,9 +63,18 @@ class Fbh(ServiceContext):
         self.participants = ParticipantService(self, self.mailings)
 
     @classmethod
-    def open(cls, settings: Settings, *, actor: str = "cli") -> Fbh:
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        actor: str = "cli",
+        schema: SchemaMode = UPGRADE,
+        read_only: bool = False,
+    ) -> Fbh:
+        """fbh on the configured database; ``schema`` and ``read_only`` as in
+        :meth:`engine.store.store.Store.open` (the default creates or migrates it)."""
         registry = load_registry(settings.workflows_dir)
-        store = Store.open(settings.database_url)
+        store = Store.open(settings.database_url, schema=schema, read_only=read_only)
         return cls(settings, store, registry, actor=actor)
 
     # ----- programmes ---------------------------------------------------------------------

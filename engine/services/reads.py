@@ -3,7 +3,8 @@
 :func:`list_programmes` and :func:`show_programme` give what ``Fbh.list_programmes`` and
 ``Fbh.show`` give, read through the lean
 SQLite reader (:mod:`engine.store.reads`), and None when that reader cannot answer (then the
-caller opens the full ``Fbh``, which also migrates an old schema). It loads no workflow
+caller opens the full ``Fbh`` read-only, which refuses a missing database or a schema that
+is not the newest, and never migrates). It loads no workflow
 definitions from disk and neither SQLAlchemy nor the table models: only the titles of the
 programmes' own snapshots are parsed, as :class:`~engine.services.context.ServiceContext`
 does.

@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.domain.i18n import N_, _
-from engine.domain.model import OutboxState, RequestState
+from engine.domain.model import (
+    AUTH_FAILED_EVENT,
+    AUTH_OK_EVENT,
+    MAIL_ENTITY,
+    OutboxState,
+    RequestState,
+)
 from engine.domain.timeline import describe, next_step
 from engine.services.facade import Fbh
 from engine.store import inbox as inbox_store
@@ -51,6 +57,17 @@ class NextDue:
 
 
 @dataclass(frozen=True)
+class MailAlarm:
+    """The mail server rejects fbh's login: sending is paused since ``since``."""
+
+    since: datetime
+    error: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"since": self.since.isoformat(), "error": self.error}
+
+
+@dataclass(frozen=True)
 class Status:
     now: datetime
     daemons: tuple[DaemonStatus, ...]
@@ -59,6 +76,7 @@ class Status:
     next_transition: NextDue | None
     breached_requests: int
     bouncing: tuple[tuple[str, int | None], ...] = ()  # (address, programme id) that bounced
+    mail_alarm: MailAlarm | None = None  # the mail server rejects fbh's login
 
     @property
     def alive(self) -> tuple[DaemonStatus, ...]:
@@ -113,6 +131,7 @@ class Status:
             "next_transition": self.next_transition.to_json() if self.next_transition else None,
             "breached_requests": self.breached_requests,
             "bouncing": [{"email": e, "programme_id": p} for e, p in self.bouncing],
+            "mail_alarm": self.mail_alarm.to_json() if self.mail_alarm else None,
         }
 
 
@@ -126,6 +145,7 @@ def gather(fbh: Fbh, now: datetime) -> Status:
         step = next_step(tx.schedule.live_clocks(), now, fbh.tz)
         open_requests = tx.requests.find(states=[RequestState.RECEIVED.value])
         bounced = tuple((b.email, b.programme_id) for b in inbox_store.bouncing(tx))
+        auth = tx.events.latest(MAIL_ENTITY, (AUTH_FAILED_EVENT, AUTH_OK_EVENT))
     daemons = tuple(
         DaemonStatus(
             name=d.name,
@@ -153,6 +173,11 @@ def gather(fbh: Fbh, now: datetime) -> Status:
         next_transition=next_transition,
         breached_requests=sum(r.deadline < today for r in open_requests),
         bouncing=bounced,
+        mail_alarm=(
+            MailAlarm(auth.at, str(auth.data.get("error", "")))
+            if auth is not None and auth.event == AUTH_FAILED_EVENT
+            else None
+        ),
     )
 
 
@@ -161,6 +186,14 @@ def format_status(status: Status, tz: Any) -> str:
     (``invite to … (#12)``, ``programme 3: start``) are the JSON's, which never changes with
     the language: message kinds and events are names, not prose."""
     lines = []
+    if status.mail_alarm is not None:
+        since = status.mail_alarm.since.astimezone(tz).isoformat(timespec="seconds")
+        lines.append(
+            _(
+                "ALARM: the mail server rejects fbh's login since {since}; sending is paused, "
+                "messages stay pending: {error}"
+            ).format(since=since, error=status.mail_alarm.error)
+        )
     alive = status.alive
     leader = status.leader
     stale = status.unresponsive_leader

@@ -4,7 +4,7 @@ the worker depends on these protocols only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -51,6 +51,8 @@ class EventLog(Protocol):
         data: dict[str, Any] | None = None,
     ) -> Any: ...
 
+    def latest(self, entity: str, events: Sequence[str]) -> Any: ...
+
 
 class OutboxTx(Protocol):
     """One transaction: the outbox and the event log."""
@@ -60,6 +62,11 @@ class OutboxTx(Protocol):
 
     @property
     def events(self) -> EventLog: ...
+
+
+# Called in the transaction that records a message as failed for good (an outbox row, its
+# last error, now): engine/services/delivery_failures.py tells the consultant.
+FailureHook = Callable[[OutboxTx, OutboxMessage, str, datetime], None]
 
 
 class OutboxStore(Protocol):

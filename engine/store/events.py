@@ -62,6 +62,25 @@ class Events(Repository):
         )
         return len(list(self.session.exec(statement)))
 
+    def latest(self, entity: str, events: Sequence[str]) -> Event | None:
+        """The newest of the ``events`` events of ``entity``."""
+        statement = (
+            select(Event)
+            .where(col(Event.entity) == entity, col(Event.event).in_(list(events)))
+            .order_by(col(Event.id).desc())
+            .limit(1)
+        )
+        return self.session.exec(statement).first()
+
+    def of(self, entity: str, entity_id: int) -> list[Event]:
+        """Every event of one entity, oldest first."""
+        statement = (
+            select(Event)
+            .where(col(Event.entity) == entity, col(Event.entity_id) == entity_id)
+            .order_by(col(Event.id))
+        )
+        return list(self.session.exec(statement))
+
     def exists_since(self, event: str, since: datetime) -> bool:
         """Whether an ``event`` event was written at or after ``since``."""
         statement = select(Event.id).where(col(Event.at) >= since, col(Event.event) == event)

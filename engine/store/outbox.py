@@ -22,6 +22,7 @@ from engine.domain.identity import salted_message_id
 from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.base import Repository, table_of
 from engine.store.events import Events
+from engine.store.outbox_admin import OutboxAdmin
 from engine.store.tables import OutboxMessage
 
 DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
@@ -139,11 +140,14 @@ class OutboxQueue(Repository):
         states: Sequence[str] | None = None,
         programme_id: int | None = None,
         limit: int | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[OutboxMessage]:
         """The messages in id order; with ``limit``, only the newest ``limit`` of them."""
         statement = select(OutboxMessage).order_by(col(OutboxMessage.id).desc())
         if states:
             statement = statement.where(col(OutboxMessage.state).in_(states))
+        if kinds:
+            statement = statement.where(col(OutboxMessage.kind).in_(kinds))
         if programme_id is not None:
             statement = statement.where(OutboxMessage.programme_id == programme_id)
         if limit is not None:
@@ -415,8 +419,8 @@ class OutboxDelivery(Repository):
         return released
 
 
-class Outbox(OutboxQueue, OutboxDelivery):
-    """``tx.outbox``: queueing and delivery."""
+class Outbox(OutboxQueue, OutboxDelivery, OutboxAdmin):
+    """``tx.outbox``: queueing, delivery, and the operator's commands."""
 
 
 def _claimed_by(worker: str) -> tuple[Any, Any]:

@@ -5,7 +5,9 @@ Importing SQLAlchemy alone costs about as much as the whole of ``alembic --help`
 ``fbh programme list`` on a SQLite database reads its rows here. :func:`open_sqlite` returns
 None whenever the full store (:mod:`engine.store.store`) must answer instead: not a SQLite
 file URL, no database file yet, an unreadable file, or a schema that is not at the newest
-revision (the full store migrates it first). Values are decoded as the ORM does: dates from
+revision. The caller then opens the full store read-only, which refuses a missing database, an
+older or a newer schema as every read command does (:mod:`engine.store.database`); this
+reader never creates the file (``mode=ro``). Values are decoded as the ORM does: dates from
 ISO text, datetimes from naive UTC text to aware UTC, JSON columns from their text.
 PostgreSQL is always read through the full store (it loads psycopg and SQLAlchemy anyway).
 """

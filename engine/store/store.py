@@ -23,11 +23,21 @@ from sqlmodel import Session
 
 from engine.backends import backend_for
 from engine.backends.abc import Backend, redact
-from engine.domain.errors import DatabaseUnavailableError, StoreError
+from engine.domain.errors import DatabaseUnavailableError, NoDatabaseError, StoreError
 from engine.domain.i18n import _
 from engine.store.base import Unit
 from engine.store.daemons import Daemons
-from engine.store.database import migrate
+from engine.store.database import (
+    CREATE,
+    NONE,
+    REQUIRE,
+    UPGRADE,
+    Migration,
+    SchemaMode,
+    check_schema,
+    current_revision,
+    migrate,
+)
 from engine.store.events import Events
 from engine.store.feeds import FeedTokens
 from engine.store.installation import InstallationInfo, read_installation
@@ -79,11 +89,35 @@ class Store:
         self.engine = engine
         self.backend = backend
         self._installation: InstallationInfo | None = None  # read at the first transaction
+        self.migration: Migration | None = None  # what open() did to the schema, if anything
 
     @classmethod
-    def open(cls, url: str, *, run_migrations: bool = True, **engine_kwargs: Any) -> Store:
+    def open(
+        cls,
+        url: str,
+        *,
+        run_migrations: bool = True,
+        schema: SchemaMode | None = None,
+        read_only: bool = False,
+        **engine_kwargs: Any,
+    ) -> Store:
+        """Open the database at ``url``.
+
+        ``schema`` says what may happen to its schema (:mod:`engine.store.database`):
+        ``upgrade`` (the default; ``run_migrations=False`` means ``none``) creates or migrates
+        it, ``create`` creates a missing one, ``require`` changes nothing and refuses a
+        missing, older or newer one. ``read_only``: transactions only read, and on SQLite
+        take no write lock (a read command answers while another process writes).
+        """
+        mode: SchemaMode = schema or (UPGRADE if run_migrations else NONE)
         backend = backend_for(url)
-        engine = backend.create_engine(**engine_kwargs)
+        if mode == REQUIRE and not backend.exists():
+            raise NoDatabaseError(
+                _("no database at {where}; create it with 'fbh migrate'").format(
+                    where=backend.location()
+                )
+            )
+        engine = backend.create_engine(read_only=read_only, **engine_kwargs)
         try:
             try:
                 with engine.connect():
@@ -94,8 +128,15 @@ class Store:
                         url=redact(url), reason=_reason(exc)
                     )
                 ) from exc
-            if run_migrations:
-                migrate(engine, backend)
+            migration = None
+            if mode == UPGRADE:
+                migration = migrate(engine, backend)
+            elif mode in (CREATE, REQUIRE):
+                revision = current_revision(engine)
+                if revision is None and mode == CREATE:
+                    migration = migrate(engine, backend)
+                else:
+                    check_schema(engine, revision)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreError(
@@ -106,7 +147,9 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, backend)
+        store = cls(engine, backend)
+        store.migration = migration
+        return store
 
     @property
     def dialect(self) -> str:

@@ -8,7 +8,9 @@ Error reporting (every transport follows it):
 * A failure that happens **before any envelope is attempted** (connection refused, connect or
   greeting timeout, TLS handshake failure, authentication rejected) raises
   :class:`~engine.domain.errors.TransportError` for the whole batch; nothing was sent. It is
-  transient (``permanent=False``) except when the server rejects the credentials with a 5xx reply.
+  transient (``permanent=False``) except when the server rejects the credentials with a 5xx
+  reply: a :class:`~engine.domain.errors.SmtpAuthenticationError`, which the outbox treats as
+  the configuration's fault, not the messages' (they spend no attempt; sending pauses).
 * A connection lost **during** the batch (disconnect or timeout mid-transaction) does not
   raise: the envelope being sent and every later one get a transient error, while the
   envelopes already accepted keep their ``ok`` result. The envelope in flight may still have

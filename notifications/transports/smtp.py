@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import aiosmtplib
 from aiosmtplib import (
+    SMTPAuthenticationError,
     SMTPException,
     SMTPNotSupported,
     SMTPRecipientRefused,
@@ -24,7 +25,12 @@ from aiosmtplib import (
     SMTPResponseException,
 )
 
-from engine.domain.errors import ConfigError, MailServerUnavailableError, TransportError
+from engine.domain.errors import (
+    ConfigError,
+    MailServerUnavailableError,
+    SmtpAuthenticationError,
+    TransportError,
+)
 from engine.domain.i18n import _
 from notifications.transports.base import DeliveryResult, Envelope, Transport
 
@@ -161,6 +167,17 @@ class SmtpTransport(Transport):
             await client.connect()
             if self.username is not None:
                 await client.login(self.username, self._password or "")
+        except SMTPAuthenticationError as exc:
+            _drop(client)
+            reply = _reply(exc.code, exc.message)
+            if exc.code >= 500:  # 535 and the like: the credentials, not the moment
+                raise SmtpAuthenticationError(
+                    f"SMTP server {self.where} rejected the login of {self.username!r}: {reply}",
+                    code=exc.code,
+                ) from exc
+            raise TransportError(
+                f"SMTP server {self.where} refused the login for now: {reply}", code=exc.code
+            ) from exc
         except SMTPResponseException as exc:
             _drop(client)
             raise TransportError(

@@ -29,19 +29,29 @@ class Cli:
     config: Path
     env: dict[str, str]
 
-    def __call__(self, *args: str, check: bool = True) -> Result:
+    def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> Result:
         proc = subprocess.run(
             [str(FBH), "--config", str(self.config), *args],
             capture_output=True,
             text=True,
             env=self.env,
             cwd=self.home,
-            timeout=120,
+            timeout=timeout,
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         if check and result.code != 0:
             raise AssertionError(f"fbh {' '.join(args)} exited {result.code}: {result.err}")
         return result
+
+    def create_database(self) -> Cli:
+        """Create the configured database, as ``fbh migrate`` does (here in this process: the
+        tests that need a database start with one at less cost). Read commands never create
+        one (docs/operations.md, "Upgrades")."""
+        from engine.config.settings import load_settings
+        from engine.store.store import Store
+
+        Store.open(load_settings(self.config).database_url).dispose()
+        return self
 
     def in_language(self, lang: str) -> Cli:
         """The same CLI with ``LANG=lang`` (the suite runs with English: tests/conftest.py)."""

@@ -50,7 +50,8 @@ def pcli(request: pytest.FixtureRequest, tmp_path: Path, cli: Cli) -> Cli:
     if request.param == "postgres":
         url = str(request.getfixturevalue("pg_schema_url"))
     inbox = '[inbox]\ntransport = "maildir"\nmaildir = "var/inbox"\n'
-    return Cli(home=tmp_path, config=write_config(tmp_path, url, mail=inbox), env=cli.env)
+    config = write_config(tmp_path, url, mail=inbox)
+    return Cli(home=tmp_path, config=config, env=cli.env).create_database()  # as 'fbh migrate'
 
 
 def next_monday(weeks: int = 2) -> date:

@@ -65,7 +65,7 @@ def test_the_lean_reader_hands_over_without_a_file_or_at_an_old_schema(tmp_path:
     with sqlite3.connect(old) as connection:
         connection.execute("CREATE TABLE alembic_version (version_num TEXT)")
         connection.execute("INSERT INTO alembic_version VALUES ('0001')")
-    assert store_reads.open_sqlite(f"sqlite:///{old}") is None  # the full store migrates it
+    assert store_reads.open_sqlite(f"sqlite:///{old}") is None  # the read-only store refuses it
     empty = tmp_path / "empty.sqlite3"
     sqlite3.connect(empty).close()
     assert store_reads.open_sqlite(f"sqlite:///{empty}") is None

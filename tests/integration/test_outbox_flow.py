@@ -248,10 +248,18 @@ def test_a_rejected_password_keeps_every_message_pending(
         fbh = Fbh(settings, store, load_registry(settings.workflows_dir), actor="test")
         pid = new_programme(fbh)
         report = deliver(store, settings, NOW)
-        assert report.sent == 0 and report.failed == 0 and report.retried > 0
+        assert report.sent == 0 and report.failed == 0 and report.retried == 0
+        assert report.auth_failed and "535" in report.auth_failed
         with store.transaction() as tx:
             due = [r for r in tx.outbox.find(programme_id=pid) if r.due_at <= NOW]
         assert {r.state for r in due} == {"pending"}
+        assert {r.attempts for r in due} == {0}  # the password's fault, not the messages'
+        assert (
+            deliver(store, settings, NOW + timedelta(days=1)).auth_failed  # a new worker tries
+        )
+        with store.transaction() as tx:
+            due = [r for r in tx.outbox.find(programme_id=pid) if r.due_at <= NOW]
+        assert {(r.state, r.attempts) for r in due} == {("pending", 0)}
         assert all(
             "535" in (r.last_error or "") or "auth" in (r.last_error or "").lower() for r in due
         )

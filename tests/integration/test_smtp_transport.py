@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from mime_reference import build_message, to_bytes
 
-from engine.domain.errors import ConfigError, TransportError
+from engine.domain.errors import ConfigError, SmtpAuthenticationError, TransportError
 from engine.domain.model import Contact
 from notifications.mime import MailSpec, message_id_for
 from notifications.transports import DeliveryResult, Envelope, SmtpTransport
@@ -199,7 +199,7 @@ async def test_wrong_password_fails_permanently(smtp_server: SmtpTestServer) -> 
 
     smtp = transport(smtp_server.port, username=smtp_server.username, password="forkert")
 
-    with pytest.raises(TransportError) as caught:
+    with pytest.raises(SmtpAuthenticationError) as caught:
         await smtp.send_batch([envelope("a@example.org")])
 
     assert caught.value.permanent is True

@@ -71,7 +71,8 @@ def make_cli(home: Path, database_url: str, *, weekly_digest: bool = False, **co
     home.mkdir(parents=True, exist_ok=True)
     if not weekly_digest:
         config["extra"] = f"{config.get('extra', '')}\n{digest_out_of_the_way()}"
-    return Cli(home=home, config=write_daemon_config(home, database_url, **config), env=cli_env())
+    cli = Cli(home=home, config=write_daemon_config(home, database_url, **config), env=cli_env())
+    return cli.create_database()
 
 
 def digest_out_of_the_way(now: datetime | None = None) -> str:

@@ -34,6 +34,7 @@ from engine.config.http import HttpSection
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
+from engine.services.delivery_failures import notify_delivery_failed
 from engine.services.digests import queue_digests
 from engine.services.facade import Fbh, NewProgramme
 from engine.services.inbox import InboxDesk
@@ -165,6 +166,11 @@ def marked_flow(home: Path) -> Flow:
         queue_tovholder_reminders(fbh, NOW)
         deliver(store, settings)  # invites that went out are cancelled with METHOD:CANCEL
         receive_inbound(fbh, home / "inbox")  # a decline, a request and a bounce
+        with store.transaction() as tx:  # an invite the server refused: the consultant is told
+            refused = next(
+                r for r in tx.outbox.find(kinds=["invite"]) if r.recipient == TOVHOLDER_EMAIL
+            )
+            notify_delivery_failed(fbh, tx, refused, "550 5.1.1 <x@example.dk>: no such user", NOW)
         fbh.cancel(view.id, NOW, reason=f"{MARKERS['reason']}\nmed venlig hilsen")
         with store.transaction() as tx:
             everything = tx.outbox.find()

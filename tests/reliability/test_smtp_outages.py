@@ -371,3 +371,52 @@ def test_the_daemon_rides_out_a_sequence_of_smtp_outages(
     assert len(result.expected) + len(failed) >= due
     tally.sent(len(result.expected))  # type: ignore[attr-defined]
     tally.lost(len(result.lost))  # type: ignore[attr-defined]
+
+
+async def test_outbox_retry_failed_after_an_outage_past_max_attempts_delivers_everything_once(
+    box: Outbox, smtp: SmtpSwitch, tmp_path: Path, tally: object
+) -> None:
+    """Søren's server refuses him (451) past ``max_attempts`` (3): his messages end
+    ``failed`` while Anne's went out. ``fbh outbox show`` says why; ``fbh outbox retry
+    --failed`` puts them back and ``fbh outbox send`` delivers them: at the server every
+    message arrived exactly once, Anne's not again."""
+    smtp.server.rcpt_replies[SOREN.email] = "451 4.7.1 Greylisted"
+    for moment in (NOW, NOW + timedelta(seconds=RETRY), NOW + timedelta(seconds=3 * RETRY)):
+        await box.deliver(moment)
+        tally.faults(1)  # type: ignore[attr-defined]
+    rows = box.rows()
+    failed = sorted(r.id for r in rows if r.state == "failed")
+    sent = [r for r in rows if r.state == "sent"]
+    assert failed and sent and len(failed) + len(sent) == DUE_NOW
+    assert {r.recipient for r in rows if r.id in failed} == {SOREN.email}
+
+    cli = make_cli(
+        tmp_path / "cli",
+        f"sqlite:///{tmp_path / 'fbh.sqlite3'}",
+        mail=smtp.mail(timeout=TIMEOUT),
+    )
+    shown = cli("outbox", "show", str(failed[0]), "--json").json()
+    assert shown["state"] == "failed" and shown["attempts"] == 3
+    assert shown["recipient"] == SOREN.email and shown["subject"]
+    assert "451 4.7.1 Greylisted" in shown["last_error"]
+    assert [e["event"] for e in shown["events"]] == ["failed"]
+    again = cli("outbox", "retry", str(sent[0].id), check=False)
+    assert again.code == 2 and "is sent, not failed" in again.err  # never sent twice
+
+    smtp.server.rcpt_replies.clear()  # the outage ends
+    assert cli("outbox", "retry", "--failed", "--json").json() == {"retried": failed}
+    retried = cli("outbox", "show", str(failed[0]), "--json").json()
+    assert retried["state"] == "pending" and retried["attempts"] == 0
+    assert [e["event"] for e in retried["events"]] == ["failed", "retried"]
+    assert cli("outbox", "send", "--json").json()["sent"] >= len(failed)
+    assert cli("outbox", "retry", "--failed", "--json").json() == {"retried": []}
+
+    rows = box.rows()
+    assert {r.state for r in rows} == {"sent"}
+    received = smtp.received()
+    assert {m: received[m] for m in (r.message_id for r in rows)} == {
+        r.message_id: 1 for r in rows
+    }  # every message once: Søren's after the retry, Anne's not again
+    assert set(received.values()) == {1}
+    tally.sent(len(rows))  # type: ignore[attr-defined]
+    tally.lost(0)  # type: ignore[attr-defined]

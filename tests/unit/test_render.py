@@ -156,6 +156,20 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "recipient": TOVHOLDER,
         "bounce": {"address": "soeren@exmaple.dk", "status": "5.1.1 (failed)", "kind": "invite"},
     },
+    "delivery_failed": {
+        "programme": PROGRAMME,
+        "recipient": TOVHOLDER,
+        "failed": {
+            "id": 12,
+            "name": "Mette <Ærø>",
+            "address": "mette@example.dk",
+            "kind": "invite",
+            "kind_text": "en mødeinvitation",
+            "subject": "Invitation: Workshop",
+            "attempts": 8,
+            "error": "550 5.1.1 <mette@example.dk>: No such user",
+        },
+    },
     "participant_reminder": {
         "programme": PROGRAMME,
         "meeting": WORKSHOP,
@@ -424,3 +438,16 @@ def test_request_ack_gives_the_deadline_in_danish() -> None:
     mail = render_mail("request_ack", context)
     assert "senest 18. januar 2027" in mail.text
     assert "Kære Søren" in mail.html
+
+
+def test_the_delivery_failed_notice_names_who_was_not_reached_and_escapes_the_reply() -> None:
+    mail = render_mail("delivery_failed", CONTEXTS["delivery_failed"])
+
+    assert mail.subject == (
+        "E-mail kunne ikke sendes: mette@example.dk – Socialt beredskab (Boligselskabet Øst)"
+    )
+    assert "en mødeinvitation) til Mette <Ærø> <mette@example.dk>" in mail.text
+    assert "550 5.1.1 <mette@example.dk>: No such user" in mail.text
+    assert "besked nr. 12" in mail.text
+    assert "&lt;mette@example.dk&gt;: No such user" in mail.html
+    assert "Mette &lt;Ærø&gt;" in mail.html and "<Ærø>" not in mail.html
