@@ -81,6 +81,8 @@ BASELINES: dict[str, list[str]] = {
     "milestone skip": ["milestone", "skip", "1", "afsaet"],
     "milestone reschedule": ["milestone", "reschedule", "1", "workshop", "--start", "{when}"],
     "outbox list": ["outbox", "list", "--state", "pending"],
+    "outbox show": ["outbox", "show", "1"],
+    "outbox retry": ["outbox", "retry", "1"],
     "request add": ["request", "add", "--org", "Ny", "--contact", KAREN, "--wished-start", "{d}"],
     "request propose": ["request", "propose", "1", "--start", "2027-03-01"],
     "request accept": ACCEPT,
