@@ -22,8 +22,8 @@ def backend_for(url: str) -> Backend:
     """The backend of the database at ``url`` (the one place that looks at its scheme)."""
     try:
         name = make_url(url).get_backend_name()
-    except ArgumentError as exc:
-        raise StoreError(_("invalid database url {url!r}").format(url=url)) from exc
+    except (ArgumentError, ValueError) as exc:
+        raise StoreError(_("invalid database url {url!r}").format(url=redact(url))) from exc
     found = _BACKENDS.get(name)
     if found is None:
         raise StoreError(

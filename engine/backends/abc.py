@@ -18,12 +18,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
+
+from engine.config.secrets import display_url
 
 IN_LIST = 500  # values per IN (…) list and rows per multi-row statement
 BULK_SLICE = 5000  # rows per executemany in bulk inserts
@@ -33,10 +34,7 @@ S = TypeVar("S", bound=Select[Any])
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid url>"
+    return display_url(url)
 
 
 class Leadership(Protocol):

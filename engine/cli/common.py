@@ -7,17 +7,18 @@ import getpass
 import json
 import logging
 import os
+import re
 import sys
-import unicodedata
 from collections.abc import Iterable
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.cli.i18n import N_, _
 from engine.domain.errors import InvalidInputError
-from engine.domain.model import Contact
+from engine.domain.model import MAX_NAME, Contact, check_text, is_control
 
 if TYPE_CHECKING:  # imported when used: `fbh --help` must not load pydantic or SQLAlchemy
     from engine.config.settings import Settings
@@ -128,9 +129,18 @@ def root(
 
 def configure_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+class CleanFormatter(logging.Formatter):
+    """Log lines for a terminal: no control characters and no secrets (engine/config/secrets.py)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from engine.config.secrets import redact
+
+        return clean(redact(super().format(record)))
 
 
 # ----- parsing helpers ------------------------------------------------------------------------
@@ -227,23 +237,61 @@ def local_iso(value: datetime | None, settings: Settings) -> str | None:
 
 
 def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    """One JSON document. JSON escapes C0 controls itself; DEL and C1 (e.g. CSI, U+009B) are
+    written as ``\\u`` escapes too, so no raw control character reaches a terminal."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    typer.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
-def required_text(value: str, what: str) -> str:
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise InvalidInputError(_("{what} must not be empty").format(what=what))
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):  # NUL, ESC, ... (not line breaks)
+_C1 = re.compile("[\x7f-\x9f]")
+
+
+def required_text(value: str, what: str, limit: int = MAX_NAME) -> str:
+    """A name (organisation, municipality): folded, not empty, no control characters, at most
+    ``limit`` characters (the domain's check, :func:`engine.domain.model.check_text`)."""
+    return check_text(value, what, limit)
+
+
+def checked_path(value: Path, what: str) -> Path:
+    """A file or folder name the user gave: no control characters (they would end up in
+    file names and in what fbh prints)."""
+    text = str(value)
+    if any(is_control(char) for char in text):
         raise InvalidInputError(
-            _("{what} {value!r}: control characters are not allowed").format(what=what, value=value)
+            _("{what} {value}: control characters are not allowed").format(
+                what=what, value=repr(text) if len(text) <= 60 else repr(text[:57]) + "…"
+            )
         )
-    if len(cleaned) > 200:
-        raise InvalidInputError(_("{what} is longer than 200 characters").format(what=what))
-    return cleaned
+    return value
+
+
+def optional_text(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
+    """Free text that may be empty (a reason, a note): the same checks as ``required_text``;
+    ``multiline`` keeps line breaks (a reason told in a mail)."""
+    return check_text(value, what, limit, required=False, multiline=multiline)
+
+
+# ----- text output ------------------------------------------------------------------------------
+# Everything fbh prints to a terminal goes through ``clean``: a value stored by an older fbh, or
+# arriving by e-mail, must not move the cursor, retitle the window or hide text (ESC/OSC/CSI).
+
+
+def clean(text: str) -> str:
+    """``text`` without control characters, line breaks and tabs kept (CR is dropped)."""
+    if not any(is_control(char) for char in text):
+        return text
+    return "".join(char for char in text if char in "\n\t" or not is_control(char))
+
+
+def say(text: object = "", *, err: bool = False) -> None:
+    """Print one message (it may span lines) for a person, without control characters."""
+    typer.echo(clean(str(text)), err=err)
 
 
 def fail(message: str, code: int) -> None:
-    one_line = " ".join(str(message).split())
+    """Exit with one ``error:`` line: no control characters, no secret of the environment."""
+    from engine.config.secrets import redact
+
+    one_line = " ".join(clean(redact(str(message))).split())
     sys.stderr.write(f"error: {one_line}\n")
     sys.exit(code)

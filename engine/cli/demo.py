@@ -8,6 +8,7 @@ from datetime import timedelta
 import typer
 
 from engine.cli.common import (
+    say,
     state,
 )
 from engine.cli.formatting import (
@@ -52,6 +53,6 @@ def demo(ctx: typer.Context) -> None:
             now,
         )
         show_programme(view, settings, False)
-        typer.echo("")
+        say("")
     report = asyncio.run(send_due(fbh, settings))
-    typer.echo(f"sent {report.sent} e-mails to {settings.maildir_path}")
+    say(f"sent {report.sent} e-mails to {settings.maildir_path}")

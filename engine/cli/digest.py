@@ -11,6 +11,7 @@ from engine.cli.common import (
     JsonOption,
     emit_json,
     parse_contact,
+    say,
     state,
 )
 from engine.cli.progress import progress_bar
@@ -58,7 +59,7 @@ def digest_preview(
     if text is not None:
         _write(text, mail.text)
     week = iso_week_label(now.astimezone(fbh.tz).date())
-    typer.echo(f"wrote the {week} digest for {who} to {out}  (subject: {mail.subject})")
+    say(f"wrote the {week} digest for {who} to {out}  (subject: {mail.subject})")
 
 
 def _write(path: Path, content: str) -> None:
@@ -96,7 +97,7 @@ def digest_send(
     if as_json:
         emit_json(_queue_json(result))
         return
-    typer.echo(
+    say(
         f"queued {len(result.queued)} digest(s) for {result.week}"
         + (f"; {len(result.already)} already queued this week" if result.already else "")
         + "; deliver them with 'fbh outbox send'"

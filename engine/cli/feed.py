@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from engine.cli.common import parse_contact, state
+from engine.cli.common import parse_contact, say, state
 from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError
@@ -49,13 +48,13 @@ def feed_token(
             "{count} feed tokens revoked for {email}",
             revoked,
         )
-        typer.echo(text.format(count=revoked, email=address))
+        say(text.format(count=revoked, email=address))
         return
     token = _service(ctx).issue(address, clock.utcnow())
-    typer.echo(feed_path(token))
+    say(feed_path(token))
     if state(ctx).settings.http.listen is None:
         note = _("note: [http] listen is not set; fbh serve serves no feeds")
-        sys.stderr.write(f"{note}\n")
+        say(note, err=True)
 
 
 @feed_app.command("export")
@@ -70,7 +69,7 @@ def feed_export(
     text = ngettext(
         "{count} meeting written to {out}", "{count} meetings written to {out}", feed.meetings
     )
-    typer.echo(text.format(count=feed.meetings, out=out))
+    say(text.format(count=feed.meetings, out=out))
 
 
 def _write_atomically(out: Path, data: bytes) -> None:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from engine.cli.common import (
     emit_json,
+    say,
 )
 from engine.cli.i18n import N_, _
 from engine.domain.workdays import iso_week
@@ -101,7 +100,7 @@ def show_programme(view: ProgrammeView, settings: Settings, as_json: bool) -> No
         emit_json(view.to_json(settings.tz))
         return
     extensions = f" + {', '.join(view.extensions)}" if view.extensions else ""
-    typer.echo(
+    say(
         f"#{view.id} {view.workflow_title}{extensions} [{state_label(view.state)}]\n  "
         + _("{organisation}, {municipality} municipality").format(
             organisation=view.organisation, municipality=view.municipality
@@ -115,20 +114,20 @@ def show_programme(view: ProgrammeView, settings: Settings, as_json: bool) -> No
         + "\n"
     )
     key = _("key")
-    typer.echo(f"{key:<14} {table_header()}")
+    say(f"{key:<14} {table_header()}")
     for m in view.milestones:
         row = plan_row(m.planned, settings)
-        typer.echo(f"{m.planned.key:<14} {row}  [{state_label(m.state)}]")
+        say(f"{m.planned.key:<14} {row}  [{state_label(m.state)}]")
         if m.attendees:  # the answers to the invite (docs/inbound.md)
             answers = ", ".join(
                 f"{a.name}: {_(PARTSTATS[a.partstat]) if a.partstat in PARTSTATS else a.partstat}"
                 for a in m.attendees
             )
-            typer.echo("      " + _("answers: {answers}").format(answers=answers))
+            say("      " + _("answers: {answers}").format(answers=answers))
     for c in view.checkins:  # maintenance check-ins after the end: tasks of the tovholder
         due = c.due.astimezone(settings.tz)
         title = _("check-in {months} months after the end").format(months=c.months)
-        typer.echo(f"{c.key:<14} {due:%Y-%m-%d %H:%M}  {title}  [{state_label(c.state)}]")
+        say(f"{c.key:<14} {due:%Y-%m-%d %H:%M}  {title}  [{state_label(c.state)}]")
 
 
 def format_move(result: MoveResult) -> str:

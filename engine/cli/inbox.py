@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli.common import JsonOption, emit_json, state
+from engine.cli.common import JsonOption, emit_json, say, state
 from engine.cli.i18n import _
 from engine.domain import clock
 from engine.services.inbox import InboxDesk, inbox_json, make_mailbox
@@ -37,7 +37,7 @@ def inbox_process(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )
     if report.already:
         line += _(", {already} already processed").format(already=report.already)
-    typer.echo(line)
+    say(line)
 
 
 @inbox_app.command("list")
@@ -48,11 +48,11 @@ def inbox_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         emit_json([inbox_json(row) for row in rows])
         return
     if not rows:
-        typer.echo(_("no e-mails in the inbox"))
+        say(_("no e-mails in the inbox"))
     tz = state(ctx).settings.tz
     for row in rows:
         at = row.received.astimezone(tz).isoformat(timespec="minutes")
-        typer.echo(
+        say(
             f"{at}  {row.kind:<10} {row.state:<9} {row.sender or '-':<32} {row.reason}"
             f"  {row.message_id}"
         )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.common import checked_path, say
 from engine.domain.errors import InvalidInputError
 
 CONFIG_TEMPLATE = """\
@@ -28,7 +29,8 @@ hours_per_workday = 7.4            # 37-hour week
 # ]
 
 [database]
-# or "postgresql+psycopg://user@host/dbname", or set FBH_DATABASE_URL
+# or "postgresql+psycopg://user@host/dbname", or set FBH_DATABASE_URL; no password here:
+# it comes from FBH_DATABASE_PASSWORD
 url = "sqlite:///var/fbh.sqlite3"
 
 [mail]
@@ -55,7 +57,7 @@ def init(
     ] = Path("."),
 ) -> None:
     """Write a commented config.toml into DIR and create var/; never overwrites."""
-    config = directory / "config.toml"
+    config = checked_path(directory, "DIRECTORY") / "config.toml"
     if config.exists():
         raise InvalidInputError(f"{config}: already exists; fbh init never overwrites it")
     if directory.exists() and not directory.is_dir():
@@ -63,4 +65,4 @@ def init(
     (directory / "var").mkdir(parents=True, exist_ok=True)
     with config.open("x", encoding="utf-8") as handle:  # "x": fails rather than overwrite
         handle.write(CONFIG_TEMPLATE)
-    typer.echo(f"wrote {config.resolve()} and created {(directory / 'var').resolve()}")
+    say(f"wrote {config.resolve()} and created {(directory / 'var').resolve()}")

@@ -160,9 +160,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     except FbhError as exc:
         log.debug("fbh error", exc_info=True)
         fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        if exc.filename is None:  # not about a file the user named: unexpected
+            raise_unexpected(exc)
+        log.debug("file error", exc_info=True)
+        fail(f"{shown(str(exc.filename))}: {exc.strerror or exc}", 2)
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:
-        if os.environ.get("FBH_DEBUG"):
-            traceback.print_exc()
-        fail(f"unexpected {type(exc).__name__}: {exc} (set FBH_DEBUG=1 for the traceback)", 1)
+        raise_unexpected(exc)
+
+
+def raise_unexpected(exc: BaseException) -> None:
+    """Exit 1: a bug. The message is redacted; ``FBH_DEBUG=1`` adds the traceback."""
+    if os.environ.get("FBH_DEBUG"):
+        traceback.print_exc()
+    fail(f"unexpected {type(exc).__name__}: {exc} (set FBH_DEBUG=1 for the traceback)", 1)
+
+
+def shown(value: str) -> str:
+    """A value as a one-line error quotes it: its repr, cut short."""
+    return repr(value) if len(value) <= 80 else repr(value[:77]) + "…"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli.common import JsonOption, emit_json, state
+from engine.cli.common import JsonOption, emit_json, say, state
 from engine.cli.i18n import _
 
 
@@ -36,7 +36,7 @@ def migrate_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
         text = _("migrated the database {database} from schema revision {before} to {after}")
     else:
         text = _("the database {database} is at schema revision {after} already; nothing to do")
-    typer.echo(
+    say(
         text.format(
             database=settings.database_display, before=migration.before, after=migration.after
         )

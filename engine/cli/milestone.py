@@ -14,6 +14,7 @@ from engine.cli.common import (
     parse_date,
     parse_datetime,
     parse_id,
+    say,
     state,
 )
 from engine.cli.i18n import _
@@ -36,7 +37,7 @@ def milestone_done(
 ) -> None:
     """Mark a milestone done."""
     view = state(ctx).fbh.milestone_done(parse_id(programme_id), key, clock.utcnow(), force=force)
-    typer.echo(_("programme {id}: {key} done").format(id=view.id, key=_closed_key(view, key)))
+    say(_("programme {id}: {key} done").format(id=view.id, key=_closed_key(view, key)))
 
 
 @milestone_app.command("skip")
@@ -47,7 +48,7 @@ def milestone_skip(
 ) -> None:
     """Skip a milestone; a future meeting is cancelled in the calendars."""
     view = state(ctx).fbh.milestone_skip(parse_id(programme_id), key, clock.utcnow())
-    typer.echo(_("programme {id}: {key} skipped").format(id=view.id, key=_closed_key(view, key)))
+    say(_("programme {id}: {key} skipped").format(id=view.id, key=_closed_key(view, key)))
 
 
 def _closed_key(view: ProgrammeView, key: str) -> str:
@@ -90,7 +91,7 @@ def milestone_reschedule(
     moved = find_milestone([m.planned for m in view.milestones], key, view.id)
     assert moved.start is not None
     when = moved.start.astimezone(settings.tz).isoformat(timespec="minutes")
-    typer.echo(_("programme {id}: {key} at {when}").format(id=view.id, key=moved.key, when=when))
+    say(_("programme {id}: {key} at {when}").format(id=view.id, key=moved.key, when=when))
 
 
 def _is_date(text: str) -> bool:

@@ -16,6 +16,7 @@ from engine.cli.common import (
     emit_json,
     local_iso,
     parse_id,
+    say,
     state,
 )
 from engine.cli.i18n import _, ngettext
@@ -49,7 +50,7 @@ def outbox_send(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(summary)
     else:
-        typer.echo(
+        say(
             _("sent {sent}, to retry {retry}, failed {failed}").format(
                 sent=report.sent, retry=report.retried, failed=report.failed
             )
@@ -136,12 +137,12 @@ def outbox_list(
         emit_json(data)
         return
     if not data:
-        typer.echo(_("the outbox is empty"))
+        say(_("the outbox is empty"))
     for row in data:
         method = f" {row['method']}" if row["method"] else ""
         error = f"  ({row['last_error']})" if row["last_error"] else ""
         due = datetime.fromisoformat(row["due_at"])
-        typer.echo(
+        say(
             f"#{row['id']:<6} {row['state']:<9} {row['kind'] + method:<17} "
             f"{due:%Y-%m-%d %H:%M%z}  {row['recipient']}  {row['subject']}{error}"
         )
@@ -215,20 +216,20 @@ def outbox_show(
         ("claimed_by", _("claimed by")),
         ("last_error", _("last error")),
     ]
-    typer.echo(_("message #{id}").format(id=row.id))
+    say(_("message #{id}").format(id=row.id))
     width = max(len(label) for _key, label in labels) + 2
     for key, label in labels:
         if data[key] is not None:
-            typer.echo(f"  {label + ':':<{width}}{data[key]}")
+            say(f"  {label + ':':<{width}}{data[key]}")
     attempts = _("{attempts} of at most {max}").format(
         attempts=row.attempts, max=settings.mail.max_attempts
     )
-    typer.echo(f"  {_('attempts') + ':':<{width}}{attempts}")
+    say(f"  {_('attempts') + ':':<{width}}{attempts}")
     if history:
-        typer.echo(_("events:"))
+        say(_("events:"))
         for item in data["events"]:
             arrow = f" {item['from'] or '-'} → {item['to'] or '-'}" if item["to"] else ""
-            typer.echo(f"  {item['at']}  {item['event']}{arrow}  ({item['actor']})")
+            say(f"  {item['at']}  {item['event']}{arrow}  ({item['actor']})")
 
 
 @outbox_app.command("retry")
@@ -268,6 +269,6 @@ def outbox_retry(
         len(ids),
     )
     shown = ", ".join(f"#{i}" for i in ids[:20]) + (" …" if len(ids) > 20 else "")
-    typer.echo(text.format(count=len(ids), ids=shown or "-"))
+    say(text.format(count=len(ids), ids=shown or "-"))
     if ids:
-        typer.echo(_("a running fbh serve sends them now; else run 'fbh outbox send'"))
+        say(_("a running fbh serve sends them now; else run 'fbh outbox send'"))

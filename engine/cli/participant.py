@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.common import JsonOption, emit_json, parse_id, state
+from engine.cli.common import JsonOption, checked_path, emit_json, parse_id, say, state
 from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.errors import InvalidInputError
@@ -58,7 +58,7 @@ def participant_add(
     if as_json:
         emit_json(view.to_json())
         return
-    typer.echo(_("added {who}").format(who=f"{view.name} <{view.email}>"))
+    say(_("added {who}").format(who=f"{view.name} <{view.email}>"))
 
 
 @participant_app.command("list")
@@ -74,9 +74,9 @@ def participant_list(
         emit_json([v.to_json() for v in views])
         return
     if not views:
-        typer.echo(_("no participants"))
+        say(_("no participants"))
     for view in views:
-        typer.echo(_line(view))
+        say(_line(view))
 
 
 @participant_app.command("remove")
@@ -85,7 +85,7 @@ def participant_remove(
 ) -> None:
     """Remove a participant; their coming meetings are cancelled for them."""
     state(ctx).fbh.participants.remove(parse_id(programme_id), email, clock.utcnow(), part)
-    typer.echo(_("removed {email}").format(email=email.strip().lower()))
+    say(_("removed {email}").format(email=email.strip().lower()))
 
 
 @participant_app.command("answer")
@@ -104,7 +104,7 @@ def participant_answer(
     if as_json:
         emit_json(view.to_json() if view else {"email": email.strip().lower()})
         return
-    typer.echo(
+    say(
         _("{email}: {answer} recorded for {meeting}").format(
             email=email.strip().lower(), answer=answer.strip().lower(), meeting=meeting
         )
@@ -122,7 +122,7 @@ def participant_import(
 ) -> None:
     """Import participants from a CSV file (Excel's 'CSV UTF-8'); a bad row imports nothing."""
     try:
-        data = file.read_bytes()
+        data = checked_path(file, "FILE").read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"{file}: {exc.strerror or exc}") from None
     try:
@@ -136,7 +136,7 @@ def participant_import(
         "{added} participants added, {updated} updated",
         added,
     )
-    typer.echo(text.format(added=added, updated=updated))
+    say(text.format(added=added, updated=updated))
 
 
 @participant_app.command("export")
@@ -149,7 +149,7 @@ def participant_export(
     """Export the participants as a CSV file Excel opens (UTF-8 with BOM, ';')."""
     data = state(ctx).reader.participants.export_csv(parse_id(programme_id), part)
     _write_atomically(file, data)
-    typer.echo(_("written to {file}").format(file=file))
+    say(_("written to {file}").format(file=file))
 
 
 @participant_app.command("headcount")
@@ -163,7 +163,7 @@ def participant_headcount(
         return
     for item in counts:
         c = item.counts
-        typer.echo(
+        say(
             _(
                 "{title}: {accepted} accepted, {tentative} tentative, {unanswered} not answered, "
                 "{declined} declined; lunch for {lunch}"
@@ -189,7 +189,7 @@ def participant_forget(
         return
     total = sum(found.values())
     text = ngettext("{count} row erased or rewritten", "{count} rows erased or rewritten", total)
-    typer.echo(text.format(count=total))
+    say(text.format(count=total))
 
 
 def _write_atomically(out: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ from engine.cli.common import (
     JsonOption,
     emit_json,
     parse_date,
+    say,
     state,
 )
 from engine.cli.formatting import (
@@ -36,4 +37,4 @@ def plan_command(
     if as_json:
         emit_json(plan_to_json(plan, settings.tz))
     else:
-        typer.echo(format_plan(plan, settings))
+        say(format_plan(plan, settings))

@@ -12,11 +12,14 @@ import typer
 from engine.cli.common import (
     JsonOption,
     check_choices,
+    clean,
     emit_json,
+    optional_text,
     parse_contact,
     parse_date,
     parse_id,
     required_text,
+    say,
     state,
 )
 from engine.cli.formatting import (
@@ -28,7 +31,7 @@ from engine.cli.i18n import _, ngettext
 from engine.cli.programme_link import programme_link
 from engine.domain import clock
 from engine.domain.errors import ConflictError, InvalidInputError
-from engine.domain.model import ProgrammeState
+from engine.domain.model import MAX_REASON, ProgrammeState
 from engine.domain.views import ProgrammeView
 
 if TYPE_CHECKING:  # the read commands do not load the services (docs/benchmarks.md)
@@ -87,7 +90,7 @@ def programme_create(
             "note: {count} milestones lie in the past ({keys}): no mail is sent for them",
             len(past),
         )
-        typer.echo(note.format(count=len(past), keys=keys), err=True)
+        say(note.format(count=len(past), keys=keys), err=True)
 
 
 def check_not_past(start: date, today: date) -> None:
@@ -154,11 +157,11 @@ def programme_show(
         return
     show_programme(view, state(ctx).settings, False)
     if events:
-        typer.echo("\n" + _("events:"))
+        say("\n" + _("events:"))
         for event in state(ctx).reader.events(ident):
             arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
             what = event["data"].get("milestone", "programme")
-            typer.echo(f"  {event['at']}  {event['actor']:<16} {what:<32} {event['event']}{arrow}")
+            say(f"  {event['at']}  {event['actor']:<16} {what:<32} {event['event']}{arrow}")
 
 
 @programme_app.command("list")
@@ -179,9 +182,9 @@ def programme_list(
         emit_json([v.to_json(settings.tz) for v in views])
         return
     if not views:
-        typer.echo(_("no programmes"))
+        say(_("no programmes"))
     for v in views:
-        typer.echo(
+        say(
             f"#{v.id:<5} {v.workflow:<18} {state_label(v.state):<10} {v.start} – {v.end}  "
             f"{v.organisation} ({v.municipality})  {v.consultant.email}"
         )
@@ -191,7 +194,7 @@ def _programme_action(
     ctx: typer.Context, programme_id: str, action: Callable[[Fbh, int, datetime], ProgrammeView]
 ) -> None:
     view = action(state(ctx).fbh, parse_id(programme_id), clock.utcnow())
-    typer.echo(_("programme {id}: {state}").format(id=view.id, state=state_label(view.state)))
+    say(_("programme {id}: {state}").format(id=view.id, state=state_label(view.state)))
 
 
 @programme_app.command("cancel")
@@ -206,13 +209,14 @@ def programme_cancel(
     On a terminal it asks first (--yes skips the question); from a script (stdin not a
     terminal) it cancels without asking, as before."""
     ident = parse_id(programme_id)
+    reason = optional_text(reason, "--reason", MAX_REASON, multiline=True)
     if not yes and sys.stdin.isatty():
         view = state(ctx).fbh.show(ident)
         question = _(
             "Cancel programme {id} ({workflow}, {organisation})? Everyone gets a cancellation"
         ).format(id=view.id, workflow=view.workflow_title, organisation=view.organisation)
-        if not typer.confirm(question, default=False):
-            typer.echo(_("nothing changed"))
+        if not typer.confirm(clean(question), default=False):
+            say(_("nothing changed"))
             raise typer.Exit(1)
     _programme_action(ctx, programme_id, lambda f, i, now: f.cancel(i, now, reason=reason))
 
@@ -290,7 +294,7 @@ def programme_move(
     if as_json:
         emit_json(_move_json(result))
         return
-    typer.echo(format_move(result))
+    say(format_move(result))
 
 
 def _move_json(result: MoveResult) -> dict[str, Any]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from engine.cli.common import parse_id, state
+from engine.cli.common import parse_id, say, state
 from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.services.pages import issue_link, page_url, revoke_links
@@ -30,10 +29,10 @@ def programme_link(
             "{count} page links revoked for programme {id}",
             revoked,
         )
-        typer.echo(text.format(count=revoked, id=ident))
+        say(text.format(count=revoked, id=ident))
         return
     token = issue_link(fbh, ident, clock.utcnow())
-    typer.echo(page_url(settings, token))
+    say(page_url(settings, token))
     if settings.http.listen is None:
         note = _("note: [http] listen is not set; fbh serve serves no pages")
-        sys.stderr.write(f"{note}\n")
+        say(note, err=True)

@@ -9,10 +9,12 @@ import typer
 from engine.cli.common import (
     JsonOption,
     emit_json,
+    optional_text,
     parse_contact,
     parse_date,
     parse_id,
     required_text,
+    say,
     state,
 )
 from engine.cli.formatting import (
@@ -21,7 +23,7 @@ from engine.cli.formatting import (
 )
 from engine.cli.i18n import _, ngettext
 from engine.domain import clock
-from engine.domain.errors import InvalidInputError
+from engine.domain.model import MAX_REASON
 from engine.domain.views import RequestView
 from engine.services.requests import Acceptance, RequestDesk
 
@@ -56,7 +58,7 @@ def request_add(
     if as_json:
         emit_json(view.to_json())
     else:
-        typer.echo(
+        say(
             _("request {id}: answer by {deadline} ({left})").format(
                 id=view.id, deadline=view.deadline, left=days_left_text(view)
             )
@@ -71,13 +73,13 @@ def request_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         emit_json([v.to_json() for v in views])
         return
     if not views:
-        typer.echo(_("no requests"))
+        say(_("no requests"))
     for v in views:
         flag = "  " + _("OVERDUE") if v.breached else ""
         dates = _("received {received}  deadline {deadline}").format(
             received=v.received, deadline=v.deadline
         )
-        typer.echo(
+        say(
             f"#{v.id:<5} {state_label(v.state):<9} {dates} "
             f"({days_left_text(v)})  {v.organisation}  {v.contact}{flag}"
         )
@@ -92,7 +94,7 @@ def _show_request(view: RequestView, what: str, as_json: bool) -> None:
         emit_json(view.to_json())
     else:
         request = _("request {id}").format(id=view.id)
-        typer.echo(f"{request}: {what} [{state_label(view.state)}]")
+        say(f"{request}: {what} [{state_label(view.state)}]")
 
 
 @request_app.command("propose")
@@ -124,9 +126,7 @@ def request_accept(
     as_json: JsonOption = False,
 ) -> None:
     """Accept a request: create its programme and link it."""
-    place = " ".join(municipality.split())
-    if not place:
-        raise InvalidInputError("--municipality must not be empty")
+    place = required_text(municipality, "--municipality")
     acceptance = Acceptance(
         start=parse_date(start, "--start"),
         consultant=parse_contact(consultant, "--consultant"),
@@ -141,7 +141,7 @@ def request_accept(
     if as_json:
         emit_json(view.to_json() | {"programme": programme.to_json(settings.tz)})
         return
-    typer.echo(
+    say(
         _("request {id}: accepted; programme {programme} created").format(
             id=view.id, programme=programme.id
         )
@@ -158,6 +158,7 @@ def request_decline(
     as_json: JsonOption = False,
 ) -> None:
     """Decline (or close) a request; its reminders are cancelled."""
+    reason = optional_text(reason, "--reason", MAX_REASON, multiline=True)
     view = _desk(ctx).decline(parse_id(request_id, "request id"), reason, clock.utcnow())
     _show_request(view, _("declined"), as_json)
 

@@ -12,6 +12,7 @@ import typer
 from engine.cli.common import (
     JsonOption,
     emit_json,
+    say,
     state,
 )
 from engine.cli.i18n import _
@@ -76,10 +77,10 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     config = str(settings.config_file) if settings.config_file else None
     if not as_json:  # first: they say where fbh looked, should the database be missing
         none = _("none (built-in defaults)")
-        typer.echo(_("config: {path}").format(path=config or none))
-        typer.echo(_("database: {url}").format(url=settings.database_display))
+        say(_("config: {path}").format(path=config or none))
+        say(_("database: {url}").format(url=settings.database_display))
     report = gather(state(ctx).reader, clock.utcnow())
     if as_json:
         emit_json({"config": config, "database": settings.database_display, **report.to_json()})
     else:
-        typer.echo(format_status(report, settings.tz))
+        say(format_status(report, settings.tz))

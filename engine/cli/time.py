@@ -9,13 +9,16 @@ import typer
 from engine.cli.common import (
     JsonOption,
     emit_json,
+    optional_text,
     parse_date,
     parse_id,
+    say,
     state,
 )
 from engine.cli.i18n import _, ngettext
 from engine.domain import clock
 from engine.domain.budget import PartStatus, text_bar
+from engine.domain.model import MAX_NOTE
 from engine.services.timelog import (
     TimeChange,
     TimeEntryView,
@@ -57,7 +60,7 @@ def time_log(
         parse_id(programme_id),
         hours=parse_hours(hours),
         day=parse_date(on, "--date") if on is not None else None,
-        note=note,
+        note=optional_text(note, "--note", MAX_NOTE),
         part=part,
         now=clock.utcnow(),
     )
@@ -80,7 +83,7 @@ def time_edit(
         parse_id(entry_id, "entry id"),
         hours=parse_hours(hours) if hours is not None else None,
         day=parse_date(on, "--date") if on is not None else None,
-        note=note,
+        note=optional_text(note, "--note", MAX_NOTE) if note is not None else None,
         part=part,
         now=clock.utcnow(),
     )
@@ -95,7 +98,7 @@ def time_delete(ctx: typer.Context, entry_id: EntryArgument, as_json: JsonOption
         emit_json({"deleted": entry.to_json()})
         return
     deleted = _("deleted entry {id}").format(id=entry.id)
-    typer.echo(f"{deleted}: {_entry_line(entry)}")
+    say(f"{deleted}: {_entry_line(entry)}")
 
 
 @time_app.command("status")
@@ -107,7 +110,7 @@ def time_status_command(
     if as_json:
         emit_json(status.to_json())
         return
-    typer.echo(format_status(status))
+    say(format_status(status))
 
 
 @time_app.command("list")
@@ -118,9 +121,9 @@ def time_list(ctx: typer.Context, programme_id: IdArgument, as_json: JsonOption 
         emit_json([e.to_json() for e in entries])
         return
     if not entries:
-        typer.echo(_("no time logged"))
+        say(_("no time logged"))
     for entry in entries:
-        typer.echo(f"#{entry.id:<5} {_entry_line(entry)}")
+        say(f"#{entry.id:<5} {_entry_line(entry)}")
 
 
 def _show_change(verb: str, change: TimeChange, as_json: bool) -> None:
@@ -134,15 +137,15 @@ def _show_change(verb: str, change: TimeChange, as_json: bool) -> None:
         )
         return
     part = change.status.part(change.entry.part)
-    typer.echo(f"{verb.format(id=change.entry.id)}: {_entry_line(change.entry)}")
-    typer.echo(f"  {_part_line(part)}")
+    say(f"{verb.format(id=change.entry.id)}: {_entry_line(change.entry)}")
+    say(f"  {_part_line(part)}")
     if change.alerts_queued:
         queued = ngettext(
             "{n} budget alert queued; deliver it with 'fbh outbox send'",
             "{n} budget alerts queued; deliver them with 'fbh outbox send'",
             change.alerts_queued,
         )
-        typer.echo("  " + queued.format(n=change.alerts_queued))
+        say("  " + queued.format(n=change.alerts_queued))
 
 
 def _entry_line(entry: TimeEntryView) -> str:

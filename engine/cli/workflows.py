@@ -9,7 +9,9 @@ import typer
 
 from engine.cli.common import (
     JsonOption,
+    checked_path,
     emit_json,
+    say,
     state,
 )
 from engine.domain.definitions import check_paths, load_registry
@@ -23,13 +25,15 @@ def workflows_check(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders.")] = None,
 ) -> None:
     """Validate definitions; print each problem as 'file: key.path: message'."""
-    targets = list(paths) if paths else [state(ctx).settings.workflows_dir]
+    targets = (
+        [checked_path(p, "PATHS") for p in paths] if paths else [state(ctx).settings.workflows_dir]
+    )
     problems = check_paths(targets)
     for problem in problems:
-        typer.echo(str(problem), err=True)
+        say(str(problem), err=True)
     if problems:
         raise typer.Exit(2)
-    typer.echo(f"ok: {', '.join(str(t) for t in targets)}")
+    say(f"ok: {', '.join(str(t) for t in targets)}")
 
 
 @workflows_app.command("list")
@@ -53,4 +57,4 @@ def workflows_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     for row in rows:
         extra = f"  extends {row['extends']}" if row["extends"] else ""
-        typer.echo(f"{row['key']:<20} {row['version']:<20} {row['title']}{extra}")
+        say(f"{row['key']:<20} {row['version']:<20} {row['title']}{extra}")

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
-from engine.config.base import Section
+from engine.config.base import Between, Section, number
 from engine.domain.catchup import DEFAULT_MODES, CatchUpMode, CatchUpPolicy
 from engine.domain.model import MAIL_KINDS
 
 # Every kind of outbox message the catch-up policy may name, plus the weekly digest job.
 CATCH_UP_KINDS = frozenset({*MAIL_KINDS, "digest"})
+GRACE_MINUTES = Between(0, 525_600)  # up to a year
 
 
 class CatchUpSection(Section):
@@ -31,7 +32,7 @@ class CatchUpSection(Section):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     default: CatchUpMode = "send"
-    grace_minutes: float = Field(default=60.0, ge=0)
+    grace_minutes: Annotated[float, GRACE_MINUTES] = 60.0
 
     @model_validator(mode="after")
     def _known_keys(self) -> CatchUpSection:
@@ -40,8 +41,16 @@ class CatchUpSection(Section):
             if kind not in CATCH_UP_KINDS:
                 known = ", ".join(sorted(CATCH_UP_KINDS))
                 raise ValueError(f"unknown kind {kind!r} in daemon.catch_up (known: {known})")
-            if suffix and not (isinstance(value, int | float) and value >= 0):
-                raise ValueError(f"{key} must be a number of minutes ≥ 0")
+            if suffix and (not isinstance(value, int | float) or isinstance(value, bool)):
+                raise ValueError(f"{key} must be a number of minutes")
+            if suffix:
+                try:
+                    GRACE_MINUTES.check(value)
+                except ValueError:
+                    low, high = number(GRACE_MINUTES.low), number(GRACE_MINUTES.high)
+                    raise ValueError(
+                        f"{key} must be a number of minutes between {low} and {high}"
+                    ) from None
             if not suffix and value not in ("send", "miss"):
                 raise ValueError(f'{key} must be "send" or "miss", not {value!r}')
         return self
@@ -83,13 +92,15 @@ class DaemonSection(Section):
     """``fbh serve``: timers, heartbeats, leadership and delivery."""
 
     name: str | None = None  # default: host:pid
-    heartbeat_seconds: float = Field(default=2.0, gt=0)
-    heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)  # unseen this long: dead
-    leader_check_seconds: float = Field(default=1.0, gt=0)
-    poll_seconds: float = Field(default=60.0, gt=0)  # safety poll over the database
-    watch_seconds: float = Field(default=1.0, gt=0)  # SQLite: change counter poll
-    batch_size: int = Field(default=20, gt=0)  # bounds duplicates after a crash
-    shutdown_seconds: float = Field(default=6.0, ge=0)  # grace for in-flight sends on SIGTERM
+    heartbeat_seconds: Annotated[float, Between(0.1, 300)] = 2.0
+    # unseen this long: dead
+    heartbeat_timeout_seconds: Annotated[float, Between(0.2, 3600)] = 10.0
+    leader_check_seconds: Annotated[float, Between(0.1, 300)] = 1.0
+    poll_seconds: Annotated[float, Between(0.1, 86_400)] = 60.0  # safety poll over the database
+    watch_seconds: Annotated[float, Between(0.05, 60)] = 1.0  # SQLite: change counter poll
+    batch_size: Annotated[int, Between(1, 10_000)] = 20  # bounds duplicates after a crash
+    # grace for in-flight sends on SIGTERM
+    shutdown_seconds: Annotated[float, Between(0, 3600)] = 6.0
     deliver: Literal["all", "leader"] = "all"  # which daemons deliver the outbox
     sla_cron: str = "*/15 * * * *"  # the request SLA check, in [engine] timezone
     budget_cron: str = "30 6 * * *"  # programmes that ended under their time budget
@@ -116,7 +127,7 @@ class DaemonSection(Section):
 class RequestsSection(Section):
     """The 14-day answer to a request: reminders before the deadline, escalation after."""
 
-    reminder_days: tuple[int, ...] = (10, 13)  # days after receipt
+    reminder_days: tuple[Annotated[int, Between(1, 365)], ...] = (10, 13)  # days after receipt
     notice_time: str = "08:00"  # local time of reminders and the escalation
 
     @field_validator("reminder_days")

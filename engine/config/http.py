@@ -6,11 +6,12 @@ No ``listen`` key (the default): no HTTP server. See docs/operations.md.
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from engine.config.base import Section
+from engine.config.base import Between, Section
 
 DEFAULT_FEED_CANCELLED_DAYS = 30
 DEFAULT_PAGE_REQUESTS = 60
@@ -22,12 +23,12 @@ class HttpSection(Section):
     listen: str | None = None
     # A cancelled meeting stays in the calendar feeds (STATUS:CANCELLED) this many days after
     # its cancellation, so subscribed calendars see it cancelled; then it drops out.
-    feed_cancelled_days: int = Field(default=DEFAULT_FEED_CANCELLED_DAYS, ge=0, le=3660)
+    feed_cancelled_days: Annotated[int, Between(0, 3660)] = DEFAULT_FEED_CANCELLED_DAYS
     # How the tovholder reaches this server, e.g. "https://fbh.bl.dk": the links in mails and
     # ``fbh programme link`` are then full URLs (without it, paths such as /p/{token}).
     public_url: str | None = None
     # Requests a minute one page token may make (GET and POST); more get 429.
-    page_requests_per_minute: int = Field(default=DEFAULT_PAGE_REQUESTS, ge=1, le=10_000)
+    page_requests_per_minute: Annotated[int, Between(1, 10_000)] = DEFAULT_PAGE_REQUESTS
 
     @field_validator("public_url")
     @classmethod

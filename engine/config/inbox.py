@@ -5,42 +5,41 @@ The IMAP password is read only from ``FBH_IMAP_PASSWORD``; a password in the fil
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import field_validator
 
+from engine.config.base import Between, Section
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
 
 IMAP_PASSWORD_ENV = "FBH_IMAP_PASSWORD"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ImapSection(_Section):
+class ImapSection(Section):
     host: str = "localhost"
-    port: int = Field(default=993, gt=0, lt=65536)
+    port: Annotated[int, Between(1, 65535)] = 993
     tls: bool = True  # implicit TLS (IMAPS)
     starttls: bool = False
     username: str | None = None
     folder: str = "INBOX"
     cafile: str | None = None  # a CA bundle for a private server certificate
     validate_certs: bool = True
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: Annotated[float, Between(0.1, 3600)] = 30.0
 
 
-class InboxSection(_Section):
+class InboxSection(Section):
     transport: Literal["maildir", "imap"] = "maildir"
     maildir: str = "var/inbox"
     # Where organisations send requests ("Name <addr>"); default: the [mail] sender, the
     # address fbh reads (the ORGANIZER of every invite).
     request_address: str | None = None
-    poll_seconds: float = Field(default=30.0, gt=0)  # without IMAP IDLE
-    batch_size: int = Field(default=50, gt=0)  # messages per pass and transaction batch
-    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # larger mail is set aside
-    max_parts: int = Field(default=100, gt=0)
+    poll_seconds: Annotated[float, Between(0.1, 86_400)] = 30.0  # without IMAP IDLE
+    # messages per pass and transaction batch
+    batch_size: Annotated[int, Between(1, 10_000)] = 50
+    # larger mail is set aside (1 KiB … 1 GiB)
+    max_bytes: Annotated[int, Between(1024, 1024**3)] = 10 * 1024 * 1024
+    max_parts: Annotated[int, Between(1, 10_000)] = 100
     enabled: bool = True  # whether ``fbh serve`` reads the inbox
     imap: ImapSection = ImapSection()
 

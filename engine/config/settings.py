@@ -1,28 +1,35 @@
 """Configuration: ``config.toml`` plus secrets from the environment (every key is in
 docs/operations.md, "Configuration").
 
-Relative paths are resolved against the folder of the config file. The SMTP password is read
-only from ``FBH_SMTP_PASSWORD``; a password in the file is refused.
+Relative paths are resolved against the folder of the config file. Passwords are read only from
+the environment (``FBH_SMTP_PASSWORD``, ``FBH_IMAP_PASSWORD``, ``FBH_DATABASE_PASSWORD`` or the
+whole ``FBH_DATABASE_URL``); a password in the file is refused (engine/config/secrets.py).
+Every number has a range (``Between`` in the section's declaration), checked at load.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 
-from engine.config.base import Section
+from engine.config.base import Between, Section
 from engine.config.courses import CourseSection
 from engine.config.daemon import DaemonSection, RequestsSection
 from engine.config.http import HttpSection
 from engine.config.inbox import IMAP_PASSWORD_ENV, InboxSection
+from engine.config.secrets import (
+    DATABASE_PASSWORD_ENV,
+    DATABASE_URL_ENV,
+    display_url,
+    parse_database_url,
+)
 from engine.domain.errors import ConfigError, InvalidInputError
 from engine.domain.i18n import _
 from engine.domain.model import Contact
@@ -30,7 +37,6 @@ from engine.domain.workdays import Closure, WorkingCalendar
 
 CONFIG_ENV = "FBH_CONFIG"
 PASSWORD_ENV = "FBH_SMTP_PASSWORD"
-DATABASE_URL_ENV = "FBH_DATABASE_URL"
 PSEUDONYM_KEY_ENV = "FBH_PSEUDONYM_KEY"  # keys the audit log's pseudonyms (docs/privacy.md)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 OptionalDay = Literal["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"]
@@ -63,7 +69,7 @@ DEFAULT_CLOSURES = (ClosureSection(name="jul og nytår", start="12-24", end="01-
 
 class EngineSection(Section):
     timezone: str = "Europe/Copenhagen"
-    hours_per_workday: float = Field(default=7.4, gt=0, le=24)
+    hours_per_workday: Annotated[float, Between(0.1, 24)] = 7.4
     workflows: str | None = None  # None: the definitions shipped with the package
     exclude_optional_days: tuple[OptionalDay, ...] = ()
     # No meetings in these periods; windows stretch past them. [] switches them off.
@@ -98,13 +104,13 @@ class DatabaseSection(Section):
 
 class SmtpSection(Section):
     host: str = "localhost"
-    port: int = Field(default=587, gt=0, lt=65536)
+    port: Annotated[int, Between(1, 65535)] = 587
     starttls: bool = True
     tls: bool = False  # implicit TLS (port 465)
     username: str | None = None
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: Annotated[float, Between(0.1, 3600)] = 30.0
     validate_certs: bool = True
-    connections: int = Field(default=4, gt=0, le=50)  # per batch, at once
+    connections: Annotated[int, Between(1, 50)] = 4  # per batch, at once
 
 
 class MailSection(Section):
@@ -112,12 +118,12 @@ class MailSection(Section):
     maildir: str = "var/mail"
     sender: str = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
     lead: str | None = None  # the programme lead: "Name <email>"
-    batch_size: int = Field(default=100, gt=0)
-    max_attempts: int = Field(default=8, gt=0)
-    retry_base_seconds: float = Field(default=30.0, gt=0)
-    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    batch_size: Annotated[int, Between(1, 10_000)] = 100
+    max_attempts: Annotated[int, Between(1, 1000)] = 8
+    retry_base_seconds: Annotated[float, Between(0.1, 86_400)] = 30.0  # up to a day
+    retry_cap_seconds: Annotated[float, Between(0.1, 604_800)] = 3600.0  # up to a week
     # After the mail server rejects fbh's login: how long sending pauses before a new try.
-    auth_retry_seconds: float = Field(default=300.0, gt=0, le=86400)
+    auth_retry_seconds: Annotated[float, Between(1, 86_400)] = 300.0
     smtp: SmtpSection = SmtpSection()
 
     @field_validator("sender", "lead")
@@ -198,13 +204,24 @@ class Settings(Section):
 
     @property
     def database_url(self) -> str:
-        url = os.environ.get(DATABASE_URL_ENV) or self.database.url
+        """``FBH_DATABASE_URL``, else ``[database] url`` with the password of
+        ``FBH_DATABASE_PASSWORD``; a malformed URL is a ``ConfigError`` (password masked)."""
+        from_env = os.environ.get(DATABASE_URL_ENV)
+        if from_env:
+            url, source = from_env, DATABASE_URL_ENV
+        else:
+            url, source = self.database.url, f"{self.config_file or 'config'}: database.url"
+        parsed = parse_database_url(url, source)
+        password = os.environ.get(DATABASE_PASSWORD_ENV)
+        if password and parsed.password is None:
+            url = parsed.set(password=password).render_as_string(hide_password=False)
         return resolve_sqlite_url(url, self.base_dir)
 
     @property
     def database_display(self) -> str:
         """The database URL with any password masked, for logs and ``fbh status``."""
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.database_url)
+        url = os.environ.get(DATABASE_URL_ENV) or self.database.url
+        return display_url(resolve_sqlite_url(url, self.base_dir))
 
     @property
     def sender(self) -> Contact:
@@ -315,6 +332,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
                 "set {env} in the environment"
             ).format(path=config_path, env=PASSWORD_ENV)
         )
+    _no_database_password(config_path, data)
     try:
         return Settings(
             base_dir=config_path.resolve().parent, config_file=config_path.resolve(), **data
@@ -322,7 +340,23 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{config_path}: {where}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{config_path}: {where}: {message}") from exc
+
+
+def _no_database_password(config_path: Path, data: dict[str, Any]) -> None:
+    """Refuse ``[database] url`` with a password in it (and a URL that is not one)."""
+    database = data.get("database")
+    url = database.get("url") if isinstance(database, dict) else None
+    if not isinstance(url, str) or "@" not in url:
+        return  # no user info, no password; a wrong type is named by the section's validation
+    if parse_database_url(url, f"{config_path}: database.url").password is not None:
+        raise ConfigError(
+            _(
+                "{file}: database.url: a password is not read from the file; set {password} "
+                "(or the whole URL in {url}) in the environment"
+            ).format(file=config_path, password=DATABASE_PASSWORD_ENV, url=DATABASE_URL_ENV)
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -333,6 +367,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(_("{path}: config file not found").format(path=path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            _(
+                "{file}: not UTF-8 text (byte 0x{byte:02x} at offset {offset}); save it as UTF-8"
+            ).format(file=path, byte=exc.object[exc.start], offset=exc.start)
+        ) from exc
     except OSError as exc:
         raise ConfigError(
             _("{path}: cannot read config file: {reason}").format(path=path, reason=exc.strerror)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,6 +57,55 @@ class MilestoneState(StrEnum):
     CANCELLED = "cancelled"  # its programme was cancelled before it took place
 
 
+# ----- free text ------------------------------------------------------------------------------
+# The limits of every free-text value a user gives fbh (docs/operations.md, "Input limits").
+# ``check_text`` enforces them for the CLI and the services alike.
+MAX_NAME = 200  # a contact's display name, an organisation, a municipality
+MAX_REASON = 1000  # why a programme was cancelled or a request declined (may span lines)
+MAX_NOTE = 500  # the note on a time entry
+MAX_KEY = 100  # a workflow, extension or milestone key, a time-entry part
+
+
+def is_control(char: str) -> bool:
+    """C0 and C1 control characters and DEL (``ESC``, ``NUL``, ``CSI``, CR, LF, …)."""
+    return unicodedata.category(char) == "Cc"
+
+
+def check_text(
+    value: str, what: str, limit: int, *, required: bool = True, multiline: bool = False
+) -> str:
+    """``value`` with its white space folded, or an ``InvalidInputError`` naming ``what``:
+    empty (when ``required``), a control character (ESC/OSC sequences, NUL, CR/LF) or
+    longer than ``limit`` characters. ``multiline`` text (a reason told in a mail) keeps its
+    line breaks: CR LF and CR become LF, each line is folded."""
+    if multiline:
+        lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        text = "\n".join(check_text(line, what, limit, required=False) for line in lines)
+        check_text(text.replace("\n", " "), what, limit, required=required)  # empty, too long
+        return text.strip("\n")
+    if any(is_control(char) for char in value):
+        raise InvalidInputError(
+            _("{what} {value}: control characters are not allowed").format(
+                what=what, value=_shown(value)
+            )
+        )
+    cleaned = " ".join(value.split())
+    if required and not cleaned:
+        raise InvalidInputError(_("{what} must not be empty").format(what=what))
+    if len(cleaned) > limit:
+        raise InvalidInputError(
+            _("{what} is longer than {limit} characters ({length})").format(
+                what=what, limit=limit, length=len(cleaned)
+            )
+        )
+    return cleaned
+
+
+def _shown(value: str) -> str:
+    """A value as an error message quotes it: its repr, cut short."""
+    return repr(value) if len(value) <= 60 else repr(value[:57]) + "…"
+
+
 _ADDRESS = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>\s]+@[^<>\s]+\.[^<>\s]+)>\s*$")
 _BARE_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 _FORBIDDEN = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -94,9 +144,17 @@ class Contact:
     @classmethod
     def parse(cls, text: str) -> Contact:
         """Parse ``Name <email>`` or a bare address; refuse control characters (CR/LF)."""
-        if _FORBIDDEN.search(text):
+        if _FORBIDDEN.search(text) or any(is_control(char) for char in text):
             raise InvalidInputError(
-                _("invalid contact {text!r}: control characters are not allowed").format(text=text)
+                _("invalid contact {text}: control characters are not allowed").format(
+                    text=_shown(text)
+                )
+            )
+        if len(text) > MAX_NAME + 256:  # a display name and an address of at most 254
+            raise InvalidInputError(
+                _("invalid contact {text}: longer than {limit} characters").format(
+                    text=_shown(text), limit=MAX_NAME + 256
+                )
             )
         match = _ADDRESS.match(text)
         if match:
@@ -114,6 +172,12 @@ class Contact:
             raise InvalidInputError(
                 _("invalid e-mail address {email!r}: {problem}").format(
                     email=email, problem=problem
+                )
+            )
+        if len(name) > MAX_NAME:
+            raise InvalidInputError(
+                _("invalid contact {text}: the name is longer than {limit} characters").format(
+                    text=_shown(text), limit=MAX_NAME
                 )
             )
         return cls(name=name or email.split("@")[0], email=email.lower())

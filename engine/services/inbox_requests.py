@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from engine.domain.errors import FbhError
-from engine.domain.model import Contact, RequestState
+from engine.domain.model import MAX_NAME, Contact, RequestState
 from engine.services.context import ServiceContext
 from engine.services.inbox_common import PROCESSED, SET_ASIDE, Outcome
 from engine.services.request_sla import queue_sla, workflow_title
@@ -27,7 +27,7 @@ def apply_request(
         return Outcome(Kind.REQUEST, SET_ASIDE, "sent from fbh's own address")
     name, organisation = split_sender_name(mail.sender_name)
     try:
-        contact = Contact.parse(f"{name} <{mail.sender}>")
+        contact = Contact.parse(f"{name[:MAX_NAME]} <{mail.sender}>")
     except FbhError as exc:
         return Outcome(Kind.REQUEST, SET_ASIDE, f"unusable From address: {exc}")
     organisation = organisation or contact.email.split("@", 1)[1]

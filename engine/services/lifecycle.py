@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from engine.domain.model import MilestoneKind, MilestoneState, ProgrammeState
+from engine.domain.model import (
+    MAX_REASON,
+    MilestoneKind,
+    MilestoneState,
+    ProgrammeState,
+    check_text,
+)
 from engine.domain.planning import BusySlot, Plan, PlannedMilestone, plan_programme
 from engine.domain.states import MILESTONE, PROGRAMME
 from engine.domain.views import DateChange, ProgrammeView
@@ -39,6 +45,7 @@ class Lifecycle:
         self.mailings = mailings
 
     def cancel(self, programme_id: int, now: datetime, *, reason: str = "") -> ProgrammeView:
+        reason = check_text(reason, "reason", MAX_REASON, required=False, multiline=True)
         with self.ctx.store.transaction() as tx:
             loaded = self.ctx.load(tx, tx.programmes.get(programme_id, for_update=True))
             self.ctx.fire_programme(tx, now, loaded.programme, "cancel", data={"reason": reason})

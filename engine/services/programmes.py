@@ -15,7 +15,7 @@ from functools import partial
 from engine.domain.errors import InvalidInputError
 from engine.domain.gcpause import paused_gc
 from engine.domain.i18n import _
-from engine.domain.model import Contact, MilestoneState, ProgrammeState
+from engine.domain.model import MAX_NAME, Contact, MilestoneState, ProgrammeState, check_text
 from engine.domain.planning import BusySlot, Plan, plan_programme
 from engine.domain.states import MILESTONE, PROGRAMME
 from engine.domain.views import ProgrammeView
@@ -126,7 +126,9 @@ class ProgrammeCreation:
             base, exts = self.ctx.planner.resolve(new.workflow, new.extensions)
             if new.consultant.email == new.tovholder.email:
                 raise InvalidInputError(_("the consultant and the tovholder must be two people"))
-        return Item(index, new, new.organisation.strip(), base, exts)
+            organisation = check_text(new.organisation, "organisation", MAX_NAME)
+            check_text(new.municipality, "municipality", MAX_NAME)
+        return Item(index, new, organisation, base, exts)
 
     def _create_chunk(
         self, tx: Tx, chunk: Sequence[Item], now: datetime, shared: Shared, *, committed: int

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.domain.errors import ConflictError, InvalidInputError
 from engine.domain.i18n import _
-from engine.domain.model import Contact, RequestState
+from engine.domain.model import MAX_NAME, MAX_REASON, Contact, RequestState, check_text
 from engine.domain.states import REQUEST
 from engine.domain.views import ProgrammeView, RequestView
 from engine.services.batch import NewProgramme
@@ -62,6 +62,7 @@ class RequestDesk:
         now: datetime,
         workflow: str = "socialt-beredskab",
     ) -> RequestView:
+        organisation = check_text(organisation, "organisation", MAX_NAME)
         definition = self.ctx.registry.get(workflow)
         received_on = received or self.ctx.today(now)
         if received_on > self.ctx.today(now):
@@ -167,7 +168,7 @@ class RequestDesk:
         new = NewProgramme(
             workflow=workflow,
             organisation=organisation,
-            municipality=acceptance.municipality,
+            municipality=check_text(acceptance.municipality, "municipality", MAX_NAME),
             consultant=acceptance.consultant,
             tovholder=acceptance.tovholder,
             start=acceptance.start,
@@ -187,6 +188,7 @@ class RequestDesk:
         return self.request_view(request_id, now), programme
 
     def decline(self, request_id: int, reason: str, now: datetime) -> RequestView:
+        reason = check_text(reason, "reason", MAX_REASON, required=False, multiline=True)
         with self.ctx.store.transaction() as tx:
             row = tx.requests.get(request_id, for_update=True)
             self._fire(tx, row, "decline", now, {"reason": reason})

@@ -19,7 +19,7 @@ from typing import Any
 from engine.domain.budget import BudgetPart, PartStatus, alert_level, round_hours
 from engine.domain.errors import FieldError, InvalidInputError
 from engine.domain.i18n import N_, _
-from engine.domain.model import ProgrammeState
+from engine.domain.model import MAX_NOTE, ProgrammeState, check_text
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import WorkflowDefinition
 from engine.services.context import ServiceContext
@@ -28,7 +28,7 @@ from engine.store.store import Programme, TimeEntry, Tx
 from notifications.budget_alerts import budget_alert_drafts
 
 MAX_HOURS_PER_DAY = 24.0
-MAX_NOTE_LENGTH = 500
+MAX_NOTE_LENGTH = MAX_NOTE
 # check_budget_end looks back this far, so a daemon that was down still sends the alert, but
 # programmes that ended long before fbh ran are left alone.
 END_CHECK_LOOKBACK = timedelta(days=28)
@@ -409,6 +409,7 @@ def _check_entry(
         )
     if len(note.strip()) > MAX_NOTE_LENGTH:
         raise FieldError("note", N_("the note is longer than {n} characters"), n=MAX_NOTE_LENGTH)
+    check_text(note, "the note", MAX_NOTE_LENGTH, required=False)  # control characters
     already = tx.time.hours_on(programme.tovholder_id, day, exclude_entry=exclude_entry)
     if round_hours(already + value) > MAX_HOURS_PER_DAY:
         person = tx.people.get(programme.tovholder_id).email

@@ -469,9 +469,12 @@ HOSTILE_PEOPLE = [
 
 @pytest.mark.parametrize(("consultant", "tovholder"), HOSTILE_PEOPLE)
 def test_service_to_maildir_with_raw_line_breaks(
-    tmp_path: Path, tally: Any, consultant: str, tovholder: str
+    tmp_path: Path, tally: Any, consultant: str, tovholder: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The service takes any text (only the CLI checks it); the mail must still be safe."""
+    """Text that got past the input checks (stored by an older fbh, or a contact built in code)
+    must still make safe mail. Since issue 13 the service refuses an organisation with CR/LF,
+    so the check is switched off here; a reason keeps its line breaks (it may span lines)."""
+    monkeypatch.setattr("engine.services.programmes.check_text", lambda value, *a, **k: value)
     shutil.copytree(REPO / "workflows", tmp_path / "workflows")
     settings = settings_for(tmp_path, tmp_path / "workflows")
     store = Store.open(settings.database_url)
@@ -513,8 +516,9 @@ def test_service_to_maildir_with_raw_line_breaks(
 
 
 def test_the_command_line_refuses_or_collapses(tmp_path: Path, tally: Any) -> None:
-    """A contact with CR/LF is refused; an organisation with line breaks is collapsed to one
-    line; names with U+2028, U+0085 or an encoded-word lookalike are taken and neutralised."""
+    """A contact or an organisation with CR/LF is refused (issue 13: control characters are
+    refused on input); an organisation with U+2028 line separators is collapsed to one line;
+    names with U+2028, U+0085 or an encoded-word lookalike are taken and neutralised."""
     database = tmp_path / "fbh.sqlite3"
     cli = Cli(tmp_path, write_config(tmp_path, database))
     create = [
@@ -533,6 +537,10 @@ def test_the_command_line_refuses_or_collapses(tmp_path: Path, tally: Any) -> No
         tally.inputs(1)
         assert "control characters are not allowed" in one_error_line(refused)
     org = "Øst\r\nBcc: evil@example.org\u2028X-Evil: 1"
+    refused = cli(*create, "--org", org, "--consultant", "A <a@bl.dk>", "--tovholder", "S <s@o.dk>")
+    tally.inputs(1)
+    assert "--org 'Øst\\r\\nBcc" in one_error_line(refused)
+    org = "Øst\u2028Bcc: evil@example.org\u2028X-Evil: 1"
     names = ("Anne\u2028Bcc: evil@example.org <anne@bl.dk>", "=?utf-8?q?Bcc?= <s@o.dk>")
     created = cli(*create, "--org", org, "--consultant", names[0], "--tovholder", names[1])
     tally.inputs(3)
