@@ -15,6 +15,7 @@ from engine.cli.common import (
     parse_date,
     parse_datetime,
     parse_id,
+    say,
     state,
 )
 from engine.cli.formatting import state_label
@@ -71,7 +72,7 @@ def course_add(
     if as_json:
         emit_json(view.to_json(settings.tz))
         return
-    typer.echo(_("course {id} planned").format(id=view.id))
+    say(_("course {id} planned").format(id=view.id))
     _show(ctx, view)
 
 
@@ -84,10 +85,10 @@ def course_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         emit_json([v.to_json(settings.tz) for v in views])
         return
     if not views:
-        typer.echo(_("no courses"))
+        say(_("no courses"))
     for v in views:
         start = v.start.astimezone(settings.tz)
-        typer.echo(
+        say(
             f"#{v.id:<4} {start:%Y-%m-%d %H:%M}  {v.city:<10} {state_label(v.state):<10} "
             f"{len(v.registered)}/{v.capacity} "
             + _("waiting {n}").format(n=len(v.waitlist))
@@ -108,8 +109,8 @@ def course_show(ctx: typer.Context, course_id: IdArgument, as_json: JsonOption =
 def _show(ctx: typer.Context, view: CourseView) -> None:
     tz = state(ctx).settings.tz
     start, end = view.start.astimezone(tz), view.end.astimezone(tz)
-    typer.echo(f"#{view.id} {view.city}, {view.venue}: {start:%Y-%m-%d %H:%M}–{end:%H:%M}")
-    typer.echo(
+    say(f"#{view.id} {view.city}, {view.venue}: {start:%Y-%m-%d %H:%M}–{end:%H:%M}")
+    say(
         _("state {state}; {registered} of {capacity} seats taken; {waiting} waiting").format(
             state=state_label(view.state),
             registered=len(view.registered),
@@ -118,14 +119,14 @@ def _show(ctx: typer.Context, view: CourseView) -> None:
         )
     )
     if view.minimum is not None:
-        typer.echo(
+        say(
             _("minimum {minimum}, decide by {day}").format(minimum=view.minimum, day=view.decide_by)
         )
     for number, person in enumerate(view.registered, start=1):
-        typer.echo(f"  {number:>3}. {person.name} <{person.email}>, {person.organisation}")
+        say(f"  {number:>3}. {person.name} <{person.email}>, {person.organisation}")
     for number, person in enumerate(view.waitlist, start=1):
         label = _("waiting {n}").format(n=number)
-        typer.echo(f"  {label}: {person.name} <{person.email}>, {person.organisation}")
+        say(f"  {label}: {person.name} <{person.email}>, {person.organisation}")
 
 
 @course_app.command("register")
@@ -149,7 +150,7 @@ def course_register(
         if result == "registered"
         else _("{email}: the course {id} is full; on the waiting list")
     )
-    typer.echo(message.format(email=person.email, id=ident))
+    say(message.format(email=person.email, id=ident))
 
 
 @course_app.command("import")
@@ -179,7 +180,7 @@ def course_import(
             }
         )
         return
-    typer.echo(
+    say(
         _("course {id}: {registered} registered, {waiting} on the waiting list").format(
             id=ident,
             registered=results.count("registered"),
@@ -197,9 +198,9 @@ def course_unregister(
     """Free a seat; the first on the waiting list moves up and gets the invite."""
     address = parse_contact(email, "EMAIL").email
     promoted = state(ctx).fbh.courses.unregister(_id(course_id), address, clock.utcnow())
-    typer.echo(_("{email} unregistered").format(email=address))
+    say(_("{email} unregistered").format(email=address))
     if promoted is not None:
-        typer.echo(
+        say(
             _("{email} moved up from the waiting list; the invite is queued").format(
                 email=promoted.email
             )
@@ -210,7 +211,7 @@ def course_unregister(
 def course_cancel(ctx: typer.Context, course_id: IdArgument) -> None:
     """Cancel a course; everyone registered gets a CANCEL."""
     view = state(ctx).fbh.courses.cancel(_id(course_id), clock.utcnow())
-    typer.echo(
+    say(
         _("course {id} cancelled; {n} cancellations queued").format(
             id=view.id, n=len(view.registered) + len(view.waitlist)
         )
@@ -224,4 +225,4 @@ def course_publish(
 ) -> None:
     """Write the public course calendar: an HTML page and an ICS file."""
     html, ics = state(ctx).fbh.courses.publish(out, clock.utcnow())
-    typer.echo(_("wrote {html} and {ics}").format(html=html, ics=ics))
+    say(_("wrote {html} and {ics}").format(html=html, ics=ics))

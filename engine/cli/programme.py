@@ -250,9 +250,9 @@ def programme_edit(
         emit_json(data)
         return
     if not changes:
-        typer.echo(_("programme {id}: nothing changed").format(id=view.id))
+        say(_("programme {id}: nothing changed").format(id=view.id))
     for change in changes:
-        typer.echo(
+        say(
             _("programme {id}: {role} {old} → {new}; {n} future meetings moved").format(
                 id=view.id,
                 role=_("tovholder") if change.role.value == "tovholder" else _("consultant"),

@@ -6,10 +6,11 @@ Every key is optional; see docs/courses.md.
 from __future__ import annotations
 
 from datetime import time
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from engine.config.base import Section
+from engine.config.base import Between, Section
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
 
@@ -20,8 +21,8 @@ class CourseSection(Section):
 
     lead: str | None = None  # "Name <email>"
     reminder_workdays: list[int] = Field(default_factory=lambda: [5, 1])
-    roster_workdays: int = Field(default=2, ge=0, le=60)
-    decision_workdays: int = Field(default=3, ge=0, le=60)
+    roster_workdays: Annotated[int, Between(0, 60)] = 2
+    decision_workdays: Annotated[int, Between(0, 60)] = 3
     send_time: str = "09:00"  # local time of day the reminders, roster and question go out
 
     @field_validator("lead")
