@@ -41,7 +41,9 @@ def dbcli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
     config = write_config(tmp_path, url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FBH_")}
     env["FBH_ACTOR"] = "acceptance"
-    return Cli(home=tmp_path, config=config, env=env)
+    cli = Cli(home=tmp_path, config=config, env=env)
+    cli("migrate")  # commands other than fbh migrate never create the schema
+    return cli
 
 
 @dataclass(frozen=True)
