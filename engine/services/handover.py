@@ -4,8 +4,9 @@
 moves the invites of the future meetings (RFC 5546 §3.2.2: the removed attendee gets a
 ``CANCEL`` naming them, the new attendee and the others an updated ``REQUEST`` with the new
 attendee list), moves the queued reminders, task notices and check-ins to the new person, and
-writes one ``handover`` event. Whatever else must follow a handover (e.g. revoking the old
-tovholder's page link) belongs in :meth:`Handover._after`, inside the same transaction.
+writes one ``handover`` event. Whatever else must follow a handover belongs in
+:meth:`Handover._after`, inside the same transaction: today, revoking the old tovholder's page
+links.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from engine.domain.views import ProgrammeView
 from engine.services.checkins import CheckinDesk
 from engine.services.context import LoadedProgramme, ServiceContext
 from engine.services.mailings import CANCEL, REQUEST, Mailings
+from engine.services.pages import revoke_page_tokens
 from engine.store.store import Milestone, Programme, Tx
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,10 @@ class Handover:
     def _after(
         self, tx: Tx, programme: Programme, role: Role, old: Contact, new: Contact, now: datetime
     ) -> None:
-        """What else follows a handover, in its transaction (the hook for other features)."""
+        """What else follows a handover, in its transaction: the old tovholder's page links
+        stop working (docs/tovholder-page.md)."""
+        if role == Role.TOVHOLDER and programme.id is not None:
+            revoke_page_tokens(tx, programme.id, now, actor=self.ctx.actor)
         log.info("programme %s: %s handed over from %s to %s", programme.id, role, old, new)
 
     def _future_meetings(

@@ -105,6 +105,7 @@ def test_config_without_workflows_key_uses_shipped_definitions(
     )
     assert "socialt-beredskab" in listed.stdout
     assert "site-packages/engine/_workflows" in listed.stderr, listed.stderr
+    run([bin_dir / "fbh", "--config", config, "migrate"], cwd=tmp_path, env=env)
     status = run([bin_dir / "fbh", "--config", config, "status"], cwd=tmp_path, env=env).stdout
     assert f"config: {config}" in status
     assert f"database: sqlite:///{tmp_path}/etc/var/fbh.sqlite3" in status

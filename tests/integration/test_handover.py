@@ -10,6 +10,7 @@ import pytest
 from engine.domain.errors import FbhError
 from engine.domain.model import Contact
 from engine.services.facade import Fbh, NewProgramme
+from engine.services.pages import issue_link, token_hash
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SOEREN = Contact("Søren Ø", "soren@ost.dk")
@@ -93,3 +94,15 @@ def test_the_continuing_tovholder_after_the_end_and_none_after_a_cancel(fbh: Fbh
     with pytest.raises(FbhError):
         fbh.edit_programme(other, NOW, tovholder=TOVE)
     assert [c.state for c in fbh.show(other).checkins] == ["cancelled"] * 3
+
+
+def test_handing_the_tovholder_role_over_revokes_the_page_links(fbh: Fbh) -> None:
+    pid = create(fbh)
+    token = issue_link(fbh, pid, NOW)
+    with fbh.store.transaction() as tx:
+        assert tx.pages.live(token_hash(token)) is not None
+    fbh.edit_programme(pid, NOW, tovholder=TOVE)
+    with fbh.store.transaction() as tx:
+        assert tx.pages.live(token_hash(token)) is None
+        revoked = tx.events.find(programme_id=pid, event="page-revoke")
+    assert [e.data for e in revoked] == [{"revoked": 1}]
