@@ -10,6 +10,7 @@ import typer
 
 from engine.cli.common import (
     JsonOption,
+    checked_path,
     emit_json,
     parse_contact,
     parse_date,
@@ -21,8 +22,9 @@ from engine.cli.common import (
 from engine.cli.formatting import state_label
 from engine.cli.i18n import _
 from engine.domain import clock
-from engine.domain.courses import CourseView, city_of, clean_text, parse_csv, registrant
+from engine.domain.courses import CourseView, city_of, parse_csv, registrant
 from engine.domain.errors import InvalidInputError
+from engine.domain.model import MAX_NAME, check_text
 from engine.services.courses import NewCourse
 
 course_app = typer.Typer(help="The BASIS course calendar.", no_args_is_help=True)
@@ -59,8 +61,8 @@ def course_add(
     """Plan a course date."""
     settings = state(ctx).settings
     new = NewCourse(
-        city=city_of(city),
-        venue=clean_text(venue, "--venue"),
+        city=city_of(city, "--city"),
+        venue=check_text(venue, "--venue", MAX_NAME),
         start=parse_datetime(start, "--start", settings),
         end=parse_datetime(end, "--end", settings),
         capacity=capacity,
@@ -162,7 +164,7 @@ def course_import(
 ) -> None:
     """Register everyone in a CSV file (Danish Excel: ';', UTF-8); a bad row imports nothing."""
     try:
-        data = file.read_bytes()
+        data = checked_path(file, "FILE").read_bytes()
     except OSError as exc:
         raise InvalidInputError(
             _("cannot read {file}: {why}").format(file=file, why=exc.strerror or exc)
@@ -224,5 +226,5 @@ def course_publish(
     out: Annotated[Path, typer.Option("--out", help="Folder to write index.html and kurser.ics.")],
 ) -> None:
     """Write the public course calendar: an HTML page and an ICS file."""
-    html, ics = state(ctx).fbh.courses.publish(out, clock.utcnow())
+    html, ics = state(ctx).fbh.courses.publish(checked_path(out, "--out"), clock.utcnow())
     say(_("wrote {html} and {ics}").format(html=html, ics=ics))

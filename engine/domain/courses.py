@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from engine.domain.errors import InvalidInputError
 from engine.domain.i18n import _
-from engine.domain.model import Contact
+from engine.domain.model import MAX_NAME, Contact, check_text
 
 CITIES: tuple[str, ...] = ("København", "Aarhus")
 PLANNED, CANCELLED, HELD = "planned", "cancelled", "held"
@@ -27,9 +27,10 @@ CSV_HEADER: tuple[str, ...] = ("navn", "email", "organisation")
 BOM = "\ufeff"
 
 
-def city_of(text: str) -> str:
+def city_of(text: str, what: str = "city") -> str:
     """The city as written in the calendar; refuses any other (BASIS is never held locally)."""
-    wanted = unicodedata.normalize("NFC", " ".join(text.split())).casefold()
+    text = check_text(text, what, MAX_NAME)
+    wanted = unicodedata.normalize("NFC", text).casefold()
     for city in CITIES:
         if city.casefold() == wanted:
             return city
@@ -89,27 +90,15 @@ class CourseView:
         }
 
 
-def clean_text(value: str, what: str) -> str:
-    """One line of text of at most 200 characters, no control characters."""
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise InvalidInputError(_("{what} must not be empty").format(what=what))
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise InvalidInputError(
-            _("{what} {value!r}: control characters are not allowed").format(what=what, value=value)
-        )
-    if len(cleaned) > 200:
-        raise InvalidInputError(_("{what} is longer than 200 characters").format(what=what))
-    return cleaned
-
-
 def registrant(name: str, email: str, organisation: str) -> Registrant:
     """A checked registrant (the address lower-cased)."""
     contact = Contact.parse(email.strip())
     if contact.email != email.strip().lower():
         raise InvalidInputError(_("invalid e-mail address {email!r}").format(email=email))
     return Registrant(
-        clean_text(name, "name"), contact.email, clean_text(organisation, "organisation")
+        check_text(name, "name", MAX_NAME),
+        contact.email,
+        check_text(organisation, "organisation", MAX_NAME),
     )
 
 

@@ -26,8 +26,10 @@ from hostile_input import WORKFLOWS, Cli, Result, is_traceback, one_error_line, 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.domain.courses import Registrant
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
+from engine.services.courses import NewCourse
 from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
 from engine.store.store import Store
@@ -112,7 +114,23 @@ BASELINES: dict[str, list[str]] = {
     "participant export": ["participant", "export", "1", "{out}"],
     "participant forget": ["participant", "forget", "nobody@x.dk"],
     "participant headcount": ["participant", "headcount", "1"],
+    "programme edit": ["programme", "edit", "1", "--tovholder", "Tine <tine@oestervang.dk>"],
+    "course add": [
+        *("course", "add", "--city", "Aarhus", "--venue", "BL Aarhus", "--capacity", "12"),
+        *("--start", "2027-04-06T09:00", "--end", "2027-04-06T16:00"),
+    ],
+    "course show": ["course", "show", "1"],
+    "course register": [
+        *("course", "register", "1", "--name", "Ole Olsen", "--email", "ole@faellesbo.dk"),
+        *("--org", "Fællesbo"),
+    ],
+    "course import": ["course", "import", "1", "{csv}"],
+    "course unregister": ["course", "unregister", "1", "pia@oestervang.dk"],
+    "course cancel": ["course", "cancel", "2"],
+    "course publish": ["course", "publish", "--out", "{out}"],
 }
+# The registrations ``course import`` reads: Danish Excel's "CSV UTF-8" (a BOM, ';').
+COURSE_CSV = "\ufeffnavn;email;organisation\r\nLis Lund;lis@lejerbo.dk;Lejerbo\r\n"
 
 
 def _text_type(annotation: Any) -> bool:
@@ -173,7 +191,12 @@ def with_value(command: str, param_name: str, value: str, home: Path) -> list[st
     param = next(p for c, p in PARAMETERS if c == command and p.name == param_name)
     fresh = str(home / f"out-{abs(hash((command, param_name, value)))}")
     args = [
-        {"{out}": fresh, "{when}": "2027-03-09T09:00", "{d}": "2027-03-01"}.get(a, a)
+        {
+            "{out}": fresh,
+            "{when}": "2027-03-09T09:00",
+            "{d}": "2027-03-01",
+            "{csv}": str(home / "kursister.csv"),
+        }.get(a, a)
         for a in BASELINES[command]
     ]
     if param.opts[0].startswith("-"):  # an option: replace its value, or add it
@@ -196,7 +219,8 @@ def with_value(command: str, param_name: str, value: str, home: Path) -> list[st
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
-    """Programmes 1 and 2, requests 1 and 2 and time entry 1, in a SQLite file."""
+    """Programmes 1 and 2, requests 1 and 2, time entry 1 and courses 1 and 2 (Pia registered
+    for course 1), in a SQLite file, and the CSV ``course import`` reads."""
     home = tmp_path_factory.mktemp("option-fuzz")
     database = home / "fbh.sqlite3"
     cli = Cli(home, write_config(home, database))
@@ -227,8 +251,21 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
                 received=date(2027, 1, 25),
                 now=NOW,
             )
+        for city, day in (("København", 9), ("Aarhus", 16)):
+            fbh.courses.add(
+                NewCourse(
+                    city=city,
+                    venue=f"BL {city}",
+                    start=datetime(2027, 3, day, 8, 0, tzinfo=UTC),
+                    end=datetime(2027, 3, day, 15, 0, tzinfo=UTC),
+                    capacity=20,
+                ),
+                NOW,
+            )
+        fbh.courses.register(1, Registrant("Pia", "pia@oestervang.dk", "Østervang"), NOW)
     finally:
         store.dispose()
+    (home / "kursister.csv").write_text(COURSE_CSV, encoding="utf-8", newline="")
     return cli, database
 
 

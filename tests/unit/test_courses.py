@@ -57,6 +57,8 @@ def test_a_danish_excel_csv_with_a_bom_and_aeoeaa_is_read() -> None:
         ("navn;email;organisation\r\nA;a@b.dk\r\n", "row 2: expected 3 fields, got 2"),
         ("navn;email;organisation\r\nA;a@b.dk;C\r\nB;A@b.dk;D\r\n", "row 3: a@b.dk is listed"),
         ("navn;email;organisation\r\n;a@b.dk;C\r\n", "row 2: name must not be empty"),
+        ('navn;email;organisation\r\n"A\r\nBcc";a@b.dk;C\r\n', "row 2: name 'A\\r\\nBcc'"),
+        (f"navn;email;organisation\r\nA;a@b.dk;{'o' * 201}\r\n", "longer than 200 characters"),
     ],
 )
 def test_a_bad_row_refuses_the_whole_file_and_names_the_row(text: str, problem: str) -> None:
@@ -74,6 +76,10 @@ def test_only_koebenhavn_and_aarhus() -> None:
     assert city_of(" københavn ") == "København" and city_of("AARHUS") == "Aarhus"
     with pytest.raises(InvalidInputError, match="BASIS is held in København or Aarhus"):
         city_of("Odense")
+    with pytest.raises(InvalidInputError, match="longer than 200 characters"):
+        city_of("x" * 100_000, "--city")  # the check_text limit, not a 100 KB error line
+    with pytest.raises(InvalidInputError, match="control characters"):
+        city_of("Aarhus\r\n")
 
 
 def test_a_planned_course_that_has_ended_is_shown_as_held() -> None:
