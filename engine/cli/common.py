@@ -150,6 +150,7 @@ class CleanFormatter(logging.Formatter):
 # Python's date range (years 1-9999), so a typo such as year 9999 is one line, not a crash.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 MAX_ID = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL)
+MAX_PATH = 4096  # a file or folder name (Linux's PATH_MAX)
 
 
 def _check_year(value: date, text: str, what: str, kind: str) -> None:
@@ -254,8 +255,14 @@ def required_text(value: str, what: str, limit: int = MAX_NAME) -> str:
 
 def checked_path(value: Path, what: str) -> Path:
     """A file or folder name the user gave: no control characters (they would end up in
-    file names and in what fbh prints)."""
+    file names and in what fbh prints), and no longer than a path can be."""
     text = str(value)
+    if len(text) > MAX_PATH:  # the OS would refuse it too, in an error line as long as the name
+        raise InvalidInputError(
+            _("{what} is longer than {limit} characters ({length})").format(
+                what=what, limit=MAX_PATH, length=len(text)
+            )
+        )
     if any(is_control(char) for char in text):
         raise InvalidInputError(
             _("{what} {value}: control characters are not allowed").format(
