@@ -48,6 +48,7 @@ def demo_home() -> Path:
     if not (home / "var" / "fbh.sqlite3").is_file():
         home.mkdir(parents=True, exist_ok=True)
         _call([str(FBH), "demo"], home)
+    _call([str(FBH), "migrate"], home)  # a home kept from an older fbh has an older schema
     return home
 
 

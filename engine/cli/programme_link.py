@@ -9,7 +9,6 @@ import typer
 from engine.cli.common import parse_id, say, state
 from engine.cli.i18n import _, ngettext
 from engine.domain import clock
-from engine.services.pages import issue_link, page_url, revoke_links
 
 
 def programme_link(
@@ -20,6 +19,10 @@ def programme_link(
     ] = False,
 ) -> None:
     """Print a new link to the tovholder's private page (older links stay valid)."""
+    # Imported here: engine.services.pages loads the store, which `programme list` and `show`
+    # (the same command group) avoid for speed (docs/benchmarks.md, "CLI start-up").
+    from engine.services.pages import issue_link, page_url, revoke_links
+
     ident = parse_id(programme_id)
     fbh, settings = state(ctx).fbh, state(ctx).settings
     if revoke:

@@ -36,6 +36,8 @@ _USERINFO = re.compile(r"(//[^/@\s:'\"]*:)[^@\s'\"]*@")
 
 def display_url(url: str) -> str:
     """The database URL as fbh shows it: its password (if any) replaced by ``***``."""
+    if "@" not in url:  # no user info, nothing to hide (and no SQLAlchemy import to pay)
+        return url
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 

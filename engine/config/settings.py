@@ -211,6 +211,10 @@ class Settings(Section):
             url, source = from_env, DATABASE_URL_ENV
         else:
             url, source = self.database.url, f"{self.config_file or 'config'}: database.url"
+        if url.startswith("sqlite:///") and "@" not in url:
+            # no host, port or password to check: the read commands' lean path stays free of
+            # SQLAlchemy (docs/benchmarks.md, "CLI start-up")
+            return resolve_sqlite_url(url, self.base_dir)
         parsed = parse_database_url(url, source)
         password = os.environ.get(DATABASE_PASSWORD_ENV)
         if password and parsed.password is None:
