@@ -4,6 +4,7 @@ every number has a range (``Between``), declared next to its key."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
@@ -46,3 +47,12 @@ class Between:
 def number(value: float) -> str:
     """``10000`` and ``0.1``, not ``10000.0`` or ``1e+04``."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def parse_clock(value: Any, example: str = "08:00") -> time:
+    """A config time of day, ``HH:MM``; a ``ValueError`` naming the value and an example."""
+    hour, _sep, minute = str(value).strip().partition(":")
+    try:
+        return time(int(hour), int(minute))
+    except ValueError as exc:
+        raise ValueError(f"invalid time {value!r}: expected HH:MM, e.g. {example}") from exc

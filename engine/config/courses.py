@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from engine.config.base import Between, Section
+from engine.config.base import Between, Section, parse_clock
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
 
@@ -45,12 +45,7 @@ class CourseSection(Section):
     @field_validator("send_time")
     @classmethod
     def _clock_time(cls, value: str) -> str:
-        hour, _, minute = value.strip().partition(":")
-        try:
-            parsed = time(int(hour), int(minute))
-        except ValueError as exc:
-            raise ValueError(f"invalid time {value!r}: expected HH:MM, e.g. 09:00") from exc
-        return parsed.strftime("%H:%M")
+        return parse_clock(value, "09:00").strftime("%H:%M")
 
     @property
     def at(self) -> time:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, field_validator, model_validator
 
-from engine.config.base import Between, Section, number
+from engine.config.base import Between, Section, number, parse_clock
 from engine.domain.catchup import DEFAULT_MODES, CatchUpMode, CatchUpPolicy
 from engine.domain.model import MAIL_KINDS
 
@@ -145,11 +145,3 @@ class RequestsSection(Section):
     @property
     def at(self) -> time:
         return parse_clock(self.notice_time)
-
-
-def parse_clock(value: Any) -> time:
-    hour, _, minute = str(value).strip().partition(":")
-    try:
-        return time(int(hour), int(minute))
-    except ValueError as exc:
-        raise ValueError(f"invalid time {value!r}: expected HH:MM, e.g. 08:00") from exc

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError, field_validator
 
-from engine.config.base import Between, Section
+from engine.config.base import Between, Section, parse_clock
 from engine.config.courses import CourseSection
 from engine.config.daemon import DaemonSection, RequestsSection
 from engine.config.http import HttpSection
@@ -160,12 +160,7 @@ class DigestSection(Section):
     @field_validator("time")
     @classmethod
     def _clock_time(cls, value: str) -> str:
-        hour, _, minute = value.strip().partition(":")
-        try:
-            parsed = time(int(hour), int(minute))
-        except ValueError as exc:
-            raise ValueError(f"invalid time {value!r}: expected HH:MM, e.g. 07:00") from exc
-        return parsed.strftime("%H:%M")
+        return parse_clock(value, "07:00").strftime("%H:%M")
 
 
 class Settings(Section):
