@@ -1,12 +1,13 @@
-"""Acceptance tests run the installed ``fbh`` command as a subprocess."""
+"""Acceptance tests run the ``fbh`` command in processes of its own (tests/acceptance/fbhcli.py)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fbhcli import Cli, write_config
+from fbhcli import Cli, stop_fork_server, write_config
 
 
 @pytest.fixture
@@ -22,3 +23,10 @@ def fresh_cli(tmp_path: Path) -> Cli:
 def cli(fresh_cli: Cli) -> Cli:
     """The CLI in a folder whose database exists (as after ``fbh migrate``)."""
     return fresh_cli.create_database()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_fork_server() -> Iterator[None]:
+    """Stop this test process's fork server (tests/acceptance/forkserver.py) at the end."""
+    yield
+    stop_fork_server()
