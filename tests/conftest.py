@@ -8,9 +8,12 @@ be reached; under ``CI=true`` it fails instead.
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from secrets import token_hex
 
 import psycopg
 import pytest
@@ -64,6 +67,27 @@ def pg_schema_url() -> Iterator[str]:
         admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the newest schema revision, migrated once per test process."""
+    path = tmp_path_factory.mktemp("template") / "fbh.sqlite3"
+    Store.open(f"sqlite:///{path}").dispose()
+    assert not path.with_name(path.name + "-wal").exists()  # all in the one file
+    return path
+
+
+def copy_of_template(template: Path, target: Path) -> None:
+    """A migrated database at ``target``: a copy of ``template`` with its own installation id
+    (migration 0004 draws one per database), as if ``target`` had been migrated itself."""
+    shutil.copyfile(template, target)
+    connection = sqlite3.connect(target)
+    try:
+        with connection:
+            connection.execute("UPDATE installation SET installation_id = ?", (token_hex(8),))
+    finally:
+        connection.close()
+
+
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
@@ -71,8 +95,13 @@ def pg_schema_url() -> Iterator[str]:
     ]
 )
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database at the newest schema revision: SQLite (a copy of the migrated template, as
+    Alembic takes most of a small test's time) or a fresh PostgreSQL schema (migrated by the
+    first ``Store.open``)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'fbh.sqlite3'}"
+        path = tmp_path / "fbh.sqlite3"
+        copy_of_template(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     return str(request.getfixturevalue("pg_schema_url"))
 
 

@@ -4,6 +4,7 @@ database in use (issue 12, "Installing it" and "CLI basics")."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def test_shell_completion_completes_commands(cli: Cli, tmp_path: Path) -> None:
     env = {**cli.env, "_FBH_COMPLETE": "complete_bash", "COMP_WORDS": "fbh prog", "COMP_CWORD": "1"}
     done = subprocess.run([str(FBH)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.split() == ["programme"], done
-    script = cli("--show-completion", "bash", check=False)
+    # the real script: the shell is detected from the process's parents (forked, one more)
+    script = replace(cli, forked=False)("--show-completion", "bash", check=False)
     assert "_fbh_completion" in script.out, script
 
 

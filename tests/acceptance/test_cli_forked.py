@@ -28,7 +28,7 @@ COMMANDS = [
     ["programme", "show", "1"],
     ["programme", "list", "--state", "runing"],  # a bad filter value: exit 2
     ["milestone", "done", "1", "workshop"],  # a guard: exit 2
-    ["outbox", "list", "--limit", "3"],
+    ["outbox", "list", "--state", "failed"],
     ["no-such-command"],
 ]
 
@@ -56,9 +56,7 @@ def same(forked: Result, binary: Result, forked_home: Path, binary_home: Path) -
 
 
 @pytest.mark.parametrize("lang", ["en_US.UTF-8", "da_DK.UTF-8"])
-def test_a_forked_fbh_says_what_the_binary_says(
-    tmp_path: Path, fresh_cli: Cli, lang: str
-) -> None:
+def test_a_forked_fbh_says_what_the_binary_says(tmp_path: Path, fresh_cli: Cli, lang: str) -> None:
     forked, binary = both(tmp_path, fresh_cli, lang[:2])
     forked, binary = forked.in_language(lang), binary.in_language(lang)
     codes = set()
