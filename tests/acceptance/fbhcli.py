@@ -3,8 +3,9 @@
 ``Cli`` runs each command in a new process: by default a fork of a Python that has imported
 fbh's stack once (tests/acceptance/forkserver.py: the same ``main`` as the installed script,
 at a fraction of the CPU), or the installed ``fbh`` script itself with
-``FBH_TEST_CLI=binary``. Tests about what happens before ``main`` (imports, the script, a
-terminal, signals) start the script with ``subprocess`` themselves.
+``FBH_TEST_CLI=binary``. With ``FBH_TEST_SHIFT_SECONDS`` in its environment the command runs
+with its clock shifted (tests/acceptance/fbh_shifted.py). Tests about what happens before
+``main`` (imports, the script, a terminal, signals) start the script with ``subprocess``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 FBH = Path(sys.executable).with_name("fbh")
 FORKSERVER = Path(__file__).with_name("forkserver.py")
+SHIFTED = Path(__file__).with_name("fbh_shifted.py")
 
 
 def forked_by_default() -> bool:
@@ -126,8 +128,10 @@ class Cli:
         if self.forked:
             result = Result(*fork_server().run(argv, self.env, self.home, timeout))
         else:
+            # with a shifted clock: the script that shifts it (tests/acceptance/fbh_shifted.py)
+            shifted = "FBH_TEST_SHIFT_SECONDS" in self.env
             proc = subprocess.run(
-                [str(FBH), *argv],
+                [sys.executable, str(SHIFTED), *argv] if shifted else [str(FBH), *argv],
                 capture_output=True,
                 text=True,
                 env=self.env,

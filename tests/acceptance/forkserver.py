@@ -97,6 +97,13 @@ def run_child(conn: socket.socket, request: dict[str, object], fds: list[int], s
 
         time.tzset()
         sys.argv = [script, *request["argv"]]  # type: ignore[misc]
+        if "FBH_TEST_SHIFT_SECONDS" in os.environ:  # as tests/acceptance/fbh_shifted.py does
+            from datetime import UTC, datetime, timedelta
+
+            import time_machine
+
+            shift = timedelta(seconds=float(os.environ["FBH_TEST_SHIFT_SECONDS"]))
+            time_machine.travel(datetime.now(UTC) + shift, tick=True).start()
         from engine.domain import i18n
 
         i18n._chosen.clear()  # chosen on first use, from this process's argv and environment

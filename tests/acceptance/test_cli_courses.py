@@ -9,9 +9,7 @@ from __future__ import annotations
 import email.policy
 import mailbox
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,7 +21,6 @@ from fbhcli import Cli, Result, write_config
 from icalendar import Calendar
 
 CPH = ZoneInfo("Europe/Copenhagen")
-SHIFTED = Path(__file__).with_name("fbh_shifted.py")
 
 
 @pytest.fixture(
@@ -362,16 +359,7 @@ def test_a_tovholder_handover_moves_the_invites(dbcli: Cli) -> None:
 
 def shifted(cli: Cli, now: datetime, *args: str) -> Result:
     env = cli.env | {"FBH_TEST_SHIFT_SECONDS": str((now - datetime.now(UTC)).total_seconds())}
-    proc = subprocess.run(
-        [sys.executable, str(SHIFTED), "--config", str(cli.config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cli.home,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return replace(cli, env=env)(*args)
 
 
 def test_a_checkin_goes_out_three_months_after_the_end(dbcli: Cli) -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import email.policy
 import mailbox
-import subprocess
-import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,7 +19,6 @@ import pytest
 from fbhcli import Cli, Result, write_config
 from icsparsers import parser, utc_text
 from inbound_mail import reply
-from served import SHIFTED
 
 CPH = ZoneInfo("Europe/Copenhagen")
 CONSULTANT = "anne@bl.dk"
@@ -83,16 +81,7 @@ def create(cli: Cli, *extra: str) -> dict[str, Any]:
 def shifted(cli: Cli, at: datetime, *args: str) -> Result:
     """Run fbh with its clock at ``at`` (tests/acceptance/fbh_shifted.py)."""
     env = cli.env | {"FBH_TEST_SHIFT_SECONDS": str((at - datetime.now(UTC)).total_seconds())}
-    proc = subprocess.run(
-        [sys.executable, str(SHIFTED), "--config", str(cli.config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cli.home,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return replace(cli, env=env)(*args)
 
 
 def sent(cli: Cli) -> list[EmailMessage]:
