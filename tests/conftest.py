@@ -8,16 +8,13 @@ be reached; under ``CI=true`` it fails instead.
 from __future__ import annotations
 
 import os
-import shutil
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from secrets import token_hex
 
 import psycopg
 import pytest
-from fbhtest import make_settings
+from fbhtest import copy_of_template, make_settings
 from tally_report import (  # noqa: F401  (hooks: the reliability tally, xdist-aware)
     pytest_sessionfinish,
     pytest_terminal_summary,
@@ -74,18 +71,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Store.open(f"sqlite:///{path}").dispose()
     assert not path.with_name(path.name + "-wal").exists()  # all in the one file
     return path
-
-
-def copy_of_template(template: Path, target: Path) -> None:
-    """A migrated database at ``target``: a copy of ``template`` with its own installation id
-    (migration 0004 draws one per database), as if ``target`` had been migrated itself."""
-    shutil.copyfile(template, target)
-    connection = sqlite3.connect(target)
-    try:
-        with connection:
-            connection.execute("UPDATE installation SET installation_id = ?", (token_hex(8),))
-    finally:
-        connection.close()
 
 
 @pytest.fixture(

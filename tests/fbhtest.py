@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from html.parser import HTMLParser
 from pathlib import Path
+from secrets import token_hex
 
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 
@@ -22,6 +25,18 @@ def make_settings(tmp_path: Path, database_url: str, **mail: object) -> Settings
             **mail,  # type: ignore[arg-type]
         ),
     )
+
+
+def copy_of_template(template: Path, target: Path) -> None:
+    """A migrated database at ``target``: a copy of ``template`` with its own installation id
+    (migration 0004 draws one per database), as if ``target`` had been migrated itself."""
+    shutil.copyfile(template, target)
+    connection = sqlite3.connect(target)
+    try:
+        with connection:
+            connection.execute("UPDATE installation SET installation_id = ?", (token_hex(8),))
+    finally:
+        connection.close()
 
 
 class _Text(HTMLParser):

@@ -20,9 +20,9 @@ def fresh_cli(tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def cli(fresh_cli: Cli) -> Cli:
+def cli(fresh_cli: Cli, sqlite_template: Path) -> Cli:
     """The CLI in a folder whose database exists (as after ``fbh migrate``)."""
-    return fresh_cli.create_database()
+    return fresh_cli.create_database(sqlite_template)
 
 
 @pytest.fixture(scope="session", autouse=True)

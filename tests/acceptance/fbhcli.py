@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fbhtest import copy_of_template
+
 REPO = Path(__file__).resolve().parents[2]
 FBH = Path(sys.executable).with_name("fbh")
 FORKSERVER = Path(__file__).with_name("forkserver.py")
@@ -143,14 +145,21 @@ class Cli:
             raise AssertionError(f"fbh {' '.join(args)} exited {result.code}: {result.err}")
         return result
 
-    def create_database(self) -> Cli:
+    def create_database(self, template: Path | None = None) -> Cli:
         """Create the configured database, as ``fbh migrate`` does (here in this process: the
-        tests that need a database start with one at less cost). Read commands never create
-        one (docs/operations.md, "Upgrades")."""
+        tests that need a database start with one at less cost; a SQLite file as a copy of
+        ``template``, a migrated database, when given). Read commands never create one
+        (docs/operations.md, "Upgrades")."""
         from engine.config.settings import load_settings
         from engine.store.store import Store
 
-        Store.open(load_settings(self.config).database_url).dispose()
+        url = load_settings(self.config).database_url
+        if template is not None and url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            copy_of_template(template, path)
+        else:
+            Store.open(url).dispose()
         return self
 
     def in_language(self, lang: str) -> Cli:
