@@ -45,17 +45,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
 from engine.daemon.core import Clock, DaemonCore, daemon_name
 from engine.daemon.delivery import Delivery
-from engine.daemon.inbox import InboxLoop
 from engine.daemon.jobs import WEEKLY_DIGEST_EVENT, LeaderJobs, standard_jobs
 from engine.daemon.presence import Presence
 from engine.daemon.timer import JOB_DEFAULTS, Timer, fired_this_week, last_fired
 from engine.domain.errors import FbhError
 from engine.store.database import redact
+
+if TYPE_CHECKING:
+    from engine.daemon.inbox import InboxLoop
 
 __all__ = [
     "JOB_DEFAULTS",
@@ -140,7 +143,10 @@ class Daemon(Delivery, Presence):
         log.info("stopped")
 
     def _inbox(self) -> InboxLoop:
-        """Inbound mail (engine/daemon/inbox.py): what it applies may queue mail to deliver."""
+        """Inbound mail (engine/daemon/inbox.py): what it applies may queue mail to deliver.
+        Imported only with ``[inbox]`` enabled (IMAP, iCalendar parsing)."""
+        from engine.daemon.inbox import InboxLoop
+
         return InboxLoop(
             self.fbh,
             clock=self.clock,
