@@ -99,9 +99,11 @@ class Daemon(Delivery, Presence):
                 "watch": asyncio.create_task(self.watcher.run(self._changed), name="watch"),
             }
             if self.settings.inbox.enabled:
-                self._tasks["inbox"] = asyncio.create_task(self._inbox().run(), name="inbox")
-            if self.is_leader:
-                await self.became_leader()
+                self._tasks["inbox"] = asyncio.create_task(self._run_inbox(), name="inbox")
+            if self.is_leader:  # like the first delivery pass and transitions: once serving
+                self._tasks["catch-up"] = asyncio.create_task(
+                    self.became_leader(), name="catch-up"
+                )
             self._wake_all()
             log.info(
                 "fbh serve ready: %s on %s (%s), %s, delivering via %s",
@@ -141,6 +143,9 @@ class Daemon(Delivery, Presence):
             log.error("could not release this daemon's claims: %s", exc)
         await self.leadership.close()
         log.info("stopped")
+
+    async def _run_inbox(self) -> None:
+        await self._inbox().run()
 
     def _inbox(self) -> InboxLoop:
         """Inbound mail (engine/daemon/inbox.py): what it applies may queue mail to deliver.
