@@ -48,8 +48,8 @@ from bench.peers.work import vmhwm_kb
 from engine.store.store import Store
 
 METRICS = {
-    "fbh_ready": Metric("fbh serve on SQLite (100k/100k): start → ready", "s", 2.0),
-    "fbh_rss": Metric("fbh serve on SQLite (100k/100k): peak RSS at ready", "MB", 150.0),
+    "fbh_ready": Metric("fbh serve on SQLite (100k/100k): start → ready", "s", 0.5),
+    "fbh_rss": Metric("fbh serve on SQLite (100k/100k): peak RSS at ready", "MB", 70.0),
     "fbh_rss_settled": Metric("fbh serve on SQLite (100k/100k): peak RSS after settling", "MB"),
     "fbh_empty_ready": Metric("fbh serve on an empty SQLite database: start → ready", "s"),
     "fbh_empty_rss": Metric("fbh serve on an empty SQLite database: peak RSS at ready", "MB"),

@@ -101,9 +101,7 @@ class Daemon(Delivery, Presence):
             if self.settings.inbox.enabled:
                 self._tasks["inbox"] = asyncio.create_task(self._run_inbox(), name="inbox")
             if self.is_leader:  # like the first delivery pass and transitions: once serving
-                self._tasks["catch-up"] = asyncio.create_task(
-                    self.became_leader(), name="catch-up"
-                )
+                self._tasks["catch-up"] = asyncio.create_task(self.became_leader(), name="catch-up")
             self._wake_all()
             log.info(
                 "fbh serve ready: %s on %s (%s), %s, delivering via %s",
