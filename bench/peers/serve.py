@@ -8,6 +8,7 @@ line is written, not when a poll happens to look.
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import json
 import os
@@ -31,12 +32,20 @@ PEER_VERSION = "1"
 class Process:
     """A child process whose output lines are logged and watched."""
 
-    def __init__(self, command: list[str], log: Path, *, cwd: Path, stream: str = "stderr"):
+    def __init__(
+        self,
+        command: list[str],
+        log: Path,
+        *,
+        cwd: Path,
+        stream: str = "stderr",
+        extra_env: dict[str, str] | None = None,
+    ):
         self.log = log
         self.lines: list[tuple[float, str]] = []  # (time.time() when read, line)
         self._handle = log.open("w", encoding="utf-8")
         self._seen = threading.Condition()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FBH_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FBH_")} | (extra_env or {})
         self.spawned = time.time()
         self.proc = subprocess.Popen(
             command,
@@ -122,10 +131,34 @@ lead = "Programleder <programleder@bl.dk>"
     return config
 
 
-def spawn_fbh(home: Path, url: str) -> Process:
+def spawn_fbh(home: Path, url: str, *, extra_env: dict[str, str] | None = None) -> Process:
     """``fbh serve`` (the real CLI) on ``url``, delivering to ``home/mail``."""
     config = write_fbh_config(home, url)
-    return Process([str(FBH), "--config", str(config), "serve"], home / "serve.log", cwd=home)
+    command = [str(FBH), "--config", str(config), "serve"]
+    return Process(command, home / "serve.log", cwd=home, extra_env=extra_env)
+
+
+PACKAGES = ("engine", "notifications")
+
+
+def byte_compile() -> None:
+    """Write the ``.pyc`` files of fbh's own packages, as ``pip install`` does for a wheel (and
+    has done for every third-party package the peers import). A checkout installed with
+    ``pip install -e`` has none until Python writes them on import, and never with
+    ``PYTHONDONTWRITEBYTECODE=1``: then every start compiles fbh's modules from source."""
+    for package in (*PACKAGES, "bench"):  # bench: the peers' own code
+        compileall.compile_dir(seed.REPO / package, quiet=1)
+
+
+def source_copy(dest: Path) -> Path:
+    """fbh's packages copied to ``dest`` without ``.pyc`` files: on ``PYTHONPATH`` (ahead of the
+    editable install) with ``PYTHONDONTWRITEBYTECODE=1``, a start compiles them from source,
+    as a start from an editable checkout in such an environment does."""
+    for package in PACKAGES:
+        shutil.copytree(
+            seed.REPO / package, dest / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return dest
 
 
 def fbh_ready(process: Process, seconds: float) -> float:
