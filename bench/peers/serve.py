@@ -9,6 +9,7 @@ line is written, not when a poll happens to look.
 from __future__ import annotations
 
 import compileall
+import contextlib
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -141,13 +142,25 @@ def spawn_fbh(home: Path, url: str, *, extra_env: dict[str, str] | None = None) 
 PACKAGES = ("engine", "notifications")
 
 
-def byte_compile() -> None:
-    """Write the ``.pyc`` files of fbh's own packages, as ``pip install`` does for a wheel (and
-    has done for every third-party package the peers import). A checkout installed with
-    ``pip install -e`` has none until Python writes them on import, and never with
-    ``PYTHONDONTWRITEBYTECODE=1``: then every start compiles fbh's modules from source."""
-    for package in (*PACKAGES, "bench"):  # bench: the peers' own code
-        compileall.compile_dir(seed.REPO / package, quiet=1)
+@contextlib.contextmanager
+def byte_compiled() -> Iterator[None]:
+    """Within the block, fbh's own packages have their ``.pyc`` files, as after ``pip install``
+    of a wheel (and as every third-party package the peers import has). A checkout installed
+    with ``pip install -e`` has none until Python writes them on import, and never with
+    ``PYTHONDONTWRITEBYTECODE=1``: then every start compiles fbh's modules from source. The
+    files written here are removed afterwards, so that later benchmarks (``bench.cli_speed``)
+    run as they did."""
+    roots = [seed.REPO / package for package in (*PACKAGES, "bench")]  # bench: the peers' code
+    before = {path for root in roots for path in root.rglob("*.pyc")}
+    for root in roots:
+        compileall.compile_dir(root, quiet=1)
+    try:
+        yield
+    finally:
+        for path in {path for root in roots for path in root.rglob("*.pyc")} - before:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only when empty
+                path.parent.rmdir()
 
 
 def source_copy(dest: Path) -> Path:

@@ -29,6 +29,8 @@ programmes that ended under their time budget (``daemon.budget_cron``;
 ``engine.services.timelog.check_budget_end``). A new leader runs these at once too (each queues its
 mail once), the digest only if this week's digest time has passed, no leader has run it
 since (the ``weekly-digest`` event it writes) and ``daemon.catch_up.digest`` is ``send``.
+A daemon that leads from its start runs this catch-up in a task right after its ``ready``
+line, as its first delivery pass and transitions run: ``ready`` never waits for a digest.
 
 Stopping (SIGTERM/SIGINT → :meth:`Daemon.stop`): no new claims; the batch in flight gets
 ``shutdown_seconds`` to finish, then is cancelled; this daemon's remaining claims go back to
