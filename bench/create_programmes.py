@@ -9,8 +9,9 @@ agreement is the socialt-beredskab programme it extends). ``now`` is 2026-12-01,
 start, so every invite, reminder, task notice and summary is queued.
 
 Measured: the wall time of one ``Fbh.create_programmes`` call over the whole batch (default
-chunks) and the CPU time of the process during it, then programmes per second, and, read back from the file with ``sqlite3``, the
-milestones created and the outbox rows queued; and the peak RSS of the process.
+chunks) and the CPU time of the process during it, then programmes per second, and, read
+back from the file with ``sqlite3``, the milestones created and the outbox rows queued; and
+the peak RSS of the process.
 
 ``python -m bench.create_programmes [--runs 5] [--count 10000] [--chunk-size 500]
 [--profile FILE]`` (``--profile``: a cProfile of the create call, as docs/benchmarks.md cites)

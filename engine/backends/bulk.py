@@ -31,7 +31,6 @@ def _json_text(value: Any) -> str:
     return _DUMPS(value, option=_OPTIONS).decode()
 
 
-
 @dataclass(frozen=True)
 class BulkInsert:
     """An INSERT compiled once for ``columns``, run as one executemany per batch of rows."""
