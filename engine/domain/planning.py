@@ -119,17 +119,8 @@ class Plan:
         )
 
     def clear_of(self, busy: Sequence[BusySlot]) -> bool:
-        """True if none of this plan's meetings overlaps ``busy``.
-
-        Then planning the same programme with ``busy`` gives this very plan: each meeting is
-        placed on the first candidate day that is free, the days before it were refused
-        already without ``busy``, and its own day is free of ``busy`` too."""
-        return not any(
-            slot.overlaps(start, end) for start, end in self._meeting_times() for slot in busy
-        )
-
-    def _meeting_times(self) -> list[tuple[datetime, datetime]]:
-        return [(m.start, m.end) for m in self.milestones if m.start is not None and m.end]
+        """No meeting overlaps ``busy``: planned around ``busy``, the plan is this one."""
+        return not any(b.overlaps(m.start, m.end) for m in self.busy_slots() for b in busy)
 
 
 @dataclass(frozen=True)

@@ -186,9 +186,12 @@ class ProgrammeCreation:
         return plans
 
     def _plan_item(self, item: Item, busy: Sequence[BusySlot], shared: Shared) -> Plan:
-        """The item's plan: the batch's plan of the same workflows and start when none of
-        its meetings collides with ``busy`` (then it is the same plan, :meth:`Plan.clear_of`),
-        else planned around ``busy``."""
+        """The item's plan: the batch's plan of the same workflows and start made without
+        ``busy`` when none of its meetings overlaps ``busy``, else planned around ``busy``.
+
+        The two are equal then: each meeting goes on the first candidate day that is free,
+        the days before it were refused already without ``busy`` (more busy slots refuse
+        more, never less), and its own day is free of ``busy`` too."""
         key = (id(item.base), tuple(id(e) for e in item.extensions), item.new.start)
         free = shared.free_plans.get(key)
         if free is None:
