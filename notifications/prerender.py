@@ -68,12 +68,16 @@ def _row(item: ToRender) -> OutboxMessage:
 
 
 def pending_batch(
-    store: OutboxStore, settings: Settings, before: datetime, limit: int = BATCH
+    store: OutboxStore,
+    settings: Settings,
+    before: datetime,
+    after: datetime | None = None,
+    limit: int = BATCH,
 ) -> list[ToRender]:
-    """The next rows :func:`render_ahead` renders: pending, due before ``before``, not yet
-    rendered with the current fingerprint."""
+    """The next rows :func:`render_ahead` renders: pending, due in (``after``, ``before``],
+    not yet rendered with the current fingerprint."""
     with store.transaction() as tx:
-        return tx.outbox.to_render(fingerprint(settings), before=before, limit=limit)
+        return tx.outbox.to_render(fingerprint(settings), before=before, after=after, limit=limit)
 
 
 def store_batch(store: OutboxStore, settings: Settings, results: Sequence[Rendered]) -> int:

@@ -41,6 +41,7 @@ class OutboxRecords(Protocol):
         fingerprint: str,
         *,
         before: datetime | None = None,
+        after: datetime | None = None,
         keys: Sequence[str] | None = None,
         limit: int = 100,
     ) -> list[ToRender]: ...

@@ -62,11 +62,12 @@ class OutboxRendering(Repository):
         fingerprint: str,
         *,
         before: datetime | None = None,
+        after: datetime | None = None,
         keys: Sequence[str] | None = None,
         limit: int = 100,
     ) -> list[ToRender]:
-        """Pending rows not yet rendered with ``fingerprint``: those due before ``before``
-        (soonest first), or those with the dedupe ``keys``; at most ``limit``."""
+        """Pending rows not yet rendered with ``fingerprint``: those due in (``after``,
+        ``before``] (soonest first), or those with the dedupe ``keys``; at most ``limit``."""
         payload = cast(col(OutboxMessage.payload), Text)
         statement = columns(
             col(OutboxMessage.id),
@@ -83,6 +84,8 @@ class OutboxRendering(Repository):
         )
         if before is not None:
             statement = statement.where(col(OutboxMessage.next_attempt_at) <= before)
+        if after is not None:
+            statement = statement.where(col(OutboxMessage.next_attempt_at) > after)
         if keys is not None:
             statement = statement.where(col(OutboxMessage.dedupe_key).in_(list(keys)))
         statement = statement.order_by(

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.config.daemon import DaemonSection
 from engine.config.settings import Settings
+from engine.daemon.runner import Daemon
 from engine.domain.model import Contact
 from engine.services.facade import Fbh, NewProgramme
 from engine.store.outbox_render import Rendered
@@ -26,6 +28,7 @@ from notifications.outbox import OutboxWorker, SendReport, envelope_of, render_e
 from notifications.prerender import render_ahead, render_queued
 from notifications.rendered import fingerprint
 from notifications.transports import MaildirTransport
+from notifications.transports.memory import InMemoryTransport
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ANNE = Contact("Anne Konsulent", "anne@bl.dk")
@@ -198,3 +201,39 @@ def test_cancelled_rows_drop_their_bytes(store: Store, settings: Settings, progr
         found = tx.outbox.find(states=["cancelled"])
     assert cancelled == len(found) > 0
     assert all(r.rendered is None and r.rendered_with is None for r in found)
+
+
+# ----- the daemon's background pass --------------------------------------------------------
+
+
+async def test_the_daemon_renders_ahead_within_its_horizon(
+    fbh: Fbh, store: Store, programme: int
+) -> None:
+    horizon = 7 * DAY
+    daemon_settings = fbh.settings.model_copy(
+        update={"daemon": DaemonSection(render_ahead_seconds=horizon)}
+    )
+    fbh = Fbh(daemon_settings, store, fbh.registry, actor="test")
+    transport = InMemoryTransport()
+    first = min(r.next_attempt_at for r in pending(store) if r.next_attempt_at > NOW)
+    clock = first - timedelta(days=3)
+    daemon = Daemon(fbh, transport, clock=lambda: clock, name="daemon:test")
+    stored = await daemon.render_pass()
+    rows = pending(store)
+    ahead = [r for r in rows if clock < r.next_attempt_at <= clock + timedelta(seconds=horizon)]
+    assert stored == len(ahead) > 0
+    assert any(r.next_attempt_at <= clock for r in rows)  # due already: left to delivery
+    for row in rows:
+        assert (row.rendered is not None) == (row.id in {r.id for r in ahead})
+    assert await daemon.render_pass() == 0  # nothing left to do
+
+    later = max(r.next_attempt_at for r in ahead)
+    expected = {}
+    for row in rows:
+        if row.next_attempt_at <= later:
+            row.rendered = None
+            expected[row.message_id] = render_envelope(row, daemon_settings, later).data
+    sender = Daemon(fbh, transport, clock=lambda: later, name="daemon:test2")
+    sender.catch_up = lambda now: 0  # type: ignore[method-assign]  # send late ones too
+    await sender.worker.drain(lambda: later)
+    assert {e.message_id: e.data for e in transport.sent} == expected
