@@ -67,7 +67,7 @@ DEFAULT_STUCK_AFTER = timedelta(minutes=10)
 def make_transport(settings: Settings) -> Transport:
     """The transport the config names; the SMTP password comes only from the environment."""
     if settings.mail.transport == "maildir":
-        return MaildirTransport(settings.maildir_path)
+        return MaildirTransport(settings.maildir_path, fsync=settings.mail.maildir_fsync)
     smtp = settings.mail.smtp
     password = settings.smtp_password
     if smtp.username and not password:
