@@ -354,7 +354,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=1000, help="messages due at T")
     parser.add_argument("--outbox", type=int, default=100_000, help="pending messages in all")
     parser.add_argument("--milestones", type=int, default=100_000, help="fbh: pending")
-    parser.add_argument("--lead", type=float, default=5.0, help="fbh: seconds from start to T")
+    parser.add_argument(
+        "--lead",
+        type=float,
+        default=15.0,
+        help="fbh: seconds from start to T (render-ahead included)",
+    )
     parser.add_argument("--peer-lead", type=float, default=4.0, help="peers: the same")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds after T")
     parser.add_argument("--work", default="render", choices=["render", "none"])
