@@ -27,6 +27,7 @@ claimed ``daemon.batch_size`` at a time, each rendered with
 from __future__ import annotations
 
 import argparse
+import cProfile
 import hashlib
 import os
 import shutil
@@ -330,6 +331,9 @@ def measure_once(options: Options) -> dict[str, float]:
         try:
             fbh = Fbh(settings, store, load_registry(settings.workflows_dir), actor="bench")
             check_world(fbh, consultants, programmes)
+            profile = cProfile.Profile() if options.get("profile") else None
+            if profile is not None:
+                profile.enable()
             began, cpu_began = time.perf_counter(), time.process_time()
             queued = queue_weekly_digests(fbh, NOW)
             queued_at, cpu_queued = time.perf_counter(), time.process_time()
@@ -344,6 +348,9 @@ def measure_once(options: Options) -> dict[str, float]:
                 ]
                 rows += batch
             done, cpu_done = time.perf_counter(), time.process_time()
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(options["profile"])
         finally:
             store.dispose()
         if (
@@ -393,6 +400,9 @@ def check_world(fbh: Fbh, consultants: int, programmes: int) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--consultants", type=int, default=500)
     parser.add_argument("--programmes", type=int, default=20, help="per consultant")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile of the queueing and rendering to FILE"
+    )
 
 
 if __name__ == "__main__":

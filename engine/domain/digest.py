@@ -35,6 +35,7 @@ SOON_DAYS = 3  # a request with this many days left or fewer is close to its dea
 
 CLOSED = (MilestoneState.DONE.value, MilestoneState.SKIPPED.value, MilestoneState.CANCELLED.value)
 NOT_HELD = (MilestoneState.SKIPPED.value, MilestoneState.CANCELLED.value)
+_MEETING = MilestoneKind.MEETING.value  # read once: an enum member's .value is a slow lookup
 
 Phase = Literal["past", "current", "future"]
 
@@ -58,7 +59,7 @@ class DigestMilestone:
 
     @property
     def is_meeting(self) -> bool:
-        return self.kind == MilestoneKind.MEETING.value
+        return self.kind == _MEETING
 
     @property
     def is_open(self) -> bool:

@@ -101,25 +101,19 @@ def build_digests(
         by_consultant: dict[int, list[ProgrammeDigest]] = {}
         for row in live:
             by_consultant.setdefault(row.consultant_id, []).append(built[row.id])
-        digests = []
-        for email in emails:
-            person_id, person = people[email.lower()]
-            ids = owned.get(person_id, set())
-            digests.append(
-                ConsultantDigest(
-                    recipient=person,
-                    today=today,
-                    programmes=tuple(by_consultant.get(person_id, ())),
-                    requests=tuple(
-                        _request_item(r, today, person_id)
-                        for r in requests
-                        if r.consultant_id in (None, person_id)
-                    ),
-                    missed=tuple(
-                        m for m in missed if m.programme_id in ids or m.recipient == person.email
-                    ),
-                )
+        recipients = [people[email.lower()] for email in emails]
+        their_requests = _requests_by_consultant(requests, today)
+        their_missed = _missed_by_consultant(missed, owned, recipients)
+        digests = [
+            ConsultantDigest(
+                recipient=person,
+                today=today,
+                programmes=tuple(by_consultant.get(person_id, ())),
+                requests=their_requests(person_id),
+                missed=tuple(their_missed.get(person_id, ())),
             )
+            for person_id, person in recipients
+        ]
         lead_part = None
         if lead is not None:
             mondays = tuple(week_monday(today, i) for i in range(LOAD_WEEKS))
@@ -310,6 +304,54 @@ def _milestone(row: Milestone | MilestoneRow, owner: object) -> DigestMilestone:
         end=row.end_at,
         owner=str(owner) if owner else "",
     )
+
+
+def _requests_by_consultant(
+    requests: Sequence[Request], today: date
+) -> Callable[[int], tuple[RequestItem, ...]]:
+    """A consultant's open requests, in the order given: those assigned to them and the
+    unassigned ones (each request's item is made once, not once per consultant)."""
+    items = [(r.consultant_id, _request_item(r, today, r.consultant_id)) for r in requests]
+    unassigned = [(position, item) for position, (c, item) in enumerate(items) if c is None]
+    assigned: dict[int, list[tuple[int, RequestItem]]] = {}
+    for position, (consultant_id, item) in enumerate(items):
+        if consultant_id is not None:
+            assigned.setdefault(consultant_id, []).append((position, item))
+
+    def of(person_id: int) -> tuple[RequestItem, ...]:
+        mine = assigned.get(person_id)
+        if not mine:
+            return tuple(item for _, item in unassigned)
+        return tuple(item for _, item in sorted(mine + unassigned, key=lambda pair: pair[0]))
+
+    return of
+
+
+def _missed_by_consultant(
+    missed: Sequence[MissedItem],
+    owned: dict[int, set[int]],
+    recipients: Sequence[tuple[int, Contact]],
+) -> dict[int, list[MissedItem]]:
+    """Each consultant's missed messages, in the order given: those of their programmes
+    (whatever their state) and those addressed to them."""
+    wanted = {person_id for person_id, _ in recipients}
+    owner = {
+        programme_id: person_id
+        for person_id, ids in owned.items()
+        if person_id in wanted
+        for programme_id in ids
+    }
+    by_email: dict[str, set[int]] = {}
+    for person_id, person in recipients:
+        by_email.setdefault(person.email, set()).add(person_id)
+    found: dict[int, list[MissedItem]] = {}
+    for item in missed:
+        targets = set(by_email.get(item.recipient, ()))
+        if item.programme_id in owner:
+            targets.add(owner[item.programme_id])
+        for person_id in targets:
+            found.setdefault(person_id, []).append(item)
+    return found
 
 
 def _request_item(row: Request, today: date, consultant_id: int | None) -> RequestItem:
