@@ -110,7 +110,9 @@ def stages(fbh: Fbh, emails: list[str]) -> dict[str, float]:
                 message_id="<stage@bench.invalid>",
                 date=NOW,
                 headers=(("X-Fbh-Kind", "digest"),),
-                attachments=tuple(Attachment(f["filename"], f["subtype"], f["text"]) for f in files),
+                attachments=tuple(
+                    Attachment(f["filename"], f["subtype"], f["text"]) for f in files
+                ),
             )
         )
     cpu["mime"] = time.process_time() - began

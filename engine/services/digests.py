@@ -55,6 +55,7 @@ from notifications.digests import (
     digest_context,
     digest_draft,
 )
+from notifications.prerender import render_drafts, store_drafts
 
 MISSED_LOOKBACK = timedelta(days=7)  # one digest period
 ENDED_LOOKBACK = END_CHECK_LOOKBACK  # the lead sees "under budget" of programmes ended since
@@ -489,6 +490,8 @@ def queue_digests(
     queued: list[str] = []
     already: list[str] = []
     domain = fbh.settings.mail_domain
+    with fbh.store.transaction() as tx:
+        installation = tx.installation  # the Message-IDs of the rows are salted with it
     with paused_gc():
         built = build_digests(fbh, now, emails, fbh.settings.lead if lead else None)
         digests: list[tuple[str, ConsultantDigest | LeadDigest]] = [
@@ -497,13 +500,23 @@ def queue_digests(
         if built.lead is not None:
             digests.append((LEAD_KIND, built.lead))
         for start in range(0, len(digests), QUEUE_CHUNK):
-            drafts = [
-                digest_draft(kind, digest, digest_context(digest, fbh.tz), now, fbh.tz, domain)
-                for kind, digest in digests[start : start + QUEUE_CHUNK]
-            ]
+            drafts = []
+            for kind, digest in digests[start : start + QUEUE_CHUNK]:
+                context = digest_context(digest, fbh.tz)
+                drafts.append((digest_draft(kind, digest, context, now, fbh.tz, domain), context))
+            # Rendered before the transaction (the write lock is not held while rendering);
+            # kept on the rows that are new (a digest queued before keeps what it has).
+            rendered = render_drafts(drafts, fbh.settings, now, installation)
             with fbh.store.transaction() as tx:
-                for draft in drafts:
-                    (queued if tx.outbox.enqueue([draft], now) else already).append(draft.recipient)
+                new, their_bytes = [], []
+                for (draft, _context), data in zip(drafts, rendered, strict=True):
+                    if tx.outbox.enqueue([draft], now):
+                        queued.append(draft.recipient)
+                        new.append(draft)
+                        their_bytes.append(data)
+                    else:
+                        already.append(draft.recipient)
+                store_drafts(tx, fbh.settings, new, their_bytes)
             if on_progress is not None:
                 on_progress(min(start + QUEUE_CHUNK, len(digests)), len(digests))
     return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))
