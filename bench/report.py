@@ -20,6 +20,7 @@ ORDER = [
     "lateness",
     "delivery",
     "digests",
+    "digest_stages",
     "failover",
     "cli_speed",
     "test_time",

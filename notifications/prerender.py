@@ -154,14 +154,15 @@ def store_drafts(
     settings: Settings,
     drafts: Sequence[OutboxDraft],
     rendered: Sequence[bytes | None],
+    installation: str,
 ) -> int:
-    """Keep ``rendered`` (from :func:`render_drafts`) on the rows of ``drafts``, which ``tx``
-    has just queued (their payloads as the drafts hold them); returns how many took bytes.
-    Bytes rendered with another Message-ID than the row's (another installation) are not
-    kept: such a row is rendered at send."""
+    """Keep ``rendered`` (from :func:`render_drafts` with ``installation``) on the rows of
+    ``drafts``, which ``tx`` has just queued (their payloads as the drafts hold them); returns
+    how many took bytes. Bytes rendered with another Message-ID than the row's (the database
+    is another installation) are not kept: such a row is rendered at send."""
     mark = fingerprint(settings)
     data = {
-        salted_message_id(d.message_id, tx.installation): b
+        salted_message_id(d.message_id, installation): b
         for d, b in zip(drafts, rendered, strict=True)
     }
     keys = [d.dedupe_key for d in drafts]

@@ -274,6 +274,33 @@ def meeting_load(
     )
 
 
+def missed_by_consultant(
+    missed: Sequence[MissedItem],
+    owned: dict[int, set[int]],
+    recipients: Sequence[tuple[int, Contact]],
+) -> dict[int, list[MissedItem]]:
+    """Each consultant's missed messages, in the order given: those of their programmes
+    (whatever their state) and those addressed to them."""
+    wanted = {person_id for person_id, _ in recipients}
+    owner = {
+        programme_id: person_id
+        for person_id, ids in owned.items()
+        if person_id in wanted
+        for programme_id in ids
+    }
+    by_email: dict[str, set[int]] = {}
+    for person_id, person in recipients:
+        by_email.setdefault(person.email, set()).add(person_id)
+    found: dict[int, list[MissedItem]] = {}
+    for item in missed:
+        targets = set(by_email.get(item.recipient, ()))
+        if item.programme_id in owner:
+            targets.add(owner[item.programme_id])
+        for person_id in targets:
+            found.setdefault(person_id, []).append(item)
+    return found
+
+
 def next_digest_at(after: datetime, when: WeeklyTime, tz: ZoneInfo) -> datetime:
     """The first digest time strictly after ``after`` (aware, in ``tz``)."""
     local = after.astimezone(tz)

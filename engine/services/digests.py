@@ -31,6 +31,7 @@ from engine.domain.digest import (
     coming_meetings,
     iso_week_label,
     meeting_load,
+    missed_by_consultant,
     overdue_tasks,
     relative_week,
     timeline_cells,
@@ -104,7 +105,7 @@ def build_digests(
             by_consultant.setdefault(row.consultant_id, []).append(built[row.id])
         recipients = [people[email.lower()] for email in emails]
         their_requests = _requests_by_consultant(requests, today)
-        their_missed = _missed_by_consultant(missed, owned, recipients)
+        their_missed = missed_by_consultant(missed, owned, recipients)
         digests = [
             ConsultantDigest(
                 recipient=person,
@@ -328,33 +329,6 @@ def _requests_by_consultant(
     return of
 
 
-def _missed_by_consultant(
-    missed: Sequence[MissedItem],
-    owned: dict[int, set[int]],
-    recipients: Sequence[tuple[int, Contact]],
-) -> dict[int, list[MissedItem]]:
-    """Each consultant's missed messages, in the order given: those of their programmes
-    (whatever their state) and those addressed to them."""
-    wanted = {person_id for person_id, _ in recipients}
-    owner = {
-        programme_id: person_id
-        for person_id, ids in owned.items()
-        if person_id in wanted
-        for programme_id in ids
-    }
-    by_email: dict[str, set[int]] = {}
-    for person_id, person in recipients:
-        by_email.setdefault(person.email, set()).add(person_id)
-    found: dict[int, list[MissedItem]] = {}
-    for item in missed:
-        targets = set(by_email.get(item.recipient, ()))
-        if item.programme_id in owner:
-            targets.add(owner[item.programme_id])
-        for person_id in targets:
-            found.setdefault(person_id, []).append(item)
-    return found
-
-
 def _request_item(row: Request, today: date, consultant_id: int | None) -> RequestItem:
     assert row.id is not None
     return RequestItem(
@@ -516,7 +490,7 @@ def queue_digests(
                         their_bytes.append(data)
                     else:
                         already.append(draft.recipient)
-                store_drafts(tx, fbh.settings, new, their_bytes)
+                store_drafts(tx, fbh.settings, new, their_bytes, installation)
             if on_progress is not None:
                 on_progress(min(start + QUEUE_CHUNK, len(digests)), len(digests))
     return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))

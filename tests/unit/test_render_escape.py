@@ -54,8 +54,10 @@ def test_an_autoescaped_template_renders_as_with_jinjas_own_escaping(value: Any,
 
 
 def test_a_plain_dict_and_a_context_read_the_same_keys_and_methods() -> None:
-    template = environment().overlay(autoescape=True).from_string(
-        "{{ d.title }}|{{ d.items() | list | length }}|{{ d.missing is defined }}"
+    template = (
+        environment()
+        .overlay(autoescape=True)
+        .from_string("{{ d.title }}|{{ d.items() | list | length }}|{{ d.missing is defined }}")
     )
     for mapping in ({"title": "<T>"}, Context(title="<T>")):
         assert template.render(d=mapping) == "&lt;T&gt;|1|False"
