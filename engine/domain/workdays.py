@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import MappingProxyType
 
-import holidays
-
 from engine.domain.errors import ConfigError
 from engine.domain.i18n import _, current, translations
 
@@ -54,7 +52,11 @@ def _normalise_optional(name: str) -> str:
 
 
 def _public_holidays(year: int) -> dict[date, str]:
-    """Danish public holidays of ``year`` with their Danish names."""
+    """Danish public holidays of ``year`` with their Danish names. ``holidays`` is imported
+    here, when the first year is built, not with this module: ``fbh serve`` reaches ``ready``
+    without it (its import is a few MB and tens of ms)."""
+    import holidays
+
     return dict(holidays.country_holidays("DK", years=year, language="da").items())
 
 
