@@ -41,7 +41,6 @@ __all__ = [
     "render_batch",
     "render_drafts",
     "render_queued",
-    "store_drafts",
 ]
 
 log = logging.getLogger(__name__)
@@ -147,28 +146,3 @@ def render_drafts(
             log.warning("%s cannot be rendered as it is queued (at send then): %s", draft.kind, exc)
             found.append(None)
     return found
-
-
-def store_drafts(
-    tx: OutboxTx,
-    settings: Settings,
-    drafts: Sequence[OutboxDraft],
-    rendered: Sequence[bytes | None],
-    installation: str,
-) -> int:
-    """Keep ``rendered`` (from :func:`render_drafts` with ``installation``) on the rows of
-    ``drafts``, which ``tx`` has just queued (their payloads as the drafts hold them); returns
-    how many took bytes. Bytes rendered with another Message-ID than the row's (the database
-    is another installation) are not kept: such a row is rendered at send."""
-    mark = fingerprint(settings)
-    data = {
-        salted_message_id(d.message_id, installation): b
-        for d, b in zip(drafts, rendered, strict=True)
-    }
-    keys = [d.dedupe_key for d in drafts]
-    stored = 0
-    for start in range(0, len(keys), BATCH):
-        rows = tx.outbox.to_render(mark, keys=keys[start : start + BATCH], limit=BATCH)
-        results = [Rendered(row, data[row.message_id]) for row in rows if row.message_id in data]
-        stored += tx.outbox.store_rendered(results, mark)
-    return stored

@@ -56,7 +56,8 @@ from notifications.digests import (
     digest_context,
     digest_draft,
 )
-from notifications.prerender import render_drafts, store_drafts
+from notifications.prerender import render_drafts
+from notifications.rendered import fingerprint
 
 MISSED_LOOKBACK = timedelta(days=7)  # one digest period
 ENDED_LOOKBACK = END_CHECK_LOOKBACK  # the lead sees "under budget" of programmes ended since
@@ -466,6 +467,7 @@ def queue_digests(
     domain = fbh.settings.mail_domain
     with fbh.store.transaction() as tx:
         installation = tx.installation  # the Message-IDs of the rows are salted with it
+    mark = fingerprint(fbh.settings)
     with paused_gc():
         built = build_digests(fbh, now, emails, fbh.settings.lead if lead else None)
         digests: list[tuple[str, ConsultantDigest | LeadDigest]] = [
@@ -478,19 +480,16 @@ def queue_digests(
             for kind, digest in digests[start : start + QUEUE_CHUNK]:
                 context = digest_context(digest, fbh.tz)
                 drafts.append((digest_draft(kind, digest, context, now, fbh.tz, domain), context))
-            # Rendered before the transaction (the write lock is not held while rendering);
-            # kept on the rows that are new (a digest queued before keeps what it has).
+            # Rendered before the transaction (the write lock is not held while rendering)
+            # and queued with the rows; a digest queued before keeps what its row has.
             rendered = render_drafts(drafts, fbh.settings, now, installation)
             with fbh.store.transaction() as tx:
-                new, their_bytes = [], []
+                current = tx.installation == installation  # the Message-IDs rendered
                 for (draft, _context), data in zip(drafts, rendered, strict=True):
-                    if tx.outbox.enqueue([draft], now):
-                        queued.append(draft.recipient)
-                        new.append(draft)
-                        their_bytes.append(data)
-                    else:
-                        already.append(draft.recipient)
-                store_drafts(tx, fbh.settings, new, their_bytes, installation)
+                    new = tx.outbox.enqueue(
+                        [draft], now, rendered=[data] if current else None, rendered_with=mark
+                    )
+                    (queued if new else already).append(draft.recipient)
             if on_progress is not None:
                 on_progress(min(start + QUEUE_CHUNK, len(digests)), len(digests))
     return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))
