@@ -89,10 +89,15 @@ def build_digests(
         live = digest_store.programmes(
             tx, states=_LIVE, consultant_ids=None if lead is not None else wanted
         )
+        since = today - ENDED_LOOKBACK  # not every programme that ever ended
         ended = [
             p
-            for p in (digest_store.programmes(tx, states=ENDED_STATES) if lead is not None else [])
-            if today - ENDED_LOOKBACK <= p.end_date < today
+            for p in (
+                digest_store.programmes(tx, states=ENDED_STATES, ending_from=since)
+                if lead is not None
+                else []
+            )
+            if p.end_date < today
         ]
         contacts = digest_store.contacts(
             tx, {i for p in (*live, *ended) for i in (p.consultant_id, p.tovholder_id)}
