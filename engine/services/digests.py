@@ -89,16 +89,11 @@ def build_digests(
         live = digest_store.programmes(
             tx, states=_LIVE, consultant_ids=None if lead is not None else wanted
         )
-        since = today - ENDED_LOOKBACK  # not every programme that ever ended
-        ended = [
-            p
-            for p in (
-                digest_store.programmes(tx, states=ENDED_STATES, ending_from=since)
-                if lead is not None
-                else []
-            )
-            if p.end_date < today
-        ]
+        ended: list[ProgrammeRow] = []
+        if lead is not None:  # those ended in the lookback, not every one that ever ended
+            since = today - ENDED_LOOKBACK
+            rows = digest_store.programmes(tx, states=ENDED_STATES, ending_from=since)
+            ended = [p for p in rows if p.end_date < today]
         contacts = digest_store.contacts(
             tx, {i for p in (*live, *ended) for i in (p.consultant_id, p.tovholder_id)}
         )
@@ -320,17 +315,14 @@ def _requests_by_consultant(
     """A consultant's open requests, in the order given: those assigned to them and the
     unassigned ones (each request's item is made once, not once per consultant)."""
     items = [(r.consultant_id, _request_item(r, today, r.consultant_id)) for r in requests]
-    unassigned = [(position, item) for position, (c, item) in enumerate(items) if c is None]
+    unassigned: list[tuple[int, RequestItem]] = []
     assigned: dict[int, list[tuple[int, RequestItem]]] = {}
     for position, (consultant_id, item) in enumerate(items):
-        if consultant_id is not None:
-            assigned.setdefault(consultant_id, []).append((position, item))
+        mine = unassigned if consultant_id is None else assigned.setdefault(consultant_id, [])
+        mine.append((position, item))
 
-    def of(person_id: int) -> tuple[RequestItem, ...]:
-        mine = assigned.get(person_id)
-        if not mine:
-            return tuple(item for _, item in unassigned)
-        return tuple(item for _, item in sorted(mine + unassigned, key=lambda pair: pair[0]))
+    def of(person_id: int) -> tuple[RequestItem, ...]:  # positions are unique: sorted by them
+        return tuple(item for _, item in sorted(assigned.get(person_id, []) + unassigned))
 
     return of
 
