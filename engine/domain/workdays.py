@@ -101,6 +101,7 @@ class Closure:
         return f"{self.name} ({first.isoformat()} – {last.isoformat()})"
 
 
+_PAST_CACHE = 4096  # windows remembered by past_closures
 MAX_STRETCH_DAYS = 366  # closures that cover a whole year leave no day to stretch to
 CHRISTMAS = Closure("jul og nytår", (12, 24), (1, 1))  # the default of config.toml
 
@@ -125,6 +126,9 @@ class WorkingCalendar:
     optional: frozenset[str] = frozenset()
     closures: tuple[Closure, ...] = ()
     _years: dict[int, _Year] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    _past: dict[tuple[date, ...], tuple[tuple[date, ...], tuple[date, ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -153,7 +157,20 @@ class WorkingCalendar:
 
     def past_closures(self, days: Sequence[date]) -> tuple[list[date], list[date]]:
         """``days`` (working days, in order) without those in a closure period, plus as many
-        open working days after the last as the closures took; and the days taken."""
+        open working days after the last as the closures took; and the days taken.
+
+        Remembered per ``days``: planning asks again for the same window of every programme
+        that starts in the same week."""
+        key = tuple(days)
+        found = self._past.get(key)
+        if found is None:
+            if len(self._past) >= _PAST_CACHE:  # a long-lived daemon plans new weeks forever
+                self._past.clear()
+            opened, closed = self._past_closures(key)
+            found = self._past[key] = (tuple(opened), tuple(closed))
+        return list(found[0]), list(found[1])
+
+    def _past_closures(self, days: Sequence[date]) -> tuple[list[date], list[date]]:
         opened = [d for d in days if self.closure_on(d) is None]
         closed = [d for d in days if self.closure_on(d) is not None]
         day = days[-1] if days else None
