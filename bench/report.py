@@ -18,6 +18,7 @@ ORDER = [
     "create_programmes",
     "startup",
     "lateness",
+    "lateness_none",
     "maildir",
     "delivery",
     "digests",
