@@ -22,7 +22,8 @@ Error reporting (every transport follows it):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -67,6 +68,13 @@ class Transport(ABC):
     @abstractmethod
     async def send_batch(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
         """Deliver ``envelopes``; return one result per envelope, in order."""
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """A run of batches (a delivery pass, a drain): the transport may keep its connections
+        open from one batch to the next until the block ends, instead of opening them for each
+        batch. Nothing to keep by default."""
+        yield
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release resources; the transport is not used afterwards."""

@@ -1,7 +1,10 @@
 """SMTP delivery with aiosmtplib (the only module that imports it).
 
 A batch is spread over ``connections`` connections at once (``mail.smtp.connections``), each
-carrying an equal share in order. Replies are translated into
+carrying an equal share in order. Inside :meth:`SmtpTransport.session` (a delivery pass of the
+daemon, a drain of ``fbh outbox send``) the connections stay open from one batch to the next
+and are closed with QUIT when the session ends; a connection the server closed meanwhile is
+replaced before use. Outside a session each batch opens and closes its own. Replies are translated into
 :class:`~engine.domain.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx
 replies are permanent, 4xx replies and connection problems transient. See
 :mod:`notifications.transports.base` for when ``send_batch`` raises and when it reports.
@@ -12,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import aiosmtplib
 from aiosmtplib import (
@@ -100,10 +104,33 @@ class SmtpTransport(Transport):
         self._ehlo_name = local_hostname
         self.validate_certs = validate_certs
         self.cert_bundle = cert_bundle
+        # Inside session(): the open connections not carrying a share right now.
+        self._idle: list[aiosmtplib.SMTP] | None = None
 
     def __repr__(self) -> str:
         tls = "tls" if self.use_tls else "starttls" if self.starttls else "plain"
         return f"SmtpTransport({self.host}:{self.port}, {tls}, user={self.username!r})"
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """Keep connections open between the batches sent inside the block; QUIT them at the
+        end (dropped without QUIT when the block ends by cancellation or an error). Connection
+        set-up (TCP, greeting, EHLO, TLS, AUTH) is then paid once per connection per session
+        instead of once per batch. A nested session shares the outer one's connections."""
+        if self._idle is not None:
+            yield
+            return
+        self._idle = []
+        try:
+            yield
+        except BaseException:
+            idle, self._idle = self._idle, None
+            for client in idle:
+                _drop(client)
+            raise
+        idle, self._idle = self._idle, None
+        for client in idle:
+            await _quit(client)
 
     async def send_batch(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
         """Send the batch over up to ``connections`` connections at once, each carrying an
@@ -135,21 +162,35 @@ class SmtpTransport(Transport):
         return results
 
     async def _send_over_one(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
-        """Send ``envelopes`` in order over one new connection."""
-        client = await self._open()
+        """Send ``envelopes`` in order over one connection (kept open in a session)."""
+        client = await self._connection()
         results: list[DeliveryResult] = []
+        lost = False
         try:
             for index, envelope in enumerate(envelopes):
                 try:
                     results.append(await self._send_one(client, envelope))
                 except (OSError, SMTPException) as exc:  # disconnect or timeout mid-batch
                     results.extend(self._lost(envelopes[index:], exc))
+                    lost = True
                     break
         except BaseException:  # cancelled or a bug: drop the connection without QUIT
             _drop(client)
             raise
-        await _quit(client)
+        if lost or self._idle is None or not client.is_connected:
+            await _quit(client)  # a connection in an unknown state is never reused
+        else:
+            self._idle.append(client)
         return results
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        """An idle connection of the session that is still open, else a new one."""
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client
+            _drop(client)  # the server closed it since the last batch (e.g. its idle timeout)
+        return await self._open()
 
     async def _open(self) -> aiosmtplib.SMTP:
         """Connect, negotiate TLS and log in; raise TransportError for the whole batch."""
@@ -215,7 +256,7 @@ class SmtpTransport(Transport):
         except (SMTPNotSupported, ValueError) as exc:
             error = TransportError(f"cannot send {envelope.message_id}: {exc}", permanent=True)
             return _failed(envelope, error, exc)
-        log.info("SMTP %s accepted %s: %s", self.where, envelope.message_id, reply)
+        log.debug("SMTP %s accepted %s: %s", self.where, envelope.message_id, reply)
         return DeliveryResult(envelope.message_id, None, _partially_refused(refused))
 
     def _lost(self, envelopes: Sequence[Envelope], exc: BaseException) -> list[DeliveryResult]:
