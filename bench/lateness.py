@@ -52,6 +52,7 @@ from bench.peers.serve import (
     Process,
     aps_template,
     fbh_ready,
+    fbh_rendered,
     fresh_dir,
     peer_started,
     poller_template,
@@ -59,10 +60,19 @@ from bench.peers.serve import (
     sample_payload,
     spawn_fbh,
 )
+from bench.peers.work import Work
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
 
-SYSTEMS = ("fbh-sqlite", "fbh-pg", "aps", "procrastinate", "procrastinate-tuned", "poller")
+SYSTEMS = (
+    "fbh-sqlite",
+    "fbh-pg",
+    "aps",
+    "procrastinate",
+    "procrastinate-tuned",
+    "poller",
+    "poller-prerendered",
+)
 PREFIX = {
     "fbh-sqlite": "fbh_sqlite",
     "fbh-pg": "fbh_pg",
@@ -70,6 +80,7 @@ PREFIX = {
     "procrastinate": "procrastinate",
     "procrastinate-tuned": "procrastinate_tuned",
     "poller": "poller",
+    "poller-prerendered": "poller_prerendered",
 }
 # procrastinate tuned for latency: the poller's interval and fbh's batch as concurrency
 TUNED_CONCURRENCY = 20
@@ -84,12 +95,14 @@ NAMES = {
         f"{TUNED_POLL_S * 1000:.0f} ms poll)"
     ),
     "poller": "SKIP LOCKED poller (PostgreSQL)",
+    "poller_prerendered": "SKIP LOCKED poller (PostgreSQL), bytes rendered ahead",
 }
 PEER_OF = {
     "aps": "fbh_sqlite",
     "procrastinate": "fbh_pg",
     "procrastinate_tuned": "fbh_pg",
     "poller": "fbh_pg",
+    "poller_prerendered": "fbh_pg",
 }
 TARGET_P99_MS = 100.0
 
@@ -163,9 +176,15 @@ def run_fbh(options: Options, backend: str) -> dict[str, float]:
     due = _due(options)
     ids = seed.make_due(url, count, due)
     maildir = home / "mail" / "new"
-    process = spawn_fbh(home, url)
+    process = spawn_fbh(home, url, fsync=options["fsync"] == "on")
     try:
         _check_ready("fbh serve", fbh_ready(process, float(options["lead"])), due)
+        # The daemon's render-ahead pass (engine/daemon/prerender.py) renders the burst
+        # before T, as a daemon running for longer would have: wait for it and check.
+        rendered_at, rendered = fbh_rendered(process, float(options["lead"]))
+        _check_ready("fbh serve's render-ahead", rendered_at, due)
+        if rendered < count:
+            raise SystemExit(f"fbh rendered {rendered} of the {count} messages ahead")
         _wait_files(maildir, count, float(options["timeout"]), "fbh serve")
         time.sleep(0.3)  # a duplicate in flight would show
         cpu = _cpu_seconds(process.proc.pid)
@@ -226,10 +245,11 @@ def _run_peer(
     home: Path,
     due: datetime,
     keys: list[str],
+    work: str,
 ) -> dict[str, float]:
     out = home / "result.json"
     common = ["--maildir", str(home / "mail"), "--out", str(out)]
-    common += ["--count", str(options["count"]), "--work", str(options["work"])]
+    common += ["--count", str(options["count"]), "--work", work, "--fsync", str(options["fsync"])]
     process = Process(
         [sys.executable, "-m", *command, *common], home / "peer.log", cwd=seed.REPO, stream="stdout"
     )
@@ -259,7 +279,8 @@ def run_aps(options: Options, payload: dict[str, Any]) -> dict[str, float]:
     due = _due(options, "peer_lead")
     keys = aps.due_ids(int(options["outbox"]), int(options["count"]))
     aps.make_due(database, keys, due)
-    return _run_peer(options, "aps", ["bench.peers.aps", "--db", str(database)], home, due, keys)
+    command = ["bench.peers.aps", "--db", str(database)]
+    return _run_peer(options, "aps", command, home, due, keys, str(options["work"]))
 
 
 def run_procrastinate(
@@ -274,17 +295,38 @@ def run_procrastinate(
     command = ["bench.peers.procr", "--dsn", dsn]
     if tuned:
         command += ["--concurrency", str(TUNED_CONCURRENCY), "--poll-interval", str(TUNED_POLL_S)]
-    return _run_peer(options, prefix, command, home, due, keys)
+    return _run_peer(options, prefix, command, home, due, keys, str(options["work"]))
 
 
-def run_poller(options: Options, payload: dict[str, Any]) -> dict[str, float]:
-    home = fresh_dir(seed.WORK / "lateness-poller")
+def run_poller(
+    options: Options, payload: dict[str, Any], *, prerendered: bool = False
+) -> dict[str, float]:
+    """The poller; ``prerendered``: its rows carry their bytes, rendered before T (untimed)
+    with the same code, and at T it only sets the Date and writes them (fbh's work at T).
+    With ``--work none`` both variants do nothing per message."""
+    prefix = "poller_prerendered" if prerendered else "poller"
+    home = fresh_dir(seed.WORK / f"lateness-{prefix}")
     template = poller_template(int(options["outbox"]), payload, log=_log)
-    dsn = seed.libpq(seed.create_database("bench_poller", template=template))
-    due = _due(options, "peer_lead")
-    keys = poller.make_due(dsn, int(options["count"]), due)
+    dsn = seed.libpq(seed.create_database(f"bench_{prefix}", template=template))
+    work = str(options["work"])
+    render = None
+    if prerendered and work == "render":
+        renderer = Work(home / "render-ahead" / "mail")
+        work = "prerendered"
+
+        def render(key: str) -> bytes:
+            return bytes(renderer._envelope(key, payload).data)
+
+    moment: list[datetime] = []
+
+    def due_at() -> datetime:  # T: the lead after the set-up, rendering included
+        moment.append(_due(options, "peer_lead"))
+        return moment[0]
+
+    keys = poller.make_due(dsn, int(options["count"]), due_at, render)
+    due = moment[0]
     command = ["bench.peers.poller", "--dsn", dsn, "--poll-ms", str(options["poll_ms"])]
-    return _run_peer(options, "poller", command, home, due, keys)
+    return _run_peer(options, prefix, command, home, due, keys, work)
 
 
 RUNNERS: dict[str, Callable[[Options, dict[str, Any]], dict[str, float]]] = {
@@ -294,6 +336,7 @@ RUNNERS: dict[str, Callable[[Options, dict[str, Any]], dict[str, float]]] = {
     "procrastinate": run_procrastinate,
     "procrastinate-tuned": lambda options, payload: run_procrastinate(options, payload, tuned=True),
     "poller": run_poller,
+    "poller-prerendered": lambda options, payload: run_poller(options, payload, prerendered=True),
 }
 
 
@@ -315,6 +358,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peer-lead", type=float, default=4.0, help="peers: the same")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds after T")
     parser.add_argument("--work", default="render", choices=["render", "none"])
+    parser.add_argument(
+        "--fsync", default="on", choices=["on", "off"], help="Maildir fsync, every system"
+    )
     parser.add_argument("--poll-ms", type=float, default=50.0, help="the poller's interval")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated")
 
