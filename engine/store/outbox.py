@@ -319,18 +319,11 @@ class OutboxDelivery(Repository):
                 claimed_by=worker,
                 attempts=OutboxMessage.attempts + 1,
             )
-            .returning(col(OutboxMessage.id))
-            .execution_options(synchronize_session=False)  # the rows are re-read below
+            .returning(OutboxMessage)  # the claimed rows as they are now: no second read
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        claimed = [row[0] for row in self.session.execute(statement)]
-        if not claimed:
-            return []
-        rows = select(OutboxMessage).where(col(OutboxMessage.id).in_(claimed))
-        return list(
-            self.session.exec(
-                rows.order_by(col(OutboxMessage.id)).execution_options(populate_existing=True)
-            )
-        )
+        claimed = self.session.scalars(statement).all()
+        return sorted(claimed, key=lambda row: row.id or 0)
 
     def finish_claim(
         self,
