@@ -12,11 +12,12 @@ Error reporting (every transport follows it):
   reply: a :class:`~engine.domain.errors.SmtpAuthenticationError`, which the outbox treats as
   the configuration's fault, not the messages' (they spend no attempt; sending pauses).
 * A connection lost **during** the batch (disconnect or timeout mid-transaction) does not
-  raise: the envelope being sent and every later one get a transient error, while the
-  envelopes already accepted keep their ``ok`` result. The envelope in flight may still have
-  been delivered; delivery is at-least-once and the Message-ID is deterministic. The later
-  ones were never tried (``attempted=False``): the outbox sends them again at once, so one
-  message that breaks the connection cannot hold back the rest of its batch.
+  raise: the envelope being sent gets a transient error, while the envelopes already
+  accepted keep their ``ok`` result. The envelope in flight may still have been delivered;
+  delivery is at-least-once and the Message-ID is deterministic. The later ones go over the
+  transport's other connections, if it has any left; those no connection could take were
+  never tried (``attempted=False``): the outbox sends them again at once, so one message that
+  breaks the connection cannot hold back the rest of its batch.
 """
 
 from __future__ import annotations
