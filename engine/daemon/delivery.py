@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from engine.daemon.core import RETRY_AFTER_ERROR, DaemonCore
 from engine.domain.catchup import EXPIRY_PATHS, LateMessage, Verdict, decide, expiry
 from engine.domain.errors import FbhError
+from notifications.outbox import Claimed, SendReport
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +38,58 @@ class Delivery(DaemonCore):
     async def deliver_pass(self) -> int:
         """Catch up on late rows, send everything due, arm the next wake-up; returns sent."""
         self.catch_up(self.clock())
-        sent, stalled = 0, False
         async with self.transport.session():  # SMTP: connections kept open for the whole pass
-            while not self._stop.is_set():
-                report = await self.worker.deliver_due(self.clock(), limit=self.options.batch_size)
-                sent += report.sent
-                if report.claimed == 0:
-                    break
-                if report.stalled or report.auth_failed:
-                    stalled = True  # the transport is down or refuses fbh: wait for retry times
-                    break
-                await asyncio.sleep(0)
+            sent, stalled = await self._send_due()
         if sent:
             log.info("sent %d message(s)", sent)
         self._arm_delivery(stalled)
         return sent
+
+    async def _send_due(self) -> tuple[int, bool]:
+        """Batches until nothing is due: (sent, whether the transport stalled).
+
+        While a batch is being sent, the next one is claimed (``_claim_ahead``), so the
+        mail server is not left waiting for the claim between batches. A batch is still
+        recorded before the next one is sent: what a crash can leave sent but unrecorded,
+        and send again, stays one batch.
+        """
+        sent, ahead = 0, None
+        try:
+            while not self._stop.is_set():
+                if ahead is None:  # nothing claimed ahead: claim now (after any recovery)
+                    ahead = self.worker.claim_next(self.clock(), limit=self.options.batch_size)
+                    if ahead is None:
+                        break
+                batch, ahead = ahead, None
+                report, ahead = await self._send_and_claim(batch)
+                sent += report.sent
+                if report.stalled or report.auth_failed:
+                    return sent, True  # the transport is down or refuses fbh: wait
+        finally:
+            if ahead is not None:  # claimed, never sent: pending again, no attempt spent
+                self.worker.give_back(ahead, self.clock(), "not sent: delivery stopped first")
+        return sent, False
+
+    async def _send_and_claim(self, batch: Claimed) -> tuple[SendReport, Claimed | None]:
+        """Send ``batch`` and claim the next one meanwhile; both finish before this returns."""
+        report, ahead = await asyncio.gather(
+            self.worker.send_claimed(batch), self._claim_ahead(), return_exceptions=True
+        )
+        if isinstance(report, BaseException):
+            if isinstance(ahead, Claimed):
+                self.worker.give_back(ahead, self.clock(), "not sent: the batch before it failed")
+            raise report
+        if isinstance(ahead, BaseException):
+            raise ahead
+        return report, ahead
+
+    async def _claim_ahead(self) -> Claimed | None:
+        """The next batch, claimed once the batch in flight has put its first commands on the
+        wire; None when sending is paused, a recovery is pending, or nothing is due."""
+        await asyncio.sleep(0)
+        if self._stop.is_set() or not self.worker.may_claim_ahead:
+            return None
+        return self.worker.claim(self.clock(), limit=self.options.batch_size)
 
     def _arm_delivery(self, stalled: bool) -> None:
         with self.fbh.store.transaction() as tx:
