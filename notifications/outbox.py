@@ -283,6 +283,26 @@ class OutboxWorker:
                 batch.unrendered.append(_Outcome(row, OutboxState.FAILED, f"cannot render: {exc}"))
         return batch
 
+    def confirm(self, batch: Claimed) -> Claimed | None:
+        """``batch`` without the rows whose claim was taken from this worker since it was
+        claimed (a daemon frozen while its claims were released); None if none is left."""
+        rows = [row for row, _ in batch.envelopes] + [o.row for o in batch.unrendered]
+        try:
+            with self.store.transaction() as tx:
+                held = tx.outbox.held(
+                    [row.id for row in rows if row.id is not None], self.worker_id
+                )
+        except StoreError:
+            self._unsure_claims = True  # recover() gives them back before the next claim
+            raise
+        if len(held) < len(rows):
+            log.warning(
+                "%d claimed message(s) were reclaimed before sending", len(rows) - len(held)
+            )
+        batch.envelopes = [(row, e) for row, e in batch.envelopes if row.id in held]
+        batch.unrendered = [o for o in batch.unrendered if o.row.id in held]
+        return batch if batch.envelopes or batch.unrendered else None
+
     async def send_claimed(self, batch: Claimed, report: SendReport | None = None) -> SendReport:
         """Send a claimed batch and record every outcome in one transaction."""
         report = report if report is not None else SendReport()

@@ -1,5 +1,6 @@
-"""The delivery loop: catch-up decisions for late rows, then claim → render → send in batches
-until nothing is due; then arm the next wake-up at the outbox's next due time."""
+"""The delivery loop: catch-up decisions for late rows, then claim → send → record in batches
+until nothing is due (the next batch claimed while one is sent); then arm the next wake-up at
+the outbox's next due time."""
 
 from __future__ import annotations
 
@@ -51,16 +52,23 @@ class Delivery(DaemonCore):
         While a batch is being sent, the next one is claimed (``_claim_ahead``), so the
         mail server is not left waiting for the claim between batches. A batch is still
         recorded before the next one is sent: what a crash can leave sent but unrecorded,
-        and send again, stays one batch.
+        and send again, stays one batch. A batch claimed ahead is sent only as far as its
+        claims are still this daemon's (a daemon frozen meanwhile may have lost them).
         """
-        sent, ahead = 0, None
+        sent = 0
+        ahead: Claimed | None = None
+        batch: Claimed | None
         try:
             while not self._stop.is_set():
-                if ahead is None:  # nothing claimed ahead: claim now (after any recovery)
-                    ahead = self.worker.claim_next(self.clock(), limit=self.options.batch_size)
-                    if ahead is None:
+                if ahead is not None:  # still ours? (this daemon may have been frozen)
+                    batch, ahead = ahead, None
+                    batch = self.worker.confirm(batch)
+                    if batch is None:
+                        continue
+                else:  # nothing claimed ahead: claim now (after any recovery)
+                    batch = self.worker.claim_next(self.clock(), limit=self.options.batch_size)
+                    if batch is None:
                         break
-                batch, ahead = ahead, None
                 report, ahead = await self._send_and_claim(batch)
                 sent += report.sent
                 if report.stalled or report.auth_failed:
