@@ -16,8 +16,8 @@ from pathlib import Path
 
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("render at send", ("render_envelope",)),
-    ("claim (SQL, rows)", ("claim_due", "claim_next", "OutboxWorker.confirm")),
-    ("record outcomes (SQL)", ("_record (", "_write (", "give_back")),
+    ("claim (SQL, rows)", ("claim_due",)),
+    ("record outcomes (SQL)", ("_record (", "_write (")),
     ("catch-up, next wake-up", ("catch_up (", "_arm_delivery")),
     ("SMTP (aiosmtplib, transport)", ("aiosmtplib", "transports/smtp.py")),
     ("stored bytes → envelope", ("envelope_of",)),

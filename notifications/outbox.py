@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -49,8 +49,7 @@ from engine.store.tables import OutboxMessage
 from notifications.auth_alarm import AuthAlarm
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import Attachment, MailSpec
-from notifications.payload import revive
-from notifications.render import RenderError, render_mail, render_subject
+from notifications.render import Context, RenderError, render_mail, render_subject
 from notifications.rendered import fingerprint, with_date
 from notifications.report import SendReport
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
@@ -58,6 +57,10 @@ from notifications.wire import message_bytes
 
 log = logging.getLogger(__name__)
 
+_DATETIME_KEYS = frozenset({"start", "end"})
+_DATE_KEYS = frozenset(
+    {"window_start", "window_end", "received", "deadline", "wished_start", "start_date", "end_date"}
+)
 DEFAULT_STUCK_AFTER = timedelta(minutes=10)
 
 
@@ -80,6 +83,41 @@ def make_transport(settings: Settings) -> Transport:
         validate_certs=smtp.validate_certs,
         connections=smtp.connections,
     )
+
+
+def revive(value: Any, key: str | None = None) -> Any:
+    """Turn the ISO strings of a stored payload back into dates and datetimes; dicts become
+    :class:`~notifications.render.Context` (a dict whose keys templates read as attributes
+    without a failed attribute lookup first). A digest's context has thousands of values, so
+    only dicts and lists are walked into."""
+    if isinstance(value, dict):
+        return _revive_dict(value)
+    if isinstance(value, list):
+        return _revive_list(value)
+    if isinstance(value, str) and key in _DATETIME_KEYS:
+        return datetime.fromisoformat(value)
+    if isinstance(value, str) and key in _DATE_KEYS:
+        return date.fromisoformat(value)
+    return value
+
+
+def _revive_dict(value: dict[str, Any]) -> Context:
+    revived = Context()
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            if key in _DATETIME_KEYS:
+                item = datetime.fromisoformat(item)
+            elif key in _DATE_KEYS:
+                item = date.fromisoformat(item)
+        elif kind is dict or kind is list:
+            item = revive(item, key)
+        revived[key] = item
+    return revived
+
+
+def _revive_list(value: list[Any]) -> list[Any]:
+    return [revive(item) if type(item) in (dict, list) else item for item in value]
 
 
 @lru_cache(maxsize=64)
@@ -194,15 +232,6 @@ class _Outcome:
         return self.state is OutboxState.SENT and self.error is None and not self.untried
 
 
-@dataclass
-class Claimed:
-    """A batch claimed for sending (``sending`` under the worker's claim), not yet sent."""
-
-    now: datetime  # when it was claimed: its messages' Date
-    envelopes: list[tuple[OutboxMessage, Envelope]] = field(default_factory=list)
-    unrendered: list[_Outcome] = field(default_factory=list)  # recorded failed with the batch
-
-
 class OutboxWorker:
     """Delivers due outbox rows through one transport."""
 
@@ -237,92 +266,35 @@ class OutboxWorker:
 
     async def deliver_due(self, now: datetime, *, limit: int | None = None) -> SendReport:
         """Claim one batch of due rows and deliver it."""
+        batch = limit or self.settings.mail.batch_size
         report = SendReport()
-        batch = self.claim_next(now, limit=limit, report=report)
-        if batch is not None:
-            await self.send_claimed(batch, report)
-        return report
-
-    def claim_next(
-        self, now: datetime, *, limit: int | None = None, report: SendReport | None = None
-    ) -> Claimed | None:
-        """Put right what a database error left (:meth:`recover`), then :meth:`claim`; None
-        while sending is paused after an authentication failure, or when nothing is due."""
         if self.paused_until is not None and now < self.paused_until:
-            if report is not None:
-                report.paused = True
-            return None
+            report.paused = True
+            return report
         self.recover(now, report)
-        return self.claim(now, limit=limit)
-
-    @property
-    def may_claim_ahead(self) -> bool:
-        """Whether a batch may be claimed while another is being sent: not while sending is
-        paused or a database error left something for :meth:`recover`, which must run with
-        nothing of this worker in flight."""
-        return not (self._unrecorded or self._unsure_claims or self.paused_until is not None)
-
-    def claim(self, now: datetime, *, limit: int | None = None) -> Claimed | None:
-        """Claim one batch of due rows and build their wire messages; nothing is sent. None
-        when nothing is due."""
         try:
             with self.store.transaction() as tx:
-                rows = tx.outbox.claim_due(
-                    now, self.worker_id, limit or self.settings.mail.batch_size
-                )
+                rows = tx.outbox.claim_due(now, self.worker_id, batch)
         except StoreError:
             self._unsure_claims = True  # the claim may have committed without our knowing
             raise
         if not rows:
-            return None
-        batch = Claimed(now)
+            return report
+        outcomes: list[_Outcome] = []
+        envelopes: list[tuple[OutboxMessage, Envelope]] = []
         for row in rows:
             try:
-                batch.envelopes.append((row, envelope_of(row, self.settings, now)))
+                envelopes.append((row, envelope_of(row, self.settings, now)))
             except (RenderError, KeyError, ValueError, TypeError) as exc:
-                batch.unrendered.append(_Outcome(row, OutboxState.FAILED, f"cannot render: {exc}"))
-        return batch
-
-    def confirm(self, batch: Claimed) -> Claimed | None:
-        """``batch`` without the rows whose claim was taken from this worker since it was
-        claimed (a daemon frozen while its claims were released); None if none is left."""
-        rows = [row for row, _ in batch.envelopes] + [o.row for o in batch.unrendered]
+                outcomes.append(_Outcome(row, OutboxState.FAILED, f"cannot render: {exc}"))
         try:
-            with self.store.transaction() as tx:
-                held = tx.outbox.held(
-                    [row.id for row in rows if row.id is not None], self.worker_id
-                )
-        except StoreError:
-            self._unsure_claims = True  # recover() gives them back before the next claim
-            raise
-        if len(held) < len(rows):
-            log.warning(
-                "%d claimed message(s) were reclaimed before sending", len(rows) - len(held)
-            )
-        batch.envelopes = [(row, e) for row, e in batch.envelopes if row.id in held]
-        batch.unrendered = [o for o in batch.unrendered if o.row.id in held]
-        return batch if batch.envelopes or batch.unrendered else None
-
-    async def send_claimed(self, batch: Claimed, report: SendReport | None = None) -> SendReport:
-        """Send a claimed batch and record every outcome in one transaction."""
-        report = report if report is not None else SendReport()
-        outcomes = list(batch.unrendered)
-        try:
-            if batch.envelopes:
-                outcomes += await self._send(batch.envelopes, batch.now, report)
+            if envelopes:
+                outcomes += await self._send(envelopes, now, report)
         finally:
             # Recorded even when the send is cancelled (a stop): rows that could not be
             # rendered must not stay claimed.
-            self._record(outcomes, batch.now, report)
+            self._record(outcomes, now, report)
         return report
-
-    def give_back(self, batch: Claimed, now: datetime, why: str) -> None:
-        """Return a claimed batch that will not be sent now to ``pending``, due at once and
-        without spending an attempt (rows that could not be rendered are recorded failed)."""
-        untried = [
-            _Outcome(row, OutboxState.PENDING, why, untried=True) for row, _ in batch.envelopes
-        ]
-        self._record([*batch.unrendered, *untried], now, SendReport())
 
     async def _send(
         self, envelopes: list[tuple[OutboxMessage, Envelope]], now: datetime, report: SendReport

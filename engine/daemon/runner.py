@@ -10,9 +10,9 @@ database decides what is due.
 Loops (each an asyncio task):
 
 * **deliver** (every daemon, or only the leader with ``daemon.deliver = "leader"``): catch-up
-  decisions for the due rows (:mod:`engine.domain.catchup`), then claim → send → record in
-  batches of ``daemon.batch_size`` until nothing is due, the next batch claimed while one is
-  sent, the SMTP connections kept for the pass; then arm at ``Tx.next_due()``.
+  decisions for the due rows (:mod:`engine.domain.catchup`), then claim → render → send in
+  batches of ``daemon.batch_size`` until nothing is due, over SMTP connections kept for the
+  pass (``Transport.session``); then arm at ``Tx.next_due()``.
 * **advance** (leader): fire the transitions time has made due (``Fbh.advance``), then arm at
   the next moment one may fall due (``daemons.next_transition_bound``: aggregates in SQL, so
   a wake-up costs a few queries however many programmes there are).

@@ -367,16 +367,6 @@ class OutboxDelivery(Repository):
             kept.update(ident for (ident,) in self.session.connection().execute(statement) if ident)
         return kept
 
-    def held(self, message_ids: Sequence[int], worker: str) -> set[int]:
-        """Which of these rows are still in ``sending`` under ``worker``'s claim."""
-        held: set[int] = set()
-        for chunk in slices(list(message_ids)):
-            statement = columns(col(OutboxMessage.id)).where(
-                col(OutboxMessage.id).in_(chunk), *_claimed_by(worker)
-            )
-            held.update(ident for (ident,) in self.session.execute(statement))
-        return held
-
     def unclaim(self, message_id: int, worker: str, now: datetime, note: str) -> bool:
         """Give back a claimed row that was never tried (the connection was lost before its
         turn): ``pending``, due at ``now``, and the attempt its claim counted is returned.
