@@ -50,7 +50,7 @@ from notifications.auth_alarm import AuthAlarm
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import Attachment, MailSpec
 from notifications.render import Context, RenderError, render_mail, render_subject
-from notifications.rendered import fingerprint, with_date
+from notifications.rendered import fingerprint, sender_of, with_date
 from notifications.report import SendReport
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
 from notifications.wire import message_bytes
@@ -165,7 +165,7 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
         spec = invite_spec(row)
         method = spec.method
         calendar = _calendar(spec)
-    sender = settings.sender
+    sender = sender_of(settings)
     data = message_bytes(
         MailSpec(
             sender=sender,
@@ -201,7 +201,7 @@ def envelope_of(row: OutboxMessage, settings: Settings, now: datetime) -> Envelo
         return render_envelope(row, settings, now)
     return Envelope(
         message_id=row.message_id,
-        sender=settings.sender.email,
+        sender=sender_of(settings).email,
         recipients=(row.payload["to"]["email"],),
         data=with_date(data, now),
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 from engine.config.settings import Settings
 from engine.domain.model import Contact
 
-__all__ = ["fingerprint", "with_date"]
+__all__ = ["fingerprint", "sender_of", "with_date"]
 
 _HERE = Path(__file__).resolve().parent
 # What turns a payload into bytes besides the templates (relative to notifications/).
@@ -35,11 +35,22 @@ _END_OF_HEAD = b"\r\n\r\n"
 
 def fingerprint(settings: Settings) -> str:
     """The fingerprint of bytes rendered now with ``settings`` (64 hex digits)."""
-    return _fingerprint(_code_hash(), settings.sender)
+    return _fingerprint(_code_hash(), settings.mail.sender)
+
+
+def sender_of(settings: Settings) -> Contact:
+    """``settings.sender``, parsed once per configured value (the worker asks per message)."""
+    return _sender(settings.mail.sender)
 
 
 @lru_cache(maxsize=8)
-def _fingerprint(code: str, sender: Contact) -> str:
+def _sender(configured: str) -> Contact:
+    return Contact.parse(configured)
+
+
+@lru_cache(maxsize=8)
+def _fingerprint(code: str, configured_sender: str) -> str:
+    sender = _sender(configured_sender)
     digest = hashlib.sha256(code.encode("ascii"))
     digest.update(f"\0{sender.name}\0{sender.email}".encode())
     return digest.hexdigest()

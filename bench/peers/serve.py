@@ -8,6 +8,8 @@ line is written, not when a poll happens to look.
 
 from __future__ import annotations
 
+import compileall
+import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,12 +33,20 @@ PEER_VERSION = "1"
 class Process:
     """A child process whose output lines are logged and watched."""
 
-    def __init__(self, command: list[str], log: Path, *, cwd: Path, stream: str = "stderr"):
+    def __init__(
+        self,
+        command: list[str],
+        log: Path,
+        *,
+        cwd: Path,
+        stream: str = "stderr",
+        extra_env: dict[str, str] | None = None,
+    ):
         self.log = log
         self.lines: list[tuple[float, str]] = []  # (time.time() when read, line)
         self._handle = log.open("w", encoding="utf-8")
         self._seen = threading.Condition()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FBH_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FBH_")} | (extra_env or {})
         self.spawned = time.time()
         self.proc = subprocess.Popen(
             command,
@@ -123,10 +133,48 @@ maildir_fsync = {"true" if fsync else "false"}
     return config
 
 
-def spawn_fbh(home: Path, url: str, *, fsync: bool = True) -> Process:
+def spawn_fbh(
+    home: Path, url: str, *, extra_env: dict[str, str] | None = None, fsync: bool = True
+) -> Process:
     """``fbh serve`` (the real CLI) on ``url``, delivering to ``home/mail``."""
     config = write_fbh_config(home, url, fsync=fsync)
-    return Process([str(FBH), "--config", str(config), "serve"], home / "serve.log", cwd=home)
+    command = [str(FBH), "--config", str(config), "serve"]
+    return Process(command, home / "serve.log", cwd=home, extra_env=extra_env)
+
+
+PACKAGES = ("engine", "notifications")
+
+
+@contextlib.contextmanager
+def byte_compiled() -> Iterator[None]:
+    """Within the block, fbh's own packages have their ``.pyc`` files, as after ``pip install``
+    of a wheel (and as every third-party package the peers import has). A checkout installed
+    with ``pip install -e`` has none until Python writes them on import, and never with
+    ``PYTHONDONTWRITEBYTECODE=1``: then every start compiles fbh's modules from source. The
+    files written here are removed afterwards, so that later benchmarks (``bench.cli_speed``)
+    run as they did."""
+    roots = [seed.REPO / package for package in (*PACKAGES, "bench")]  # bench: the peers' code
+    before = {path for root in roots for path in root.rglob("*.pyc")}
+    for root in roots:
+        compileall.compile_dir(root, quiet=1)
+    try:
+        yield
+    finally:
+        for path in {path for root in roots for path in root.rglob("*.pyc")} - before:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only when empty
+                path.parent.rmdir()
+
+
+def source_copy(dest: Path) -> Path:
+    """fbh's packages copied to ``dest`` without ``.pyc`` files: on ``PYTHONPATH`` (ahead of the
+    editable install) with ``PYTHONDONTWRITEBYTECODE=1``, a start compiles them from source,
+    as a start from an editable checkout in such an environment does."""
+    for package in PACKAGES:
+        shutil.copytree(
+            seed.REPO / package, dest / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return dest
 
 
 def fbh_ready(process: Process, seconds: float) -> float:

@@ -10,20 +10,25 @@ those an ORM flush writes), memoising the datetime and date conversions, which r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Date, DateTime, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 Encoder = Callable[[Any], Any]
-# json.dumps's output, byte for byte, a fifth faster: payloads are trees built by fbh, never
-# circular, so the check for cycles is dropped.
-_JSON_TEXT = json.JSONEncoder(check_circular=False).encode
+_DUMPS = orjson.dumps
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # as json.dumps: a key 7 is stored as "7"
+
+
+def _json_text(value: Any) -> str:
+    """The JSON text of ``value``: what json.dumps gives back when read (compact and UTF-8
+    rather than ASCII escapes), by orjson, about eight times faster than the stdlib encoder."""
+    return _DUMPS(value, option=_OPTIONS).decode()
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def _encoder(column_type: TypeEngine[Any], dialect: Dialect) -> Encoder | None:
     if isinstance(column_type, JSON):
         # Bound as text: SQLite stores JSON as text, and PostgreSQL casts it (``::JSON``).
         # None becomes JSON null, as the JSON type does (``none_as_null=False``).
-        return _JSON_TEXT
+        return _json_text
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 import typer
@@ -19,6 +21,7 @@ from engine.cli.i18n import _
 from engine.domain import clock
 
 if TYPE_CHECKING:  # the daemon's imports (APScheduler, aiosmtplib) load only for `fbh serve`
+    from engine.daemon.runner import Daemon
     from engine.services.facade import Fbh
     from notifications.transports import Transport
 
@@ -43,7 +46,6 @@ def serve(ctx: typer.Context) -> None:
 
 
 async def _serve(fbh: Fbh, transport: Transport, name: str) -> None:
-    from engine.daemon.http import http_server
     from engine.daemon.runner import Daemon
 
     daemon = Daemon(fbh, transport, name=name)
@@ -52,12 +54,22 @@ async def _serve(fbh: Fbh, transport: Transport, name: str) -> None:
     for number in signals:
         loop.add_signal_handler(number, daemon.stop)
     try:
-        async with http_server(daemon):
+        async with _http(daemon):
             await daemon.run()
     finally:
         for number in signals:
             loop.remove_signal_handler(number)
         await transport.aclose()
+
+
+def _http(daemon: Daemon) -> AbstractAsyncContextManager[object]:
+    """The HTTP server when ``[http] listen`` is set. Only then is its stack imported (aiohttp,
+    prometheus_client, the page and the feeds): without it, start-up is quicker and smaller."""
+    if daemon.settings.http.address is None:
+        return contextlib.nullcontext()
+    from engine.daemon.http import http_server
+
+    return http_server(daemon)
 
 
 def _serve_logging(verbose: int) -> None:

@@ -13,7 +13,6 @@ import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date, time
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -226,7 +225,7 @@ class Settings(Section):
 
     @property
     def sender(self) -> Contact:
-        return _contact(self.mail.sender)  # read for every message sent: parsed once
+        return Contact.parse(self.mail.sender)
 
     @property
     def lead(self) -> Contact | None:
@@ -378,9 +377,3 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             _("{path}: cannot read config file: {reason}").format(path=path, reason=exc.strerror)
         ) from exc
-
-
-@lru_cache(maxsize=16)
-def _contact(value: str) -> Contact:
-    """``Contact.parse``, remembered: a contact is immutable and the settings rarely change."""
-    return Contact.parse(value)

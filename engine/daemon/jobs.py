@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from engine.services.digests import queue_weekly_digests
-from engine.services.facade import Fbh
-from engine.services.timelog import check_budget_end
-from engine.services.tovholder_mail import queue_tovholder_reminders
+if TYPE_CHECKING:  # the jobs' imports (the digests' rendering) load when a job first runs
+    from engine.services.facade import Fbh
 
-Job = Callable[[Fbh, datetime], object]
+Job = Callable[["Fbh", datetime], object]
 WEEKLY_DIGEST_EVENT = "weekly-digest"  # the event a leader writes after the weekly digest job
 
 
@@ -29,9 +28,19 @@ class LeaderJobs:
 def weekly_mail(fbh: Fbh, now: datetime) -> int:
     """The weekly job: the digests, and the reminders with the link to the tovholder's page;
     returns how many mails were newly queued."""
+    from engine.services.digests import queue_weekly_digests
+    from engine.services.tovholder_mail import queue_tovholder_reminders
+
     return queue_weekly_digests(fbh, now) + queue_tovholder_reminders(fbh, now)
+
+
+def budget_end(fbh: Fbh, now: datetime) -> object:
+    """The check of programmes that ended under their time budget."""
+    from engine.services.timelog import check_budget_end
+
+    return check_budget_end(fbh, now)
 
 
 def standard_jobs() -> LeaderJobs:
     """What ``fbh serve`` runs."""
-    return LeaderJobs(digest=weekly_mail, budget=check_budget_end)
+    return LeaderJobs(digest=weekly_mail, budget=budget_end)

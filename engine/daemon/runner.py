@@ -33,6 +33,8 @@ programmes that ended under their time budget (``daemon.budget_cron``;
 ``engine.services.timelog.check_budget_end``). A new leader runs these at once too (each queues its
 mail once), the digest only if this week's digest time has passed, no leader has run it
 since (the ``weekly-digest`` event it writes) and ``daemon.catch_up.digest`` is ``send``.
+A daemon that leads from its start runs this catch-up in a task right after its ``ready``
+line, as its first delivery pass and transitions run: ``ready`` never waits for a digest.
 
 Stopping (SIGTERM/SIGINT → :meth:`Daemon.stop`): no new claims; the batch in flight gets
 ``shutdown_seconds`` to finish, then is cancelled; this daemon's remaining claims go back to
@@ -49,18 +51,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
 from engine.daemon.core import Clock, DaemonCore, daemon_name
 from engine.daemon.delivery import Delivery
-from engine.daemon.inbox import InboxLoop
 from engine.daemon.jobs import WEEKLY_DIGEST_EVENT, LeaderJobs, standard_jobs
 from engine.daemon.prerender import RenderAhead
 from engine.daemon.presence import Presence
 from engine.daemon.timer import JOB_DEFAULTS, Timer, fired_this_week, last_fired
 from engine.domain.errors import FbhError
 from engine.store.database import redact
+
+if TYPE_CHECKING:
+    from engine.daemon.inbox import InboxLoop
 
 __all__ = [
     "JOB_DEFAULTS",
@@ -102,9 +107,9 @@ class Daemon(Delivery, Presence, RenderAhead):
                 "render": asyncio.create_task(self._render_loop(), name="render"),
             }
             if self.settings.inbox.enabled:
-                self._tasks["inbox"] = asyncio.create_task(self._inbox().run(), name="inbox")
-            if self.is_leader:
-                await self.became_leader()
+                self._tasks["inbox"] = asyncio.create_task(self._run_inbox(), name="inbox")
+            if self.is_leader:  # like the first delivery pass and transitions: once serving
+                self._tasks["catch-up"] = asyncio.create_task(self.became_leader(), name="catch-up")
             self._wake_all()
             log.info(
                 "fbh serve ready: %s on %s (%s), %s, delivering via %s",
@@ -145,8 +150,14 @@ class Daemon(Delivery, Presence, RenderAhead):
         await self.leadership.close()
         log.info("stopped")
 
+    async def _run_inbox(self) -> None:
+        await self._inbox().run()
+
     def _inbox(self) -> InboxLoop:
-        """Inbound mail (engine/daemon/inbox.py): what it applies may queue mail to deliver."""
+        """Inbound mail (engine/daemon/inbox.py): what it applies may queue mail to deliver.
+        Imported only with ``[inbox]`` enabled (IMAP, iCalendar parsing)."""
+        from engine.daemon.inbox import InboxLoop
+
         return InboxLoop(
             self.fbh,
             clock=self.clock,

@@ -118,6 +118,10 @@ class Plan:
             BusySlot(m.start, m.end) for m in self.milestones if m.start is not None and m.end
         )
 
+    def clear_of(self, busy: Sequence[BusySlot]) -> bool:
+        """No meeting overlaps ``busy``: planned around ``busy``, the plan is this one."""
+        return not any(b.overlaps(m.start, m.end) for m in self.busy_slots() for b in busy)
+
 
 @dataclass(frozen=True)
 class _Item:

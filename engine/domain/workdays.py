@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import MappingProxyType
 
-import holidays
-
 from engine.domain.errors import ConfigError
 from engine.domain.i18n import _, current, translations
 
@@ -54,7 +52,11 @@ def _normalise_optional(name: str) -> str:
 
 
 def _public_holidays(year: int) -> dict[date, str]:
-    """Danish public holidays of ``year`` with their Danish names."""
+    """Danish public holidays of ``year`` with their Danish names. ``holidays`` is imported
+    here, when the first year is built, not with this module: ``fbh serve`` reaches ``ready``
+    without it (its import is a few MB and tens of ms)."""
+    import holidays
+
     return dict(holidays.country_holidays("DK", years=year, language="da").items())
 
 
@@ -99,6 +101,7 @@ class Closure:
         return f"{self.name} ({first.isoformat()} – {last.isoformat()})"
 
 
+_PAST_CACHE = 4096  # windows remembered by past_closures
 MAX_STRETCH_DAYS = 366  # closures that cover a whole year leave no day to stretch to
 CHRISTMAS = Closure("jul og nytår", (12, 24), (1, 1))  # the default of config.toml
 
@@ -123,6 +126,9 @@ class WorkingCalendar:
     optional: frozenset[str] = frozenset()
     closures: tuple[Closure, ...] = ()
     _years: dict[int, _Year] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    _past: dict[tuple[date, ...], tuple[tuple[date, ...], tuple[date, ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -151,7 +157,20 @@ class WorkingCalendar:
 
     def past_closures(self, days: Sequence[date]) -> tuple[list[date], list[date]]:
         """``days`` (working days, in order) without those in a closure period, plus as many
-        open working days after the last as the closures took; and the days taken."""
+        open working days after the last as the closures took; and the days taken.
+
+        Remembered per ``days``: planning asks again for the same window of every programme
+        that starts in the same week."""
+        key = tuple(days)
+        found = self._past.get(key)
+        if found is None:
+            if len(self._past) >= _PAST_CACHE:  # a long-lived daemon plans new weeks forever
+                self._past.clear()
+            opened, closed = self._past_closures(key)
+            found = self._past[key] = (tuple(opened), tuple(closed))
+        return list(found[0]), list(found[1])
+
+    def _past_closures(self, days: Sequence[date]) -> tuple[list[date], list[date]]:
         opened = [d for d in days if self.closure_on(d) is None]
         closed = [d for d in days if self.closure_on(d) is not None]
         day = days[-1] if days else None

@@ -151,6 +151,9 @@ class Shared:
         self.lead = settings.lead
         self.domain = settings.mail_domain
         self.organizer = settings.sender
+        # plans without the consultant's other meetings, by (workflow, extensions, start):
+        # the definitions' ids are stable while the batch's items hold them
+        self.free_plans: dict[tuple[int, tuple[int, ...], date], Plan] = {}
 
 
 def check_agreements(

@@ -28,7 +28,7 @@ from engine.store.store import Tx
 from notifications.inbound import InboundMail, Kind, Limits, Unparseable, classify
 from notifications.inbound import parse_mail as parse_inbound
 from notifications.inbound.message import synthetic_message_id
-from notifications.mailboxes import ImapMailbox, Mailbox, MaildirMailbox, RawMessage
+from notifications.mailboxes import Mailbox, MaildirMailbox, RawMessage
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ def make_mailbox(settings: Settings) -> Mailbox:
     """The inbox the config names; the IMAP password comes only from the environment."""
     if settings.inbox.transport == "maildir":
         return MaildirMailbox(settings.resolve(settings.inbox.maildir))
+    from notifications.mailboxes.imap import ImapMailbox  # imapclient: only for IMAP
+
     imap = settings.inbox.imap
     password = settings.imap_password
     if not imap.username or not password:

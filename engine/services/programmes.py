@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 
-from engine.domain.errors import InvalidInputError
+from engine.domain.errors import InvalidInputError, PlanningError
 from engine.domain.gcpause import paused_gc
 from engine.domain.i18n import _
 from engine.domain.model import MAX_NAME, Contact, MilestoneState, ProgrammeState, check_text
@@ -141,7 +141,7 @@ class ProgrammeCreation:
             [c for item in chunk for c in (item.new.consultant, item.new.tovholder)], now
         )
         consultants = [people[item.new.consultant.email.lower()] for item in chunk]
-        plans = self._plan_chunk(tx, chunk, [c.id for c in consultants], committed)
+        plans = self._plan_chunk(tx, chunk, [c.id for c in consultants], committed, shared)
         programme_ids = tx.programmes.new_ids(len(chunk))
         milestone_ids = iter(tx.programmes.new_milestone_ids(sum(len(p.milestones) for p in plans)))
         rows = NewRows()
@@ -159,7 +159,12 @@ class ProgrammeCreation:
         return programme_ids
 
     def _plan_chunk(
-        self, tx: Tx, chunk: Sequence[Item], consultant_ids: Sequence[int], committed: int
+        self,
+        tx: Tx,
+        chunk: Sequence[Item],
+        consultant_ids: Sequence[int],
+        committed: int,
+        shared: Shared,
     ) -> list[Plan]:
         """Plan every item; a consultant's meetings in earlier items of the batch are busy."""
         tx.people.lock_many(consultant_ids)
@@ -175,17 +180,38 @@ class ProgrammeCreation:
         for item, consultant in zip(chunk, consultant_ids, strict=True):
             slots = busy.setdefault(consultant, [])
             with item_errors(item.index, committed):
-                plan = plan_programme(
-                    item.base,
-                    item.new.start,
-                    self.ctx.calendar,
-                    extensions=item.extensions,
-                    busy=slots,
-                    tz=self.ctx.tz,
-                )
+                plan = self._plan_item(item, slots, shared)
             slots.extend(plan.busy_slots())
             plans.append(plan)
         return plans
+
+    def _plan_item(self, item: Item, busy: Sequence[BusySlot], shared: Shared) -> Plan:
+        """The item's plan: the batch's plan of the same workflows and start made without
+        ``busy`` when none of its meetings overlaps ``busy``, else planned around ``busy``.
+
+        The two are equal then: each meeting goes on the first candidate day that is free,
+        the days before it were refused already without ``busy`` (more busy slots refuse
+        more, never less), and its own day is free of ``busy`` too."""
+        key = (id(item.base), tuple(id(e) for e in item.extensions), item.new.start)
+        free = shared.free_plans.get(key)
+        if free is None:
+            try:
+                free = shared.free_plans[key] = self._plan(item, ())
+            except PlanningError:
+                free = None  # planned below with busy, which raises the error itself
+        if free is not None and free.clear_of(busy):
+            return free
+        return self._plan(item, busy)
+
+    def _plan(self, item: Item, busy: Sequence[BusySlot]) -> Plan:
+        return plan_programme(
+            item.base,
+            item.new.start,
+            self.ctx.calendar,
+            extensions=item.extensions,
+            busy=busy,
+            tz=self.ctx.tz,
+        )
 
     def _add_new_programme(
         self,

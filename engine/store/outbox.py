@@ -322,7 +322,7 @@ class OutboxDelivery(Repository):
             .returning(OutboxMessage)  # the claimed rows as they are now: no second read
             .execution_options(synchronize_session=False, populate_existing=True)
         )
-        claimed = self.session.scalars(statement).all()
+        claimed = list(self.session.scalars(statement))
         return sorted(claimed, key=lambda row: row.id or 0)
 
     def finish_claim(

@@ -113,13 +113,3 @@ class OutboxRendering(Repository):
                 )
                 stored += max(self.session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
         return stored
-
-    def rendered_count(self) -> int:
-        """How many pending rows hold rendered bytes (for tests and status)."""
-        from sqlalchemy import func
-
-        statement = columns(func.count()).where(
-            col(OutboxMessage.state) == OutboxState.PENDING.value,
-            col(OutboxMessage.rendered).is_not(None),
-        )
-        return int(self.session.execute(statement).scalar_one())

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message
 
-from flufl.bounce import all_failures
-
 __all__ = ["BounceReport", "Failure", "read_bounce"]
 
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
@@ -49,6 +47,8 @@ def read_bounce(
             return report
     if not _looks_like_bounce(headers, sender, subject):
         return None
+    from flufl.bounce import all_failures  # on first use: the daemon's start-up does without it
+
     _temporary, permanent = all_failures(message)
     emails = {_decode(a) for a in permanent}
     emails.update(

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from icalendar import Calendar
-
 __all__ = ["Answer", "CalendarError", "ItipMessage", "read_itip"]
 
 ANSWER_METHODS = frozenset({"REPLY", "COUNTER"})
@@ -49,6 +47,8 @@ class ItipMessage:
 
 def read_itip(data: bytes) -> ItipMessage:
     """Read the first VEVENT of a calendar part; raises :class:`CalendarError`."""
+    from icalendar import Calendar  # on first use: the daemon's start-up does without it
+
     try:
         calendar = Calendar.from_ical(data)
         return _read(calendar)

@@ -37,7 +37,7 @@ __all__ = ["MaildirTransport"]
 
 log = logging.getLogger(__name__)
 
-_SYNC_THREADS = 8  # fsyncs in flight at once: the file system commits them together
+_SYNC_THREADS = 20  # fsyncs in flight at once: the file system commits them together
 _OPEN_FILES = 64  # messages written (and open) at once before they are synced and renamed
 _counter = itertools.count()
 

@@ -298,6 +298,52 @@ def test_busy_slots_in_utc_are_compared_as_instants(sb: WorkflowDefinition) -> N
     assert workshop.start == at("2027-03-09T09:00:00+01:00")  # 14:59 local clashes
 
 
+def test_a_plan_is_clear_of_busy_slots_only_when_no_meeting_overlaps_them(
+    sb: WorkflowDefinition,
+) -> None:
+    free = plan_programme(sb, S, CAL)
+    workshop = free.milestone("socialt-beredskab", "workshop")
+    assert workshop.start is not None and workshop.end is not None
+    touching = BusySlot(workshop.end, workshop.end + timedelta(hours=1))  # half-open
+    clashing = BusySlot(workshop.end - timedelta(minutes=1), workshop.end)
+    assert free.clear_of([]) and free.clear_of([touching])
+    assert not free.clear_of([touching, clashing])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    days=st.lists(st.integers(0, 7 * 14), min_size=0, max_size=12),
+    hours=st.lists(st.integers(7 * 4, 17 * 4), min_size=12, max_size=12),
+    lengths=st.lists(st.integers(1, 16), min_size=12, max_size=12),
+    extended=st.booleans(),
+)
+def test_a_plan_clear_of_the_busy_slots_is_the_plan_made_around_them(
+    python_workflows: Workflows,
+    days: list[int],
+    hours: list[int],
+    lengths: list[int],
+    extended: bool,
+) -> None:
+    """What bulk creation relies on to reuse one plan per (workflows, start): planning with
+    busy slots that no meeting of the plan made without them overlaps gives that plan."""
+    sb, tp = python_workflows["socialt-beredskab"], python_workflows["tilpasset"]
+    extensions = (tp,) if extended else ()
+    start = datetime.combine(S, time(0), tzinfo=CPH)
+    busy = [
+        BusySlot(begin, begin + timedelta(minutes=15 * length))
+        for day, quarter, length in zip(days, hours, lengths, strict=False)
+        for begin in [start + timedelta(days=day, minutes=15 * quarter)]
+    ]
+    free = plan_programme(sb, S, CAL, extensions=extensions)
+    try:
+        planned = plan_programme(sb, S, CAL, extensions=extensions, busy=busy)
+    except PlanningError:
+        assert not free.clear_of(busy)
+        return
+    if free.clear_of(busy):
+        assert planned == free
+
+
 def test_no_free_day_names_the_milestone_and_window(sb: WorkflowDefinition) -> None:
     busy = [BusySlot(at("2027-03-08T00:00:00+01:00"), at("2027-03-25T00:00:00+01:00"))]
     with pytest.raises(PlanningError) as info:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.domain.errors import ConfigError
-from engine.domain.workdays import WorkingCalendar, iso_week, week_friday, week_monday
+from engine.domain.workdays import CHRISTMAS, WorkingCalendar, iso_week, week_friday, week_monday
 
 PLAIN = WorkingCalendar.danish()
 ALL_OPTIONAL = WorkingCalendar.danish(["grundlovsdag", "juleaftensdag", "nytaarsaftensdag"])
@@ -187,3 +187,16 @@ def test_week_monday_is_the_monday_week_weeks_later(day: date, week: int) -> Non
     assert 0 <= (day - week_monday(day, 0)).days < 7
     assert (monday - week_monday(day, 0)).days == 7 * week
     assert week_friday(day, week) == monday + timedelta(days=4)
+
+
+def test_past_closures_gives_the_same_days_again_as_lists_of_its_own() -> None:
+    calendar = WorkingCalendar.danish(closures=[CHRISTMAS])
+    days = calendar.working_days(date(2027, 12, 20), date(2027, 12, 31))
+    opened, closed = calendar.past_closures(days)
+    assert closed == [d for d in days if d >= date(2027, 12, 24)]  # jul og nytår
+    assert opened[:4] == [date(2027, 12, d) for d in (20, 21, 22, 23)]
+    assert len(opened) == len(days) and opened[4] > date(2028, 1, 1)
+    opened.clear()  # the caller's to change: the remembered answer stays whole
+    closed.append(date(2030, 1, 1))
+    assert calendar.past_closures(days) == calendar._past_closures(days)
+    assert calendar.past_closures(days)[1] == [d for d in days if d >= date(2027, 12, 24)]

@@ -1,0 +1,54 @@
+"""`fbh serve` with the defaults (no `[http] listen`, a Maildir inbox) reaches `ready` without
+importing what only an option or a later job needs: the HTTP stack, IMAP, iCalendar parsing,
+bounce parsing, the holiday tables and the digests (docs/benchmarks.md, "Start-up")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from served import write_daemon_config
+
+# At the `ready` log line: print the unwanted modules already imported, then stop as SIGTERM
+# would (the daemon must still stop cleanly, exit 0). On the code before this test, the list
+# began with aiohttp.
+PROBE = """
+import logging, os, signal, sys
+from engine.cli.main import main
+
+UNWANTED = (
+    "aiohttp", "prometheus_client", "engine.daemon.http", "imapclient", "icalendar",
+    "flufl", "holidays", "engine.services.digests", "engine.services.inbox",
+)
+
+class AtReady(logging.Handler):
+    def emit(self, record):
+        if " ready: " in record.getMessage():
+            found = sorted(m for m in sys.modules if any(
+                m == u or m.startswith(u + ".") for u in UNWANTED))
+            print("imported at ready:", found[:5], flush=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+logging.getLogger().addHandler(AtReady())
+try:
+    main(sys.argv[1:])
+except SystemExit as done:
+    assert not done.code, done.code
+"""
+
+
+def test_serve_reaches_ready_without_the_optional_stacks(tmp_path: Path) -> None:
+    config = write_daemon_config(tmp_path, "sqlite:///var/fbh.sqlite3")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FBH_")}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "--config", str(config), "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "imported at ready: []", done.stdout
