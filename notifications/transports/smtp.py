@@ -4,8 +4,8 @@ A batch is spread over ``connections`` connections at once (``mail.smtp.connecti
 taking the batch's next message when it is free. Inside :meth:`SmtpTransport.session` (a
 delivery pass of the daemon, a drain of ``fbh outbox send``) the connections stay open from
 one batch to the next and are closed with QUIT when the session ends; one the server closed
-meanwhile is replaced, one lost or timed out is never reused. Outside a session each batch
-opens and closes its own. Replies are translated into
+meanwhile is replaced, one lost or timed out is never reused, one that has carried
+``REUSE_LIMIT`` messages is replaced. Outside a session each batch opens and closes its own. Replies are translated into
 :class:`~engine.domain.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx
 replies are permanent, 4xx replies and connection problems transient. See
 :mod:`notifications.transports.base` for when ``send_batch`` raises and when it reports.
@@ -44,6 +44,9 @@ __all__ = ["SmtpTransport", "is_local_host"]
 log = logging.getLogger(__name__)
 
 _LOCAL_NAMES = frozenset({"localhost", "localhost.", "localhost.localdomain"})
+# How many messages one connection carries before it is closed and a new one opened, also
+# inside a session: a bound for servers that limit the messages of one SMTP session.
+REUSE_LIMIT = 100
 
 
 def is_local_host(host: str) -> bool:
@@ -105,8 +108,10 @@ class SmtpTransport(Transport):
         self._ehlo_name = local_hostname
         self.validate_certs = validate_certs
         self.cert_bundle = cert_bundle
-        # Inside session(): the open connections not carrying a share right now.
-        self._idle: list[aiosmtplib.SMTP] | None = None
+        # Inside session(): the open connections not sending right now, with how many
+        # messages each has carried.
+        self._idle: list[tuple[aiosmtplib.SMTP, int]] | None = None
+        self.reuse_limit = REUSE_LIMIT
 
     def __repr__(self) -> str:
         tls = "tls" if self.use_tls else "starttls" if self.starttls else "plain"
@@ -126,11 +131,11 @@ class SmtpTransport(Transport):
             yield
         except BaseException:
             idle, self._idle = self._idle, None
-            for client in idle:
+            for client, _ in idle:
                 _drop(client)
             raise
         idle, self._idle = self._idle, None
-        for client in idle:
+        for client, _ in idle:
             await _quit(client)
 
     async def send_batch(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
@@ -151,17 +156,18 @@ class SmtpTransport(Transport):
             if isinstance(outcome, BaseException) and not isinstance(outcome, TransportError):
                 raise outcome
         refused = [outcome for outcome in done if isinstance(outcome, TransportError)]
-        if len(refused) == lanes:
+        if len(refused) == lanes and not batch.tried():
             raise refused[0]  # no connection opened: nothing was tried
         return batch.results(refused[0] if refused else None)
 
     async def _lane(self, batch: _Batch) -> None:
         """One connection taking envelopes from ``batch`` until none is left or it is lost."""
-        client = await self._connection()
+        client, carried = await self._connection()
         lost = False
         try:
-            while (taken := batch.take()) is not None:
+            while carried < self.reuse_limit and (taken := batch.take()) is not None:
                 index, envelope = taken
+                carried += 1
                 try:
                     batch.done(index, await self._send_one(client, envelope))
                 except (OSError, SMTPException) as exc:  # disconnect or timeout mid-batch
@@ -171,19 +177,22 @@ class SmtpTransport(Transport):
         except BaseException:  # cancelled or a bug: drop the connection without QUIT
             _drop(client)
             raise
-        if lost or self._idle is None or not client.is_connected:
+        if lost or carried >= self.reuse_limit or self._idle is None or not client.is_connected:
             await _quit(client)  # a connection in an unknown state is never reused
         else:
-            self._idle.append(client)
+            self._idle.append((client, carried))
+        if carried >= self.reuse_limit and not lost and batch.left():
+            await self._lane(batch)  # the rest over a new connection
 
-    async def _connection(self) -> aiosmtplib.SMTP:
-        """An idle connection of the session that is still open, else a new one."""
+    async def _connection(self) -> tuple[aiosmtplib.SMTP, int]:
+        """An idle connection of the session that is still open, with how many messages it
+        has carried, else a new one."""
         while self._idle:
-            client = self._idle.pop()
+            client, carried = self._idle.pop()
             if client.is_connected:
-                return client
+                return client, carried
             _drop(client)  # the server closed it since the last batch (e.g. its idle timeout)
-        return await self._open()
+        return await self._open(), 0
 
     async def _open(self) -> aiosmtplib.SMTP:
         """Connect, negotiate TLS and log in; raise TransportError for the whole batch."""
@@ -273,6 +282,12 @@ class _Batch:
         self._next = 0
         self._results: list[DeliveryResult | None] = [None] * len(envelopes)
         self._loss: TransportError | None = None  # why the first lost connection was lost
+
+    def left(self) -> bool:
+        return self._next < len(self._envelopes)
+
+    def tried(self) -> bool:
+        return self._next > 0
 
     def take(self) -> tuple[int, Envelope] | None:
         if self._next >= len(self._envelopes):

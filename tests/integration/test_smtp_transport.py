@@ -437,7 +437,7 @@ async def test_a_connection_the_server_closed_between_batches_is_replaced(
     async with smtp.session():
         assert (await smtp.send_batch([envelope("first@example.org")]))[0].ok
         for _ in range(int(TIMEOUT / 0.01)):  # until the client has read the server's close
-            if not any(client.is_connected for client in smtp._idle or ()):
+            if not any(client.is_connected for client, _ in smtp._idle or ()):
                 break
             await asyncio.sleep(0.01)
         results = await smtp.send_batch([envelope("second@example.org")])
@@ -448,6 +448,23 @@ async def test_a_connection_the_server_closed_between_batches_is_replaced(
         ("second@example.org",),
     ]
     assert smtp_server.connections == 2
+
+
+async def test_a_connection_is_replaced_after_carrying_its_reuse_limit(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp = transport(smtp_server.port)
+    smtp.reuse_limit = 3  # 100 by default
+    batches = [[envelope(f"p{b}-{i}@example.org") for i in range(2)] for b in range(4)]
+
+    async with smtp.session():
+        for batch in batches:
+            assert all(r.ok for r in await smtp.send_batch(batch))
+
+    assert len(smtp_server.messages) == 8
+    per_connection = Counter(m.peer for m in smtp_server.messages)
+    assert sorted(per_connection.values()) == [2, 3, 3]
+    assert smtp_server.quits == 3
 
 
 async def test_a_lost_connection_is_not_kept_for_the_next_batch(
