@@ -5,7 +5,8 @@ taking the batch's next message when it is free. Inside :meth:`SmtpTransport.ses
 delivery pass of the daemon, a drain of ``fbh outbox send``) the connections stay open from
 one batch to the next and are closed with QUIT when the session ends; one the server closed
 meanwhile is replaced, one lost or timed out is never reused, one that has carried
-``REUSE_LIMIT`` messages is replaced. Outside a session each batch opens and closes its own. Replies are translated into
+``REUSE_LIMIT`` messages is replaced. Outside a session each batch opens and closes its own.
+Replies are translated into
 :class:`~engine.domain.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx
 replies are permanent, 4xx replies and connection problems transient. See
 :mod:`notifications.transports.base` for when ``send_batch`` raises and when it reports.
