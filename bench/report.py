@@ -21,6 +21,7 @@ ORDER = [
     "maildir",
     "delivery",
     "digests",
+    "digest_stages",
     "failover",
     "cli_speed",
     "test_time",
