@@ -455,15 +455,16 @@ class OutboxWorker:
         same drain: the loop ends.
         """
         total = SendReport()
-        for _ in range(max_batches):
-            report = await self.deliver_due(clock())
-            total.add(report)
-            if on_batch is not None:
-                on_batch(total)
-            if report.claimed == 0:
-                break
-            if report.stalled or report.auth_failed:
-                break  # the transport is down, or refuses fbh: stop hammering it
+        async with self.transport.session():  # SMTP: connections kept open between batches
+            for _ in range(max_batches):
+                report = await self.deliver_due(clock())
+                total.add(report)
+                if on_batch is not None:
+                    on_batch(total)
+                if report.claimed == 0:
+                    break
+                if report.stalled or report.auth_failed:
+                    break  # the transport is down, or refuses fbh: stop hammering it
         return total
 
     def release_stuck(self, now: datetime, older_than: timedelta = DEFAULT_STUCK_AFTER) -> int:

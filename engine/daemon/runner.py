@@ -11,7 +11,8 @@ Loops (each an asyncio task):
 
 * **deliver** (every daemon, or only the leader with ``daemon.deliver = "leader"``): catch-up
   decisions for the due rows (:mod:`engine.domain.catchup`), then claim → render → send in
-  batches of ``daemon.batch_size`` until nothing is due; then arm at ``Tx.next_due()``.
+  batches of ``daemon.batch_size`` until nothing is due, over SMTP connections kept for the
+  pass (``Transport.session``); then arm at ``Tx.next_due()``.
 * **advance** (leader): fire the transitions time has made due (``Fbh.advance``), then arm at
   the next moment one may fall due (``daemons.next_transition_bound``: aggregates in SQL, so
   a wake-up costs a few queries however many programmes there are).
