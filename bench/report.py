@@ -18,6 +18,7 @@ ORDER = [
     "create_programmes",
     "startup",
     "lateness",
+    "maildir",
     "delivery",
     "digests",
     "failover",

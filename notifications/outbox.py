@@ -19,6 +19,8 @@ Guarantees (see docs/operations.md):
   and raises one alarm: an ERROR log line and an ``auth-failed`` event (entity ``mail``), which
   ``fbh status`` and the metric ``fbh_mail_auth_failing`` show until a login succeeds again
   (an ``auth-ok`` event).
+* A row's message is sent from the bytes rendered ahead and kept in the row when they are
+  current, else rendered at send (:func:`envelope_of`; notifications/prerender.py).
 * A worker that dies between sending and recording leaves the row in ``sending``; it is
   released and sent again later (at-least-once), with the same deterministic Message-ID.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -48,6 +50,8 @@ from notifications.auth_alarm import AuthAlarm
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import Attachment, MailSpec
 from notifications.render import Context, RenderError, render_mail, render_subject
+from notifications.rendered import fingerprint, sender_of, with_date
+from notifications.report import SendReport
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
 from notifications.wire import message_bytes
 
@@ -60,45 +64,10 @@ _DATE_KEYS = frozenset(
 DEFAULT_STUCK_AFTER = timedelta(minutes=10)
 
 
-@dataclass
-class SendReport:
-    """What one delivery run did."""
-
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    lost_claims: int = 0
-    untried: int = 0  # given back unsent: the connection was lost before their turn
-    errors: list[str] = field(default_factory=list)
-    unreachable: str | None = None  # why the mail server could not be reached, if it could not
-    auth_failed: str | None = None  # the server rejected fbh's login: nothing can be sent
-    paused: bool = False  # not tried at all: sending is paused after an authentication failure
-
-    def add(self, other: SendReport) -> None:
-        self.sent += other.sent
-        self.retried += other.retried
-        self.failed += other.failed
-        self.lost_claims += other.lost_claims
-        self.untried += other.untried
-        self.errors += other.errors
-        self.unreachable = self.unreachable or other.unreachable
-        self.auth_failed = self.auth_failed or other.auth_failed
-        self.paused = self.paused or other.paused
-
-    @property
-    def claimed(self) -> int:
-        return self.sent + self.retried + self.failed + self.lost_claims + self.untried
-
-    @property
-    def stalled(self) -> bool:
-        """Nothing got through and nothing is left to try now: the transport is down."""
-        return bool(self.retried) and not self.sent and not self.untried
-
-
 def make_transport(settings: Settings) -> Transport:
     """The transport the config names; the SMTP password comes only from the environment."""
     if settings.mail.transport == "maildir":
-        return MaildirTransport(settings.maildir_path)
+        return MaildirTransport(settings.maildir_path, fsync=settings.mail.maildir_fsync)
     smtp = settings.mail.smtp
     password = settings.smtp_password
     if smtp.username and not password:
@@ -196,7 +165,7 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
         spec = invite_spec(row)
         method = spec.method
         calendar = _calendar(spec)
-    sender = settings.sender
+    sender = sender_of(settings)
     data = message_bytes(
         MailSpec(
             sender=sender,
@@ -221,6 +190,20 @@ def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> En
         sender=sender.email,
         recipients=(recipient.email,),
         data=data,
+    )
+
+
+def envelope_of(row: OutboxMessage, settings: Settings, now: datetime) -> Envelope:
+    """The wire message of a claimed row: its stored bytes with ``Date`` set to ``now`` while
+    they are current (notifications/rendered.py), else rendered now from its payload."""
+    data = row.rendered
+    if data is None or row.rendered_with != fingerprint(settings):
+        return render_envelope(row, settings, now)
+    return Envelope(
+        message_id=row.message_id,
+        sender=sender_of(settings).email,
+        recipients=(row.payload["to"]["email"],),
+        data=with_date(data, now),
     )
 
 
@@ -301,7 +284,7 @@ class OutboxWorker:
         envelopes: list[tuple[OutboxMessage, Envelope]] = []
         for row in rows:
             try:
-                envelopes.append((row, render_envelope(row, self.settings, now)))
+                envelopes.append((row, envelope_of(row, self.settings, now)))
             except (RenderError, KeyError, ValueError, TypeError) as exc:
                 outcomes.append(_Outcome(row, OutboxState.FAILED, f"cannot render: {exc}"))
         try:

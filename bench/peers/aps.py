@@ -31,7 +31,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
 
 from bench.peers import jobs
-from bench.peers.work import Work, vmhwm_kb, wait_until, write_result
+from bench.peers.work import Work, add_work_arguments, vmhwm_kb, wait_until, write_result
 
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True}
 
@@ -107,11 +107,11 @@ def main() -> None:
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--work", default="render", choices=["render", "none"])
+    add_work_arguments(parser)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--startup-only", action="store_true")
     args = parser.parse_args()
-    jobs.WORK = work = Work(Path(args.maildir), args.work)
+    jobs.WORK = work = Work(Path(args.maildir), args.work, fsync=args.fsync == "on")
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{args.db}")},
         job_defaults=JOB_DEFAULTS,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bench.peers.work import Work, vmhwm_kb, write_result
+from bench.peers.work import Work, add_work_arguments, vmhwm_kb, write_result
 
 CLAIM = """
 UPDATE jobs SET state = 'running', claimed_at = clock_timestamp()
@@ -32,7 +33,7 @@ WHERE id IN (
     SELECT id FROM jobs WHERE state = 'pending' AND due_at <= now()
     ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED
 )
-RETURNING id, key, payload
+RETURNING id, key, payload, rendered
 """
 
 
@@ -62,13 +63,29 @@ def make_template(dsn: str, total: int, payload: dict[str, Any]) -> None:
         connection.execute("ANALYZE jobs")
 
 
-def make_due(dsn: str, count: int, at: datetime) -> list[str]:
+def make_due(
+    dsn: str,
+    count: int,
+    at: datetime | Callable[[], datetime],
+    render: Callable[[str], bytes] | None = None,
+) -> list[str]:
+    """Move ``count`` rows, spread evenly by id, to ``at``; with ``render``, first store each
+    one's rendered bytes (of its key) in the row, as fbh's render-ahead does before T (``at``
+    may be a function, called after rendering, so T is still the lead after set-up)."""
     with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("ALTER TABLE jobs ADD COLUMN IF NOT EXISTS rendered bytea")
         rows = connection.execute("SELECT id, key FROM jobs ORDER BY id").fetchall()
         step = len(rows) / count
         chosen = [rows[int(i * step)] for i in range(count)]
+        if render is not None:
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE jobs SET rendered = %s WHERE id = %s",
+                    [(render(key), ident) for ident, key in chosen],
+                )
+        when = at() if callable(at) else at
         connection.execute(
-            "UPDATE jobs SET due_at = %s WHERE id = ANY(%s)", (at, [i for i, _ in chosen])
+            "UPDATE jobs SET due_at = %s WHERE id = ANY(%s)", (when, [i for i, _ in chosen])
         )
     return [key for _, key in chosen]
 
@@ -79,12 +96,12 @@ def main() -> None:
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--work", default="render", choices=["render", "none"])
+    add_work_arguments(parser)
     parser.add_argument("--poll-ms", type=float, default=50)
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
-    work = Work(Path(args.maildir), args.work)
+    work = Work(Path(args.maildir), args.work, fsync=args.fsync == "on")
     claimed: dict[str, float] = {}
     with psycopg.connect(args.dsn, autocommit=True) as connection:
         started, hwm = time.time(), vmhwm_kb()
@@ -98,12 +115,16 @@ def main() -> None:
             if not rows:
                 time.sleep(args.poll_ms / 1000)
                 continue
-            for _ident, key, payload in rows:
-                claimed[key] = at
-                work.run(key, payload)
+            if args.work == "prerendered":  # the batch's stored bytes, written at once
+                claimed |= {key: at for _, key, _, _ in rows}
+                work.run_stored([(key, data) for _, key, _, data in rows])
+            else:
+                for _ident, key, payload, _ in rows:
+                    claimed[key] = at
+                    work.run(key, payload)
             connection.execute(
                 "UPDATE jobs SET state = 'done', done_at = clock_timestamp() WHERE id = ANY(%s)",
-                ([ident for ident, _, _ in rows],),
+                ([ident for ident, *_ in rows],),
             )
     write_result(
         Path(args.out),

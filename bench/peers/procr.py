@@ -33,7 +33,7 @@ import procrastinate
 import psycopg
 
 from bench.peers import jobs
-from bench.peers.work import Work, vmhwm_kb, write_result
+from bench.peers.work import Work, add_work_arguments, vmhwm_kb, write_result
 
 QUEUE = "bench"
 TASK = "bench.deliver"
@@ -95,7 +95,7 @@ class _Started(logging.Handler):
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    jobs.WORK = work = Work(Path(args.maildir), args.work)
+    jobs.WORK = work = Work(Path(args.maildir), args.work, fsync=args.fsync == "on")
     started_handler = _Started()
     worker_log = logging.getLogger("procrastinate.worker")
     worker_log.setLevel(logging.INFO)
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--work", default="render", choices=["render", "none"])
+    add_work_arguments(parser)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--startup-only", action="store_true")
     parser.add_argument("--concurrency", type=int, default=1, help="worker concurrency")

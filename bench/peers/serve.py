@@ -111,7 +111,7 @@ class Process:
         return code
 
 
-def write_fbh_config(home: Path, url: str) -> Path:
+def write_fbh_config(home: Path, url: str, *, fsync: bool = True) -> Path:
     config = home / "config.toml"
     config.write_text(
         f"""
@@ -126,15 +126,18 @@ transport = "maildir"
 maildir = "{home / "mail"}"
 sender = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
 lead = "Programleder <programleder@bl.dk>"
+maildir_fsync = {"true" if fsync else "false"}
 """,
         encoding="utf-8",
     )
     return config
 
 
-def spawn_fbh(home: Path, url: str, *, extra_env: dict[str, str] | None = None) -> Process:
+def spawn_fbh(
+    home: Path, url: str, *, fsync: bool = True, extra_env: dict[str, str] | None = None
+) -> Process:
     """``fbh serve`` (the real CLI) on ``url``, delivering to ``home/mail``."""
-    config = write_fbh_config(home, url)
+    config = write_fbh_config(home, url, fsync=fsync)
     command = [str(FBH), "--config", str(config), "serve"]
     return Process(command, home / "serve.log", cwd=home, extra_env=extra_env)
 
@@ -178,6 +181,13 @@ def fbh_ready(process: Process, seconds: float) -> float:
     """When ``fbh serve`` logged its ``ready`` line (time.time())."""
     at, _ = process.wait_line(lambda line: " ready: " in line, seconds, "fbh serve ready")
     return at
+
+
+def fbh_rendered(process: Process, seconds: float) -> tuple[float, int]:
+    """When ``fbh serve`` logged that its render-ahead pass rendered messages, and how many
+    (engine/daemon/prerender.py)."""
+    at, line = process.wait_line(lambda line: "ahead of their due time" in line, seconds, "render")
+    return at, int(line.split(" rendered ", 1)[1].split()[0])
 
 
 def peer_started(process: Process, seconds: float, what: str) -> dict[str, Any]:

@@ -5,10 +5,16 @@
 the same cost per message, and the difference is scheduling and bookkeeping.
 
 ``--work none`` skips both: the job only records when it started (pure dispatch overhead).
+``--work prerendered`` (the poller only): the job's bytes were rendered before T and stored in
+its row, as fbh's render-ahead does; at T the job sets the ``Date`` and writes them, a claimed
+batch at once (:meth:`Work.run_stored`), which is fbh's work at due time.
+``--fsync on|off``: the Maildir transport's ``fsync`` of each file and of ``new/``
+(``[mail] maildir_fsync``), the same for every system of a run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,9 +25,11 @@ from typing import Any
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 from engine.store.tables import OutboxMessage
 from notifications.outbox import render_envelope
-from notifications.transports import MaildirTransport
+from notifications.rendered import with_date
+from notifications.transports import Envelope, MaildirTransport
 
 SENDER = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
+SENDER_EMAIL = "fraboligtilhjem@bl.dk"
 
 
 def settings(home: Path) -> Settings:
@@ -38,13 +46,14 @@ class Work:
     """Renders and delivers messages; records when each job started and finished."""
 
     maildir: Path
-    kind: str = "render"  # or "none"
+    kind: str = "render"  # or "none", "prerendered"
+    fsync: bool = True
     starts: dict[str, float] = field(default_factory=dict)
     ends: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.settings = settings(self.maildir.parent)
-        self.transport = MaildirTransport(self.maildir)
+        self.transport = MaildirTransport(self.maildir, fsync=self.fsync)
 
     def _envelope(self, key: str, payload: dict[str, Any]) -> Any:
         row = OutboxMessage(
@@ -69,6 +78,25 @@ class Work:
             assert result.ok, result.error
         self.ends[key] = time.time()
 
+    def run_stored(self, jobs: list[tuple[str, bytes]]) -> None:
+        """A claimed batch whose bytes were rendered ahead: set each ``Date``, write them all
+        (one ``send_batch``, as fbh's worker does)."""
+        began = time.time()
+        for key, _ in jobs:
+            self.starts[key] = began
+        now = datetime.now(UTC)
+        envelopes = [
+            Envelope(
+                f"<{key}@bench.example>", SENDER_EMAIL, ("x@bench.example",), with_date(d, now)
+            )
+            for key, d in jobs
+        ]
+        results = self.transport._deliver_all(envelopes)  # the sync half of send_batch
+        assert all(r.ok for r in results), results
+        ended = time.time()
+        for key, _ in jobs:
+            self.ends[key] = ended
+
     async def run_async(self, key: str, payload: dict[str, Any]) -> None:
         """One message, as fbh's daemon does it: render in the loop, write in a thread."""
         self.starts[key] = time.time()
@@ -81,6 +109,11 @@ class Work:
     @property
     def done(self) -> int:
         return len(self.ends)
+
+
+def add_work_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work", default="render", choices=["render", "none", "prerendered"])
+    parser.add_argument("--fsync", default="on", choices=["on", "off"])
 
 
 def sample_payload(path: Path) -> dict[str, Any]:

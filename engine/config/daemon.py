@@ -102,6 +102,8 @@ class DaemonSection(Section):
     # grace for in-flight sends on SIGTERM
     shutdown_seconds: Annotated[float, Between(0, 3600)] = 6.0
     deliver: Literal["all", "leader"] = "all"  # which daemons deliver the outbox
+    # Render pending mail due within this many seconds ahead of time (0: render at send).
+    render_ahead_seconds: Annotated[float, Between(0, 604_800)] = 3600.0
     sla_cron: str = "*/15 * * * *"  # the request SLA check, in [engine] timezone
     budget_cron: str = "30 6 * * *"  # programmes that ended under their time budget
     catch_up: CatchUpSection = CatchUpSection()

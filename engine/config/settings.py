@@ -116,6 +116,7 @@ class SmtpSection(Section):
 class MailSection(Section):
     transport: Literal["maildir", "smtp"] = "maildir"
     maildir: str = "var/mail"
+    maildir_fsync: bool = True  # fsync each message file and new/ before recording it sent
     sender: str = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
     lead: str | None = None  # the programme lead: "Name <email>"
     batch_size: Annotated[int, Between(1, 10_000)] = 100

@@ -92,6 +92,7 @@ class DaemonCore:
         self.timer = Timer()
         self._deliver = Wake("wake-deliver", asyncio.Event())
         self._advance = Wake("wake-advance", asyncio.Event())
+        self._render = Wake("wake-render", asyncio.Event())
         self._stop = asyncio.Event()
         self._last_beat: datetime | None = None
         self._leading = False  # what the last leadership check said
@@ -123,6 +124,7 @@ class DaemonCore:
     def _wake_all(self) -> None:
         self._deliver.event.set()
         self._advance.event.set()
+        self._render.event.set()
 
     async def _poll(self) -> None:
         self._wake_all()

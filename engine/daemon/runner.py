@@ -19,6 +19,9 @@ Loops (each an asyncio task):
   a leader silent for ``heartbeat_timeout_seconds`` is replaced, see
   :mod:`engine.backends.postgres`); write the heartbeat every ``heartbeat_seconds``; the leader
   releases claims of daemons without a fresh heartbeat (never a live daemon's).
+* **render** (every daemon that delivers): render pending mail due within
+  ``daemon.render_ahead_seconds`` and keep its bytes in the row
+  (:mod:`engine.daemon.prerender`), so at due time delivery only claims and writes.
 * **watch**: LISTEN/NOTIFY (PostgreSQL) or the change counter ``PRAGMA user_version``
   (SQLite) wakes deliver and advance when a process commits a change to the schedule.
 
@@ -54,6 +57,7 @@ from apscheduler.triggers.cron import CronTrigger
 from engine.daemon.core import Clock, DaemonCore, daemon_name
 from engine.daemon.delivery import Delivery
 from engine.daemon.jobs import WEEKLY_DIGEST_EVENT, LeaderJobs, standard_jobs
+from engine.daemon.prerender import RenderAhead
 from engine.daemon.presence import Presence
 from engine.daemon.timer import JOB_DEFAULTS, Timer, fired_this_week, last_fired
 from engine.domain.errors import FbhError
@@ -81,7 +85,7 @@ log = logging.getLogger(__name__)
 QUIT_SECONDS = 2.0  # how long a loop other than delivery may take to end when stopping
 
 
-class Daemon(Delivery, Presence):
+class Daemon(Delivery, Presence, RenderAhead):
     """One ``fbh serve`` process. ``run()`` until ``stop()``."""
 
     async def run(self) -> None:
@@ -99,6 +103,7 @@ class Daemon(Delivery, Presence):
                 "advance": asyncio.create_task(self._advance_loop(), name="advance"),
                 "lead": asyncio.create_task(self._lead_loop(), name="lead"),
                 "watch": asyncio.create_task(self.watcher.run(self._changed), name="watch"),
+                "render": asyncio.create_task(self._render_loop(), name="render"),
             }
             if self.settings.inbox.enabled:
                 self._tasks["inbox"] = asyncio.create_task(self._run_inbox(), name="inbox")

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from engine.domain.model import OutboxState
+from engine.store.outbox_render import Rendered, ToRender
 from engine.store.tables import OutboxMessage
 
 
@@ -34,6 +35,18 @@ class OutboxRecords(Protocol):
     def release_claims(self, worker: str, now: datetime) -> int: ...
 
     def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]: ...
+
+    def to_render(
+        self,
+        fingerprint: str,
+        *,
+        before: datetime | None = None,
+        after: datetime | None = None,
+        keys: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[ToRender]: ...
+
+    def store_rendered(self, results: Sequence[Rendered], fingerprint: str) -> int: ...
 
 
 class EventLog(Protocol):

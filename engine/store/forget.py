@@ -104,6 +104,7 @@ def forget_outbox(tx: Tx, who: Forgetting) -> int:
     ).all()
     for row in naming:
         row.payload = who.scrub(row.payload)  # type: ignore[assignment]
+        row.rendered = row.rendered_with = None  # rendered from the old payload: names them
         tx.session.add(row)
     return count + len(naming)
 

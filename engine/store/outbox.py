@@ -23,6 +23,7 @@ from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.base import Repository, table_of
 from engine.store.events import Events
 from engine.store.outbox_admin import OutboxAdmin
+from engine.store.outbox_render import DROP_RENDERED, OutboxRendering
 from engine.store.tables import OutboxMessage
 
 DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
@@ -84,7 +85,7 @@ class OutboxQueue(Repository):
                 col(OutboxMessage.programme_id) == programme_id,
                 col(OutboxMessage.state) == OutboxState.PENDING.value,
             )
-            .values(state=OutboxState.CANCELLED.value)
+            .values(state=OutboxState.CANCELLED.value, **DROP_RENDERED)
         )
         if kinds:
             statement = statement.where(col(OutboxMessage.kind).in_(kinds))
@@ -114,7 +115,7 @@ class OutboxQueue(Repository):
                 col(OutboxMessage.dedupe_key) == dedupe_key,
                 col(OutboxMessage.state) == OutboxState.PENDING.value,
             )
-            .values(payload=payload)
+            .values(payload=payload, **DROP_RENDERED)
         )
         changed = self.session.execute(statement).rowcount > 0  # type: ignore[attr-defined]
         if changed:
@@ -141,6 +142,7 @@ class OutboxQueue(Repository):
                 next_attempt_at=draft.due_at,
                 state=OutboxState.PENDING.value,
                 attempts=0,
+                **DROP_RENDERED,
             )
         )
         self.unit.touch()
@@ -154,7 +156,7 @@ class OutboxQueue(Repository):
                 col(OutboxMessage.state) == OutboxState.PENDING.value,
                 col(OutboxMessage.dedupe_key).startswith(prefix, autoescape=True),
             )
-            .values(state=OutboxState.CANCELLED.value)
+            .values(state=OutboxState.CANCELLED.value, **DROP_RENDERED)
         )
         self.unit.touch()
         return max(self.session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
@@ -262,7 +264,7 @@ class OutboxQueue(Repository):
                 col(OutboxMessage.id) == row.id,
                 col(OutboxMessage.state) == OutboxState.PENDING.value,
             )
-            .values(state=OutboxState.MISSED.value, last_error=f"missed: {reason}")
+            .values(state=OutboxState.MISSED.value, last_error=f"missed: {reason}", **DROP_RENDERED)
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             return False
@@ -317,18 +319,11 @@ class OutboxDelivery(Repository):
                 claimed_by=worker,
                 attempts=OutboxMessage.attempts + 1,
             )
-            .returning(col(OutboxMessage.id))
-            .execution_options(synchronize_session=False)  # the rows are re-read below
+            .returning(OutboxMessage)  # the claimed rows as they are now: no second read
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        claimed = [row[0] for row in self.session.execute(statement)]
-        if not claimed:
-            return []
-        rows = select(OutboxMessage).where(col(OutboxMessage.id).in_(claimed))
-        return list(
-            self.session.exec(
-                rows.order_by(col(OutboxMessage.id)).execution_options(populate_existing=True)
-            )
-        )
+        claimed = list(self.session.scalars(statement))
+        return sorted(claimed, key=lambda row: row.id or 0)
 
     def finish_claim(
         self,
@@ -344,6 +339,8 @@ class OutboxDelivery(Repository):
         values: dict[str, Any] = {"state": state.value, "last_error": error}
         if state is OutboxState.SENT:
             values["sent_at"] = now
+        if state is not OutboxState.PENDING:  # sent or failed: the bytes are not needed again
+            values |= DROP_RENDERED
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
         statement = (
@@ -363,7 +360,7 @@ class OutboxDelivery(Repository):
             statement = (
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id).in_(chunk), *_claimed_by(worker))
-                .values(state=OutboxState.SENT.value, last_error=None, sent_at=now)
+                .values(state=OutboxState.SENT.value, last_error=None, sent_at=now, **DROP_RENDERED)
                 .returning(col(OutboxMessage.id))
             )
             # Core, not the ORM's bulk UPDATE: no session objects to synchronise.
@@ -444,8 +441,8 @@ class OutboxDelivery(Repository):
         return released
 
 
-class Outbox(OutboxQueue, OutboxDelivery, OutboxAdmin):
-    """``tx.outbox``: queueing, delivery, and the operator's commands."""
+class Outbox(OutboxQueue, OutboxDelivery, OutboxAdmin, OutboxRendering):
+    """``tx.outbox``: queueing, delivery, the operator's commands, and rendered bytes."""
 
 
 def _claimed_by(worker: str) -> tuple[Any, Any]:

@@ -87,7 +87,7 @@ class OutboxAdmin(Repository):
                         [OutboxState.PENDING.value, OutboxState.FAILED.value]
                     ),
                 )
-                .values(state=OutboxState.CANCELLED.value)
+                .values(state=OutboxState.CANCELLED.value, rendered=None, rendered_with=None)
             )
             cancelled += max(result.rowcount, 0)  # type: ignore[attr-defined]
         if cancelled:

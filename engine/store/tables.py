@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from engine.store.types import UTCDateTime
@@ -123,6 +123,10 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _utc(nullable=True)
     message_id: str = Field(max_length=300)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The message's wire bytes, rendered ahead of its due time, and the fingerprint of what
+    # rendered them (notifications/prerender.py); NULL: rendered at send (migration 0010).
+    rendered: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    rendered_with: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
 class Invite(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import os
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -124,3 +125,82 @@ async def test_in_memory_batch_failure_and_close() -> None:
     assert transport.closed
     with pytest.raises(TransportError):
         await transport.send_batch([envelope("a@example.org")])
+
+
+# Durability: the order of the system calls, seen by wrapping os.fsync and os.rename.
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def rename(source: object, target: object) -> None:
+        calls.append(("rename", str(target)))
+        real_rename(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    return calls
+
+
+async def test_each_file_is_synced_before_its_rename_and_new_after_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _spy(monkeypatch)
+    batch = [envelope(f"r{i}@bl.dk") for i in range(70)]  # more than one round of files
+
+    results = await MaildirTransport(tmp_path).send_batch(batch)
+
+    assert all(r.ok for r in results)
+    names = sorted(p.name for p in (tmp_path / "new").iterdir())
+    assert len(names) == 70
+    inbox_tmp = str(tmp_path / "tmp") + "/"
+    synced_files = [path for what, path in calls if what == "fsync" and path.startswith(inbox_tmp)]
+    assert sorted(Path(p).name for p in synced_files) == names
+    for name in names:
+        synced_at = calls.index(("fsync", str(tmp_path / "tmp" / name)))
+        assert synced_at < calls.index(("rename", str(tmp_path / "new" / name)))
+    assert calls[-1] == ("fsync", str(tmp_path / "new"))  # once, after every rename
+    assert calls.count(("fsync", str(tmp_path / "new"))) == 1
+
+
+async def test_without_fsync_files_are_only_renamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _spy(monkeypatch)
+    await MaildirTransport(tmp_path, fsync=False).send_batch([envelope("a@bl.dk")])
+    assert [what for what, _ in calls] == ["rename"]
+
+
+async def test_a_file_that_cannot_be_synced_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync = os.fsync
+    target = {"name": "\0"}
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(target["name"]):
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    transport = MaildirTransport(tmp_path)
+    real_write = transport._write
+
+    def write(envelope: Envelope) -> object:
+        found = real_write(envelope)
+        if envelope.recipients == ("bad@bl.dk",) and isinstance(found, tuple):
+            target["name"] = found[0]
+        return found
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(transport, "_write", write)
+    results = await transport.send_batch([envelope("a@bl.dk"), envelope("bad@bl.dk")])
+
+    assert [r.ok for r in results] == [True, False]
+    assert results[1].error is not None and results[1].error.permanent is False
+    assert len(list((tmp_path / "new").iterdir())) == 1
+    assert list((tmp_path / "tmp").iterdir()) == []
