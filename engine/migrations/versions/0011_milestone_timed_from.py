@@ -27,12 +27,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('milestones', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('timed_from', engine.store.types.UTCDateTime(timezone=True), nullable=True))
-        batch_op.create_index('ix_milestones_timed_from', ['timed_from'], unique=False)
+    # Not batch mode: on SQLite that copies the table, and rows of other tables refer to it.
+    op.add_column(
+        'milestones',
+        sa.Column('timed_from', engine.store.types.UTCDateTime(timezone=True), nullable=True),
+    )
+    op.create_index('ix_milestones_timed_from', 'milestones', ['timed_from'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('milestones', schema=None) as batch_op:
-        batch_op.drop_index('ix_milestones_timed_from')
-        batch_op.drop_column('timed_from')
+    op.drop_index('ix_milestones_timed_from', table_name='milestones')
+    op.drop_column('milestones', 'timed_from')  # SQLite 3.35 or later
