@@ -113,10 +113,16 @@ class Mailings:
         since: datetime,
         now: datetime,
     ) -> Split:
-        """The milestone's timed mail due after ``since``, split at the horizon from ``now``."""
+        """The milestone's timed mail due after ``since``, split at the horizon from ``now``.
+        Only its due times are computed when none of it falls within the horizon."""
+        until = horizon_end(now, self.ctx.settings.mail.queue_ahead_days)
+        times = compose.timed_due_times(
+            planned, definition, calendar=self.ctx.calendar, tz=self.ctx.tz, now=since
+        )
+        if not times or min(times) >= until:
+            return Split([], min(times, default=None))
         drafts = self.timed_drafts(facts, milestone_id, planned, definition, sequence, since)
-        days = self.ctx.settings.mail.queue_ahead_days
-        return split_at(drafts, horizon_end(now, days))
+        return split_at(drafts, until)
 
     def timed_drafts(
         self,
