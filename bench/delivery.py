@@ -4,10 +4,13 @@ Set-up (not timed): a fresh SQLite file with real programmes made by
 ``Fbh.create_programme`` (socialt beredskab, every other one with TILPASSET, one consultant
 and one tovholder each) until the outbox holds at least ``--messages`` rows; the first
 ``--messages`` of them (invites, reminders, task notices and summaries, in queue order) are
-kept and parked a day ahead, the rest deleted. An aiosmtpd sink runs in its own process on
+kept and parked half an hour ahead, the rest deleted. An aiosmtpd sink runs in its own process on
 127.0.0.1 (``bench.smtp_sink``) and records the arrival time of every Message-ID. The real
 daemon, ``fbh serve``, runs as a subprocess with ``[mail] transport = "smtp"`` to the sink and
-its default ``[daemon]`` settings.
+its default ``[daemon]`` settings. The parked rows are due within the daemon's render-ahead
+horizon (``daemon.render_ahead_seconds``, an hour), so it renders them ahead at start, as it
+does for any mail due within the hour; the timed part begins once every row holds its bytes
+(``--render-at-send`` parks them a day ahead instead: rendered at send, as before render ahead).
 
 Measured: once the daemon is ready, one transaction makes every kept row due at the same
 instant T, three seconds ahead (the daemon hears the commit through the store's change
@@ -41,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
 from bench import harness
@@ -60,6 +63,8 @@ DEFAULT_MESSAGES = 2000
 DUE_AHEAD = timedelta(seconds=3)  # T: long enough for the daemon to hear the commit
 DONE_WITHIN = 300.0  # seconds; a run that has not delivered everything by then fails
 SETTLE = 1.0  # seconds to wait after the last message, to catch a duplicate in flight
+PARKED = timedelta(minutes=30)  # within the daemon's render-ahead horizon (an hour by default)
+PARKED_OUTSIDE = timedelta(days=1)  # --render-at-send: beyond the horizon
 
 METRICS = {
     "throughput": Metric(
@@ -115,9 +120,9 @@ digest = "miss"   # no weekly digest catch-up at start: only the benchmark's mes
     return config
 
 
-def seed(fbh: Fbh, messages: int, now: datetime) -> dict[int, str]:
+def seed(fbh: Fbh, messages: int, now: datetime, parked: datetime) -> dict[int, str]:
     """Create programmes until the outbox holds ``messages`` rows; keep the first
-    ``messages`` (parked a day ahead), delete the rest. Returns id → Message-ID."""
+    ``messages`` (parked at ``parked``), delete the rest. Returns id → Message-ID."""
     today = now.astimezone(fbh.tz).date()
     start = today + timedelta(days=21 - today.weekday())  # a Monday three weeks ahead
     index = 0
@@ -138,7 +143,6 @@ def seed(fbh: Fbh, messages: int, now: datetime) -> dict[int, str]:
             now,
         )
         index += 1
-    parked = now + timedelta(days=1)
     with fbh.store.transaction() as tx:
         ids = [row.id for row in tx.outbox.find()][:messages]
         session = tx.session
@@ -155,6 +159,13 @@ def make_due(fbh: Fbh, at: datetime) -> None:
         tx.session.execute(update(OutboxMessage).values(due_at=at, next_attempt_at=at))
         tx.touch()  # NOTIFY on PostgreSQL; SQLite: the change counter fbh serve polls
         tx.touch()  # a change to the schedule: wakes the daemon (NOTIFY / change counter)
+
+
+def rendered(fbh: Fbh) -> int:
+    """How many outbox rows hold rendered bytes."""
+    with fbh.store.transaction() as tx:
+        statement = select(func.count()).where(col(OutboxMessage.rendered).is_not(None))
+        return int(tx.session.execute(statement).scalar_one())
 
 
 def states(fbh: Fbh) -> Counter[str]:
@@ -198,7 +209,9 @@ def measure_once(options: Options) -> dict[str, float]:
             settings = load_settings(config)
             fbh = Fbh.open(settings, actor="bench")
             try:
-                expected = seed(fbh, messages, datetime.now(UTC))
+                now = datetime.now(UTC)
+                ahead = not options.get("render_at_send")
+                expected = seed(fbh, messages, now, now + (PARKED if ahead else PARKED_OUTSIDE))
                 log = (home / "serve.log").open("wb")
                 command = [str(FBH), "--config", str(config), "serve"]
                 if options.get("profile"):  # cProfile of the daemon, written when it stops
@@ -215,6 +228,8 @@ def measure_once(options: Options) -> dict[str, float]:
                     return b" ready: " in (home / "serve.log").read_bytes()
 
                 wait_for(ready, 60, "fbh serve ready", daemon)
+                if ahead:  # the daemon renders them in the background; not timed
+                    wait_for(lambda: rendered(fbh) >= messages, 300, "rendered ahead", daemon)
                 spy = None
                 if options.get("pyspy"):  # sampled stacks of the daemon (py-spy, collapsed)
                     spy = subprocess.Popen(
@@ -331,6 +346,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--connections", type=int, help="mail.smtp.connections (default: fbh's default)"
     )
     parser.add_argument("--batch-size", type=int, help="daemon.batch_size (default: fbh's)")
+    parser.add_argument(
+        "--render-at-send",
+        action="store_true",
+        help="park the rows beyond the render-ahead horizon: rendered at send",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (debugging)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the daemon to FILE")
     parser.add_argument("--pyspy", metavar="FILE", help="sample the daemon with py-spy into FILE")

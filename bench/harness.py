@@ -120,8 +120,12 @@ def main(
     *,
     description: str,
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    module: str | None = None,
 ) -> None:
-    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
+    """Run ``module`` (default ``bench.NAME``) ``--runs`` times in fresh processes and write
+    ``bench/results/NAME.json``."""
+    module = module or f"bench.{name}"
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     parser.add_argument("--runs", type=int, default=5, help="fresh-process runs (default 5)")
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
@@ -136,7 +140,7 @@ def main(
     load_before = _load()
     started = time.perf_counter()
     for run in range(1, args.runs + 1):
-        figures = run_child(f"bench.{name}", options)
+        figures = run_child(module, options)
         runs.append(figures)
         shown = ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
         print(f"run {run}/{args.runs}: {shown}", flush=True)

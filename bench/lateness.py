@@ -37,7 +37,8 @@ fbh. ``first`` is the lateness of the first message (how precisely the system wa
 ``done p99`` is due → written to the Maildir. ``--fsync on|off`` (default on) sets the
 Maildir transport's ``fsync`` of each file and of ``new/`` for every system alike
 (``[mail] maildir_fsync``; bench/maildir.py measures its cost alone). ``--work none``: the
-peers do nothing per message; fbh still writes its (pre-rendered) messages.
+peers do nothing per message; fbh still writes its (pre-rendered) messages. Its results go to
+``bench/results/lateness_none.json`` (the run with work to ``lateness.json``).
 
 ``python -m bench.lateness [--runs 5] [--count 1000] [--systems fbh-sqlite,aps,…]`` (systems:
 fbh-sqlite, fbh-pg, aps, procrastinate, procrastinate-tuned, poller, poller-prerendered; all
@@ -407,13 +408,23 @@ def chosen_metrics(argv: list[str]) -> dict[str, Metric]:
     return chosen | {"load_1min": metrics["load_1min"]}
 
 
+def results_name(argv: list[str]) -> str:
+    """``lateness`` for the run with work, ``lateness_none`` for ``--work none``: both runs'
+    figures are kept (bench/results/NAME.json) and reported side by side."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--work", default="render")
+    known, _ = parser.parse_known_args(argv)
+    return "lateness_none" if known.work == "none" else "lateness"
+
+
 def main() -> None:
     harness.main(
-        "lateness",
+        results_name(sys.argv[1:]),
         chosen_metrics(sys.argv[1:]),
         measure_once,
         description=__doc__.split("\n\n")[0] if __doc__ else "lateness",
         add_arguments=add_arguments,
+        module="bench.lateness",
     )
 
 

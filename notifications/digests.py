@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -289,6 +290,7 @@ def _milestone_context(m: DigestMilestone, start: date, tz: ZoneInfo) -> dict[st
 
 def _hours_context(h: PartStatus) -> dict[str, Any]:
     part = h.part
+    segments, bar_text = _bars(h.used_hours, part.min_hours, part.max_hours)
     return {
         "key": part.key,
         "title": part.title,
@@ -305,12 +307,17 @@ def _hours_context(h: PartStatus) -> dict[str, Any]:
             f"{da_hours(h.used_hours)} af {da_hours(part.min_hours)}–"
             f"{da_hours(part.max_hours)} timer"
         ),
-        "segments": [
-            {"kind": s.kind, "width": s.width}
-            for s in bar_segments(h.used_hours, part.min_hours, part.max_hours)
-        ],
-        "text_bar": text_bar(h.used_hours, part.min_hours, part.max_hours),
+        "segments": [{"kind": kind, "width": width} for kind, width in segments],
+        "text_bar": bar_text,
     }
+
+
+@lru_cache(maxsize=4096)
+def _bars(used: float, minimum: float, maximum: float) -> tuple[tuple[tuple[str, int], ...], str]:
+    """The hours bar's segments (kind, width) and its text; the same few budgets and hours
+    recur in every digest, so each bar is computed once."""
+    segments = tuple((s.kind, s.width) for s in bar_segments(used, minimum, maximum))
+    return segments, text_bar(used, minimum, maximum)
 
 
 def _request_context(r: RequestItem) -> dict[str, Any]:

@@ -154,10 +154,14 @@ def subject_of(row: OutboxMessage) -> str:
     return render_subject(row.payload["template"], revive(row.payload["context"]))
 
 
-def render_envelope(row: OutboxMessage, settings: Settings, now: datetime) -> Envelope:
-    """Build the wire message of an outbox row from its payload alone."""
+def render_envelope(
+    row: OutboxMessage, settings: Settings, now: datetime, context: Any = None
+) -> Envelope:
+    """Build the wire message of an outbox row from its payload alone; ``context``, when
+    given, is the payload's context as the template values it was stored from (a row
+    rendered as it is queued: no JSON round trip, the same mail)."""
     payload = row.payload
-    context = revive(payload["context"])
+    context = revive(payload["context"]) if context is None else context
     rendered = render_mail(payload["template"], context)
     recipient = Contact(payload["to"]["name"], payload["to"]["email"])
     calendar, method = None, None
@@ -451,15 +455,16 @@ class OutboxWorker:
         same drain: the loop ends.
         """
         total = SendReport()
-        for _ in range(max_batches):
-            report = await self.deliver_due(clock())
-            total.add(report)
-            if on_batch is not None:
-                on_batch(total)
-            if report.claimed == 0:
-                break
-            if report.stalled or report.auth_failed:
-                break  # the transport is down, or refuses fbh: stop hammering it
+        async with self.transport.session():  # SMTP: connections kept open between batches
+            for _ in range(max_batches):
+                report = await self.deliver_due(clock())
+                total.add(report)
+                if on_batch is not None:
+                    on_batch(total)
+                if report.claimed == 0:
+                    break
+                if report.stalled or report.auth_failed:
+                    break  # the transport is down, or refuses fbh: stop hammering it
         return total
 
     def release_stuck(self, now: datetime, older_than: timedelta = DEFAULT_STUCK_AFTER) -> int:

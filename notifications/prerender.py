@@ -23,16 +23,25 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from engine.config.settings import Settings
 from engine.domain.errors import FbhError
+from engine.domain.identity import salted_message_id
+from engine.domain.model import OutboxDraft
 from engine.store.abc import OutboxStore, OutboxTx
 from engine.store.outbox_render import Rendered, ToRender
 from engine.store.tables import OutboxMessage
 from notifications.outbox import render_envelope
 from notifications.rendered import fingerprint
 
-__all__ = ["BATCH", "render_ahead", "render_batch", "render_queued"]
+__all__ = [
+    "BATCH",
+    "render_ahead",
+    "render_batch",
+    "render_drafts",
+    "render_queued",
+]
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +119,30 @@ def render_queued(tx: OutboxTx, settings: Settings, keys: Sequence[str], now: da
         rows = outbox.to_render(mark, keys=keys[start : start + BATCH], limit=BATCH)
         stored += outbox.store_rendered(render_batch(rows, settings, now), mark)
     return stored
+
+
+def render_drafts(
+    drafts: Sequence[tuple[OutboxDraft, Any]], settings: Settings, now: datetime, installation: str
+) -> list[bytes | None]:
+    """The bytes of mail about to be queued in the database of ``installation`` (whose
+    Message-IDs it salts), rendered from each draft and its context as the template values
+    its payload's context was made from (the weekly digests: no JSON round trip, the mail
+    rendering the stored payload gives). None for a draft that cannot be rendered (it is
+    rendered at send, where a failure is reported)."""
+    found: list[bytes | None] = []
+    for draft, context in drafts:
+        row = OutboxMessage(
+            dedupe_key=draft.dedupe_key,
+            kind=draft.kind,
+            recipient=draft.recipient,
+            payload=draft.payload,
+            state="pending",
+            message_id=salted_message_id(draft.message_id, installation),
+            created_at=now,
+        )
+        try:
+            found.append(render_envelope(row, settings, now, context).data)
+        except (FbhError, KeyError, ValueError, TypeError) as exc:
+            log.warning("%s cannot be rendered as it is queued (at send then): %s", draft.kind, exc)
+            found.append(None)
+    return found

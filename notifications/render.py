@@ -26,6 +26,8 @@ from jinja2 import (
     TemplateError,
     select_autoescape,
 )
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.nodes import Expr
 from markupsafe import Markup, escape
 
 from engine.domain.model import MAIL_KINDS
@@ -89,15 +91,61 @@ class Context(dict[str, Any]):
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+_PLAIN_DICTS = (Context, dict)
+
+
+def escape_output(value: Any) -> str:
+    """What ``{{ value }}`` writes into an autoescaped template: the text of
+    :func:`markupsafe.escape`, as a plain ``str``.
+
+    Jinja wraps every output value in ``escape``, which returns a :class:`Markup`; a digest
+    writes a million values, and making each a ``Markup`` (a Python-level ``__new__``) was
+    the largest single cost of rendering one. The output is only joined into the page (and
+    a macro's or block's result is still made ``Markup`` by Jinja), so the plain text is
+    enough. Strings are escaped as markupsafe's own pure-Python version does, integers need
+    no escaping, anything else (``Markup``, objects with ``__html__``) goes to ``escape``.
+    """
+    kind = type(value)
+    if kind is str:
+        if "&" in value or "<" in value or ">" in value or "'" in value or '"' in value:
+            return (
+                value.replace("&", "&amp;")
+                .replace(">", "&gt;")
+                .replace("<", "&lt;")
+                .replace("'", "&#39;")
+                .replace('"', "&#34;")
+            )
+        return value
+    if kind is int:
+        return str(value)
+    return str(escape(value))
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, writing ``{{ … }}`` in autoescaped templates through
+    :func:`escape_output` instead of ``markupsafe.escape`` (the same text). Templates with
+    ``{% autoescape %}`` blocks (a "volatile" escaping context) keep Jinja's own code."""
+
+    def _output_child_pre(self, node: Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:
+            self.write("environment.escape_output(")
+            if finalize.src is not None:
+                self.write(finalize.src)
+            return
+        super()._output_child_pre(node, frame, finalize)
 
 
 class _Environment(Environment):
-    """Jinja's environment, reading a :class:`Context`'s keys without the generic lookup
-    (a digest reads thousands per mail). The result is Jinja's own: an attribute of dict
-    (``items``) still comes first, and a missing key is undefined."""
+    """Jinja's environment, reading a context's keys without the generic lookup (a digest
+    reads thousands per mail), and escaping output with :func:`escape_output`. The result is
+    Jinja's own: an attribute of dict (``items``) still comes first, and a missing key is
+    undefined."""
+
+    code_generator_class = _CodeGenerator
+    escape_output = staticmethod(escape_output)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is Context and attribute not in _DICT_ATTRIBUTES:
+        if type(obj) in _PLAIN_DICTS and attribute not in _DICT_ATTRIBUTES:
             try:
                 return dict.__getitem__(obj, attribute)
             except KeyError:

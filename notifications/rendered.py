@@ -86,4 +86,10 @@ def with_date(data: bytes, when: datetime) -> bytes:
         raise ValueError("stored message has no Date header")
     start += 2  # after the CRLF that ends the header before it
     end = data.index(b"\r\n", start)
-    return b"".join((data[:start], b"Date: ", format_datetime(when).encode("ascii"), data[end:]))
+    return b"".join((data[:start], b"Date: ", _date_value(when), data[end:]))
+
+
+@lru_cache(maxsize=4)
+def _date_value(when: datetime) -> bytes:
+    """The ``Date`` value of ``when``: a batch is sent with one ``now``, formatted once."""
+    return format_datetime(when).encode("ascii")

@@ -57,6 +57,9 @@ class SmtpTestServer:
     drop_in_data: set[str] = field(default_factory=set)
     require_auth: bool = False
     refuse_logins: int = 0  # the next N logins are refused (535), whatever the password
+    close_after_data: bool = False  # close each connection once a message is accepted
+    quits: int = 0  # QUIT commands received
+    closed: int = 0  # connections the server closed (close_after_data)
 
     @property
     def connections(self) -> int:
@@ -98,6 +101,10 @@ class SmtpTestServer:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quits += 1
+        return "221 Bye"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         recipients = [r.lower() for r in envelope.rcpt_tos]
         if any(r in self.drop_in_data for r in recipients):
@@ -118,6 +125,10 @@ class SmtpTestServer:
                 login=login,
             )
         )
+        if self.close_after_data:  # after the reply below is written: like an idle timeout
+            assert server.transport is not None
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            self.closed += 1
         return "250 2.0.0 Ok: queued"
 
 

@@ -134,7 +134,7 @@ maildir_fsync = {"true" if fsync else "false"}
 
 
 def spawn_fbh(
-    home: Path, url: str, *, fsync: bool = True, extra_env: dict[str, str] | None = None
+    home: Path, url: str, *, extra_env: dict[str, str] | None = None, fsync: bool = True
 ) -> Process:
     """``fbh serve`` (the real CLI) on ``url``, delivering to ``home/mail``."""
     config = write_fbh_config(home, url, fsync=fsync)

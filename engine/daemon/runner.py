@@ -11,7 +11,8 @@ Loops (each an asyncio task):
 
 * **deliver** (every daemon, or only the leader with ``daemon.deliver = "leader"``): catch-up
   decisions for the due rows (:mod:`engine.domain.catchup`), then claim → render → send in
-  batches of ``daemon.batch_size`` until nothing is due; then arm at ``Tx.next_due()``.
+  batches of ``daemon.batch_size`` until nothing is due, over SMTP connections kept for the
+  pass (``Transport.session``); then arm at ``Tx.next_due()``.
 * **advance** (leader): queue the reminders and task notices that have come within
   ``mail.queue_ahead_days`` (``Fbh.top_up``: at start, and on every wake-up, so at least every
   ``poll_seconds``), fire the transitions time has made due (``Fbh.advance``), then arm at

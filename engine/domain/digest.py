@@ -35,6 +35,7 @@ SOON_DAYS = 3  # a request with this many days left or fewer is close to its dea
 
 CLOSED = (MilestoneState.DONE.value, MilestoneState.SKIPPED.value, MilestoneState.CANCELLED.value)
 NOT_HELD = (MilestoneState.SKIPPED.value, MilestoneState.CANCELLED.value)
+_MEETING = MilestoneKind.MEETING.value  # read once: an enum member's .value is a slow lookup
 
 Phase = Literal["past", "current", "future"]
 
@@ -58,7 +59,7 @@ class DigestMilestone:
 
     @property
     def is_meeting(self) -> bool:
-        return self.kind == MilestoneKind.MEETING.value
+        return self.kind == _MEETING
 
     @property
     def is_open(self) -> bool:
@@ -271,6 +272,33 @@ def meeting_load(
         ConsultantLoad(people[email], tuple(counts[(email, monday)] for monday in mondays))
         for email in sorted(people, key=lambda e: (people[e].name.lower(), e))
     )
+
+
+def missed_by_consultant(
+    missed: Sequence[MissedItem],
+    owned: dict[int, set[int]],
+    recipients: Sequence[tuple[int, Contact]],
+) -> dict[int, list[MissedItem]]:
+    """Each consultant's missed messages, in the order given: those of their programmes
+    (whatever their state) and those addressed to them."""
+    wanted = {person_id for person_id, _ in recipients}
+    owner = {
+        programme_id: person_id
+        for person_id, ids in owned.items()
+        if person_id in wanted
+        for programme_id in ids
+    }
+    by_email: dict[str, set[int]] = {}
+    for person_id, person in recipients:
+        by_email.setdefault(person.email, set()).add(person_id)
+    found: dict[int, list[MissedItem]] = {}
+    for item in missed:
+        targets = set(by_email.get(item.recipient, ()))
+        if item.programme_id in owner:
+            targets.add(owner[item.programme_id])
+        for person_id in targets:
+            found.setdefault(person_id, []).append(item)
+    return found
 
 
 def next_digest_at(after: datetime, when: WeeklyTime, tz: ZoneInfo) -> datetime:

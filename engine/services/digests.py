@@ -31,6 +31,7 @@ from engine.domain.digest import (
     coming_meetings,
     iso_week_label,
     meeting_load,
+    missed_by_consultant,
     overdue_tasks,
     relative_week,
     timeline_cells,
@@ -55,6 +56,8 @@ from notifications.digests import (
     digest_context,
     digest_draft,
 )
+from notifications.prerender import render_drafts
+from notifications.rendered import fingerprint
 
 MISSED_LOOKBACK = timedelta(days=7)  # one digest period
 ENDED_LOOKBACK = END_CHECK_LOOKBACK  # the lead sees "under budget" of programmes ended since
@@ -86,11 +89,11 @@ def build_digests(
         live = digest_store.programmes(
             tx, states=_LIVE, consultant_ids=None if lead is not None else wanted
         )
-        ended = [
-            p
-            for p in (digest_store.programmes(tx, states=ENDED_STATES) if lead is not None else [])
-            if today - ENDED_LOOKBACK <= p.end_date < today
-        ]
+        ended: list[ProgrammeRow] = []
+        if lead is not None:  # those ended in the lookback, not every one that ever ended
+            since = today - ENDED_LOOKBACK
+            rows = digest_store.programmes(tx, states=ENDED_STATES, ending_from=since)
+            ended = [p for p in rows if p.end_date < today]
         contacts = digest_store.contacts(
             tx, {i for p in (*live, *ended) for i in (p.consultant_id, p.tovholder_id)}
         )
@@ -101,25 +104,19 @@ def build_digests(
         by_consultant: dict[int, list[ProgrammeDigest]] = {}
         for row in live:
             by_consultant.setdefault(row.consultant_id, []).append(built[row.id])
-        digests = []
-        for email in emails:
-            person_id, person = people[email.lower()]
-            ids = owned.get(person_id, set())
-            digests.append(
-                ConsultantDigest(
-                    recipient=person,
-                    today=today,
-                    programmes=tuple(by_consultant.get(person_id, ())),
-                    requests=tuple(
-                        _request_item(r, today, person_id)
-                        for r in requests
-                        if r.consultant_id in (None, person_id)
-                    ),
-                    missed=tuple(
-                        m for m in missed if m.programme_id in ids or m.recipient == person.email
-                    ),
-                )
+        recipients = [people[email.lower()] for email in emails]
+        their_requests = _requests_by_consultant(requests, today)
+        their_missed = missed_by_consultant(missed, owned, recipients)
+        digests = [
+            ConsultantDigest(
+                recipient=person,
+                today=today,
+                programmes=tuple(by_consultant.get(person_id, ())),
+                requests=their_requests(person_id),
+                missed=tuple(their_missed.get(person_id, ())),
             )
+            for person_id, person in recipients
+        ]
         lead_part = None
         if lead is not None:
             mondays = tuple(week_monday(today, i) for i in range(LOAD_WEEKS))
@@ -312,6 +309,24 @@ def _milestone(row: Milestone | MilestoneRow, owner: object) -> DigestMilestone:
     )
 
 
+def _requests_by_consultant(
+    requests: Sequence[Request], today: date
+) -> Callable[[int], tuple[RequestItem, ...]]:
+    """A consultant's open requests, in the order given: those assigned to them and the
+    unassigned ones (each request's item is made once, not once per consultant)."""
+    items = [(r.consultant_id, _request_item(r, today, r.consultant_id)) for r in requests]
+    unassigned: list[tuple[int, RequestItem]] = []
+    assigned: dict[int, list[tuple[int, RequestItem]]] = {}
+    for position, (consultant_id, item) in enumerate(items):
+        mine = unassigned if consultant_id is None else assigned.setdefault(consultant_id, [])
+        mine.append((position, item))
+
+    def of(person_id: int) -> tuple[RequestItem, ...]:  # positions are unique: sorted by them
+        return tuple(item for _, item in sorted(assigned.get(person_id, []) + unassigned))
+
+    return of
+
+
 def _request_item(row: Request, today: date, consultant_id: int | None) -> RequestItem:
     assert row.id is not None
     return RequestItem(
@@ -447,6 +462,9 @@ def queue_digests(
     queued: list[str] = []
     already: list[str] = []
     domain = fbh.settings.mail_domain
+    with fbh.store.transaction() as tx:
+        installation = tx.installation  # the Message-IDs of the rows are salted with it
+    mark = fingerprint(fbh.settings)
     with paused_gc():
         built = build_digests(fbh, now, emails, fbh.settings.lead if lead else None)
         digests: list[tuple[str, ConsultantDigest | LeadDigest]] = [
@@ -455,13 +473,20 @@ def queue_digests(
         if built.lead is not None:
             digests.append((LEAD_KIND, built.lead))
         for start in range(0, len(digests), QUEUE_CHUNK):
-            drafts = [
-                digest_draft(kind, digest, digest_context(digest, fbh.tz), now, fbh.tz, domain)
-                for kind, digest in digests[start : start + QUEUE_CHUNK]
-            ]
+            drafts = []
+            for kind, digest in digests[start : start + QUEUE_CHUNK]:
+                context = digest_context(digest, fbh.tz)
+                drafts.append((digest_draft(kind, digest, context, now, fbh.tz, domain), context))
+            # Rendered before the transaction (the write lock is not held while rendering)
+            # and queued with the rows; a digest queued before keeps what its row has.
+            rendered = render_drafts(drafts, fbh.settings, now, installation)
             with fbh.store.transaction() as tx:
-                for draft in drafts:
-                    (queued if tx.outbox.enqueue([draft], now) else already).append(draft.recipient)
+                current = tx.installation == installation  # the Message-IDs rendered
+                for (draft, _context), data in zip(drafts, rendered, strict=True):
+                    new = tx.outbox.enqueue(
+                        [draft], now, rendered=[data] if current else None, rendered_with=mark
+                    )
+                    (queued if new else already).append(draft.recipient)
             if on_progress is not None:
                 on_progress(min(start + QUEUE_CHUNK, len(digests)), len(digests))
     return QueueResult(iso_week_label(now.astimezone(fbh.tz).date()), tuple(queued), tuple(already))

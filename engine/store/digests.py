@@ -71,9 +71,14 @@ class MilestoneRow(NamedTuple):
 
 
 def programmes(
-    tx: Tx, *, states: Sequence[str], consultant_ids: Collection[int] | None = None
+    tx: Tx,
+    *,
+    states: Sequence[str],
+    consultant_ids: Collection[int] | None = None,
+    ending_from: date | None = None,
 ) -> list[ProgrammeRow]:
-    """Programmes in ``states`` (of ``consultant_ids`` when given), by id."""
+    """Programmes in ``states`` (of ``consultant_ids`` when given; ending on ``ending_from``
+    or later when given), by id."""
     table = Programme.__table__  # type: ignore[attr-defined]
     text = _Text(tx)
     statement = (
@@ -93,6 +98,8 @@ def programmes(
         .where(table.c.state.in_(list(states)))
         .order_by(table.c.id)
     )
+    if ending_from is not None:
+        statement = statement.where(table.c.end_date >= ending_from)
     snapshots: dict[str, dict[str, str]] = {}
     found = []
     for ident in _chunks(sorted(consultant_ids)) if consultant_ids is not None else [None]:

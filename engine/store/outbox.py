@@ -47,11 +47,24 @@ class LateRow:
 class OutboxQueue(Repository):
     """Queueing, cancelling and reading mail."""
 
-    def enqueue(self, drafts: Iterable[OutboxDraft], now: datetime) -> int:
-        """Queue messages; a dedupe key already queued is skipped. Returns how many were new."""
+    def enqueue(
+        self,
+        drafts: Iterable[OutboxDraft],
+        now: datetime,
+        *,
+        rendered: Sequence[bytes | None] | None = None,
+        rendered_with: str | None = None,
+    ) -> int:
+        """Queue messages; a dedupe key already queued is skipped. Returns how many were new.
+        With ``rendered`` (one entry per draft: its wire bytes, or None when rendering
+        failed), new rows are queued with those bytes, rendered with the fingerprint
+        ``rendered_with`` (a digest rendered as it is queued, notifications/prerender.py)."""
         rows = [_outbox_row(d, now, self.unit.installation) for d in drafts]
         if not rows:
             return 0
+        if rendered is not None:
+            for row, data in zip(rows, rendered, strict=True):
+                row["rendered"], row["rendered_with"] = data, rendered_with
         statement = self.backend.insert_ignoring(OutboxMessage, key=_DEDUPE_KEY).returning(
             col(OutboxMessage.id)
         )

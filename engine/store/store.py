@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
@@ -119,6 +120,9 @@ class Store:
                     where=backend.location()
                 )
             )
+        # JSON columns (outbox payloads, snapshots) decoded by orjson: the claim decodes every
+        # claimed payload, several times faster than the stdlib's json.loads
+        engine_kwargs.setdefault("json_deserializer", orjson.loads)
         engine = backend.create_engine(read_only=read_only, **engine_kwargs)
         try:
             try:

@@ -12,17 +12,19 @@ Error reporting (every transport follows it):
   reply: a :class:`~engine.domain.errors.SmtpAuthenticationError`, which the outbox treats as
   the configuration's fault, not the messages' (they spend no attempt; sending pauses).
 * A connection lost **during** the batch (disconnect or timeout mid-transaction) does not
-  raise: the envelope being sent and every later one get a transient error, while the
-  envelopes already accepted keep their ``ok`` result. The envelope in flight may still have
-  been delivered; delivery is at-least-once and the Message-ID is deterministic. The later
-  ones were never tried (``attempted=False``): the outbox sends them again at once, so one
-  message that breaks the connection cannot hold back the rest of its batch.
+  raise: the envelope being sent gets a transient error, while the envelopes already
+  accepted keep their ``ok`` result. The envelope in flight may still have been delivered;
+  delivery is at-least-once and the Message-ID is deterministic. The later ones go over the
+  transport's other connections, if it has any left; those no connection could take were
+  never tried (``attempted=False``): the outbox sends them again at once, so one message that
+  breaks the connection cannot hold back the rest of its batch.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -67,6 +69,13 @@ class Transport(ABC):
     @abstractmethod
     async def send_batch(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
         """Deliver ``envelopes``; return one result per envelope, in order."""
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """A run of batches (a delivery pass, a drain): the transport may keep its connections
+        open from one batch to the next until the block ends, instead of opening them for each
+        batch. Nothing to keep by default."""
+        yield
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release resources; the transport is not used afterwards."""

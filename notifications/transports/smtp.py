@@ -1,7 +1,12 @@
 """SMTP delivery with aiosmtplib (the only module that imports it).
 
 A batch is spread over ``connections`` connections at once (``mail.smtp.connections``), each
-carrying an equal share in order. Replies are translated into
+taking the batch's next message when it is free. Inside :meth:`SmtpTransport.session` (a
+delivery pass of the daemon, a drain of ``fbh outbox send``) the connections stay open from
+one batch to the next and are closed with QUIT when the session ends; one the server closed
+meanwhile is replaced, one lost or timed out is never reused, one that has carried
+``REUSE_LIMIT`` messages is replaced. Outside a session each batch opens and closes its own.
+Replies are translated into
 :class:`~engine.domain.errors.TransportError` (``from`` the aiosmtplib/OS exception): 5xx
 replies are permanent, 4xx replies and connection problems transient. See
 :mod:`notifications.transports.base` for when ``send_batch`` raises and when it reports.
@@ -12,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import aiosmtplib
 from aiosmtplib import (
@@ -39,6 +45,9 @@ __all__ = ["SmtpTransport", "is_local_host"]
 log = logging.getLogger(__name__)
 
 _LOCAL_NAMES = frozenset({"localhost", "localhost.", "localhost.localdomain"})
+# How many messages one connection carries before it is closed and a new one opened, also
+# inside a session: a bound for servers that limit the messages of one SMTP session.
+REUSE_LIMIT = 100
 
 
 def is_local_host(host: str) -> bool:
@@ -100,56 +109,91 @@ class SmtpTransport(Transport):
         self._ehlo_name = local_hostname
         self.validate_certs = validate_certs
         self.cert_bundle = cert_bundle
+        # Inside session(): the open connections not sending right now, with how many
+        # messages each has carried.
+        self._idle: list[tuple[aiosmtplib.SMTP, int]] | None = None
+        self.reuse_limit = REUSE_LIMIT
 
     def __repr__(self) -> str:
         tls = "tls" if self.use_tls else "starttls" if self.starttls else "plain"
         return f"SmtpTransport({self.host}:{self.port}, {tls}, user={self.username!r})"
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """Keep connections open between the batches sent inside the block; QUIT them at the
+        end (dropped without QUIT when the block ends by cancellation or an error). Connection
+        set-up (TCP, greeting, EHLO, TLS, AUTH) is then paid once per connection per session
+        instead of once per batch. A nested session shares the outer one's connections."""
+        if self._idle is not None:
+            yield
+            return
+        self._idle = []
+        try:
+            yield
+        except BaseException:
+            idle, self._idle = self._idle, None
+            for client, _ in idle:
+                _drop(client)
+            raise
+        idle, self._idle = self._idle, None
+        for client, _ in idle:
+            await _quit(client)
+
     async def send_batch(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
-        """Send the batch over up to ``connections`` connections at once, each carrying an
-        equal, contiguous share. A connection that cannot be opened raises TransportError
-        when it was the only one; otherwise its share is reported as not tried
-        (``attempted=False``) while the other shares are sent."""
+        """Send the batch over up to ``connections`` connections at once, each taking the next
+        envelope from the batch when it is free (a slow reply holds up one connection, not a
+        share of the batch). A connection that cannot be opened, or is lost, leaves the
+        envelopes it has not taken to the others; when every connection has failed, the
+        envelopes left are reported as not tried (``attempted=False``), and if none was tried
+        at all, the first connection's TransportError is raised for the whole batch."""
         if not envelopes:
             return []
-        share = -(-len(envelopes) // self.connections)  # ceil: at most `connections` shares
-        shares = [envelopes[i : i + share] for i in range(0, len(envelopes), share)]
-        if len(shares) == 1:
-            return await self._send_over_one(envelopes)
+        batch = _Batch(envelopes)
+        lanes = min(self.connections, len(envelopes))
         done = await asyncio.gather(
-            *(self._send_over_one(part) for part in shares), return_exceptions=True
+            *(self._lane(batch) for _ in range(lanes)), return_exceptions=True
         )
         for outcome in done:
             if isinstance(outcome, BaseException) and not isinstance(outcome, TransportError):
                 raise outcome
         refused = [outcome for outcome in done if isinstance(outcome, TransportError)]
-        if len(refused) == len(shares):
-            raise refused[0]
-        results: list[DeliveryResult] = []
-        for part, outcome in zip(shares, done, strict=True):
-            if isinstance(outcome, TransportError):
-                results += [_untried(envelope, outcome) for envelope in part]
-            else:
-                assert not isinstance(outcome, BaseException)
-                results += outcome
-        return results
+        if len(refused) == lanes and not batch.tried():
+            raise refused[0]  # no connection opened: nothing was tried
+        return batch.results(refused[0] if refused else None)
 
-    async def _send_over_one(self, envelopes: Sequence[Envelope]) -> list[DeliveryResult]:
-        """Send ``envelopes`` in order over one new connection."""
-        client = await self._open()
-        results: list[DeliveryResult] = []
+    async def _lane(self, batch: _Batch) -> None:
+        """One connection taking envelopes from ``batch`` until none is left or it is lost."""
+        client, carried = await self._connection()
+        lost = False
         try:
-            for index, envelope in enumerate(envelopes):
+            while carried < self.reuse_limit and (taken := batch.take()) is not None:
+                index, envelope = taken
+                carried += 1
                 try:
-                    results.append(await self._send_one(client, envelope))
+                    batch.done(index, await self._send_one(client, envelope))
                 except (OSError, SMTPException) as exc:  # disconnect or timeout mid-batch
-                    results.extend(self._lost(envelopes[index:], exc))
+                    batch.lose(index, self._lost(envelope, exc))
+                    lost = True
                     break
         except BaseException:  # cancelled or a bug: drop the connection without QUIT
             _drop(client)
             raise
-        await _quit(client)
-        return results
+        if lost or carried >= self.reuse_limit or self._idle is None or not client.is_connected:
+            await _quit(client)  # a connection in an unknown state is never reused
+        else:
+            self._idle.append((client, carried))
+        if carried >= self.reuse_limit and not lost and batch.left():
+            await self._lane(batch)  # the rest over a new connection
+
+    async def _connection(self) -> tuple[aiosmtplib.SMTP, int]:
+        """An idle connection of the session that is still open, with how many messages it
+        has carried, else a new one."""
+        while self._idle:
+            client, carried = self._idle.pop()
+            if client.is_connected:
+                return client, carried
+            _drop(client)  # the server closed it since the last batch (e.g. its idle timeout)
+        return await self._open(), 0
 
     async def _open(self) -> aiosmtplib.SMTP:
         """Connect, negotiate TLS and log in; raise TransportError for the whole batch."""
@@ -215,24 +259,67 @@ class SmtpTransport(Transport):
         except (SMTPNotSupported, ValueError) as exc:
             error = TransportError(f"cannot send {envelope.message_id}: {exc}", permanent=True)
             return _failed(envelope, error, exc)
-        log.info("SMTP %s accepted %s: %s", self.where, envelope.message_id, reply)
+        log.debug("SMTP %s accepted %s: %s", self.where, envelope.message_id, reply)
         return DeliveryResult(envelope.message_id, None, _partially_refused(refused))
 
-    def _lost(self, envelopes: Sequence[Envelope], exc: BaseException) -> list[DeliveryResult]:
-        """The envelope in flight failed (it may have arrived); the later ones were not tried."""
-        count = len(envelopes)
-        log.warning("SMTP connection to %s lost; %d not sent: %s", self.where, count, exc)
-        error = f"SMTP connection to {self.where} lost: {exc}"
-        results = [_failed(envelopes[0], TransportError(error), exc)]
-        for envelope in envelopes[1:]:
-            untried = TransportError(f"not tried: {error}")
-            untried.__cause__ = exc
-            results.append(DeliveryResult(envelope.message_id, untried, attempted=False))
-        return results
+    def _lost(self, envelope: Envelope, exc: BaseException) -> DeliveryResult:
+        """The envelope in flight failed (it may have arrived); the connection is gone."""
+        log.warning("SMTP connection to %s lost: %s", self.where, exc)
+        return _failed(
+            envelope, TransportError(f"SMTP connection to {self.where} lost: {exc}"), exc
+        )
 
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
+
+
+class _Batch:
+    """The envelopes of one ``send_batch``, taken in order by its connections, and their
+    results in the same order."""
+
+    def __init__(self, envelopes: Sequence[Envelope]) -> None:
+        self._envelopes = envelopes
+        self._next = 0
+        self._results: list[DeliveryResult | None] = [None] * len(envelopes)
+        self._loss: TransportError | None = None  # why the first lost connection was lost
+
+    def left(self) -> bool:
+        return self._next < len(self._envelopes)
+
+    def tried(self) -> bool:
+        return self._next > 0
+
+    def take(self) -> tuple[int, Envelope] | None:
+        if self._next >= len(self._envelopes):
+            return None
+        index = self._next
+        self._next += 1
+        return index, self._envelopes[index]
+
+    def done(self, index: int, result: DeliveryResult) -> None:
+        self._results[index] = result
+
+    def lose(self, index: int, result: DeliveryResult) -> None:
+        self._results[index] = result
+        self._loss = self._loss or result.error
+
+    def results(self, refused: TransportError | None) -> list[DeliveryResult]:
+        """Every result; envelopes no connection took (all of them failed) are not tried."""
+        results = []
+        for envelope, result in zip(self._envelopes, self._results, strict=True):
+            if result is None:
+                result = self._untried(envelope, refused)
+            results.append(result)
+        return results
+
+    def _untried(self, envelope: Envelope, refused: TransportError | None) -> DeliveryResult:
+        if self._loss is not None:
+            error = TransportError(f"not tried: {self._loss}")
+            error.__cause__ = self._loss.__cause__
+            return DeliveryResult(envelope.message_id, error, attempted=False)
+        assert refused is not None
+        return _untried(envelope, refused)
 
 
 def _check_config(

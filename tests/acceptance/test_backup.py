@@ -124,6 +124,8 @@ def test_the_documented_pg_dump_restores(
     served = daemons.start(live, "pg")
     served.wait_ready()
     wait_until(lambda: programme_mail(live.maildir).total() >= PER_PROGRAMME, 20, "mail")
+    # A message is in the Maildir (synced) just before its row is recorded sent: wait for that.
+    wait_until(lambda: sent(live) >= PER_PROGRAMME, 20, "recorded sent")
     schema = pg_schema_url.rsplit("%3D", 1)[1]
     dump = tmp_path / "fbh.dump"
     run(["pg_dump", "--format=custom", f"--file={dump}", f"--schema={schema}", PG_ADMIN])
@@ -154,6 +156,10 @@ def test_the_documented_pg_dump_restores(
         assert served.stop()[0] == 0
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{restored_db}" WITH (FORCE)')
+
+
+def sent(fbh: Cli) -> int:
+    return int(fbh("status", "--json").json()["outbox"]["sent"])
 
 
 def run(command: list[str]) -> None:

@@ -21,7 +21,8 @@ from engine.services.digests import (
 from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
 from engine.store.store import Store
-from notifications.outbox import render_envelope
+from notifications.outbox import envelope_of, render_envelope
+from notifications.rendered import fingerprint
 
 CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2027, 2, 15, 6, 0, tzinfo=UTC)  # Monday 07:00 in Copenhagen, ISO week 7
@@ -203,6 +204,29 @@ def test_digests_are_queued_once_per_recipient_and_iso_week(
         assert message.get_body(("html",)) is not None and message.get_body(("plain",))
 
     assert queue_weekly_digests(fbh, NOW + timedelta(days=7)) == 3  # next week's
+
+
+def test_digests_are_queued_with_the_bytes_their_stored_payload_renders_to(
+    fbh: Fbh, store: Store, world: dict[str, int]
+) -> None:
+    """Rendered as they are queued, from the context in memory: the same mail as rendering
+    the stored payload at send (how every digest was sent before), byte for byte."""
+    assert queue_weekly_digests(fbh, NOW) == 3
+    later = NOW + timedelta(minutes=5)
+    with store.transaction() as tx:
+        rows = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+    assert len(rows) == 3
+    for row in rows:
+        assert row.rendered is not None and row.rendered_with == fingerprint(fbh.settings)
+        assert row.rendered == render_envelope(row, fbh.settings, NOW).data
+        assert envelope_of(row, fbh.settings, later).data == (
+            render_envelope(row, fbh.settings, later).data
+        )
+
+    assert queue_weekly_digests(fbh, NOW + timedelta(days=1)) == 0  # queued before: untouched
+    with store.transaction() as tx:
+        again = {r.id: r.rendered for r in tx.outbox.find() if r.kind.startswith("digest")}
+    assert again == {r.id: r.rendered for r in rows}
 
 
 def test_the_daemon_entry_point_in_engine_digest_queues_the_same(

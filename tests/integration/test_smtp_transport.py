@@ -8,6 +8,7 @@ import email.policy
 import gc
 import sys
 import warnings
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -353,24 +354,147 @@ async def test_a_small_batch_opens_no_more_connections_than_messages(
     assert smtp_server.connections == 2
 
 
-async def test_a_share_whose_connection_fails_is_not_tried_and_the_rest_is_sent(
+async def test_a_connection_that_fails_to_open_leaves_its_messages_to_the_others(
     smtp_server_factory: ServerFactory,
 ) -> None:
     server = smtp_server_factory(auth_exclude_mechanism=["LOGIN"])  # no second mechanism
     server.require_auth = True
-    server.refuse_logins = 1  # the first login of the batch is refused: its share is not sent
+    server.refuse_logins = 1  # one of the two logins of the batch is refused
     smtp = transport(server.port, username=server.username, password=server.password, connections=2)
     batch = [envelope(f"person{i}@example.org") for i in range(4)]
 
     results = await smtp.send_batch(batch)
 
-    sent = [r for r in results if r.ok]
-    untried = [r for r in results if not r.attempted]
-    assert len(sent) == 2 and len(untried) == 2
-    assert all(r.error is not None and not r.error.permanent for r in untried)
-    assert sorted(m.rcpt_tos[0] for m in server.messages) == sorted(
-        e.recipients[0] for e, r in zip(batch, results, strict=True) if r.ok
-    )
+    assert [r.ok for r in results] == [True] * 4
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == sorted(e.recipients[0] for e in batch)
+    assert len({m.peer for m in server.messages}) == 1  # all over the connection that opened
+
+
+async def test_a_slow_reply_holds_up_one_connection_not_a_share_of_the_batch(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp_server.rcpt_delays["slow@example.org"] = 1.0  # a network delay, not a schedule
+    batch = [envelope("slow@example.org")] + [envelope(f"p{i}@example.org") for i in range(5)]
+
+    results = await transport(smtp_server.port, connections=2).send_batch(batch)
+
+    assert all(r.ok for r in results)
+    assert [r.message_id for r in results] == [e.message_id for e in batch]
+    per_connection = Counter(m.peer for m in smtp_server.messages)
+    assert sorted(per_connection.values()) == [1, 5]  # the other one took the rest
+
+
+async def test_a_lost_connection_leaves_the_rest_of_the_batch_to_the_others(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp_server.drop_in_data.add("dropped@example.org")
+    batch = [envelope("dropped@example.org")] + [envelope(f"p{i}@example.org") for i in range(5)]
+
+    results = await transport(smtp_server.port, connections=2).send_batch(batch)
+
+    assert [r.ok for r in results] == [False] + [True] * 5
+    assert results[0].attempted and results[0].error is not None
+    assert not results[0].error.permanent
+    assert len(smtp_server.messages) == 5
+
+
+# ----- connections kept open for a session of batches -----------------------------------------
+
+
+async def test_a_session_keeps_its_connections_from_batch_to_batch(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp = transport(smtp_server.port, connections=2)
+    batches = [[envelope(f"p{b}-{i}@example.org") for i in range(4)] for b in range(3)]
+
+    async with smtp.session():
+        for batch in batches:
+            assert all(r.ok for r in await smtp.send_batch(batch))
+        assert smtp_server.quits == 0
+
+    assert len(smtp_server.messages) == 12
+    assert smtp_server.connections == 2
+    assert smtp_server.quits == 2  # closed politely when the session ended
+
+
+async def test_without_a_session_each_batch_opens_and_quits_its_own(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp = transport(smtp_server.port)
+    for b in range(3):
+        assert (await smtp.send_batch([envelope(f"p{b}@example.org")]))[0].ok
+
+    assert smtp_server.connections == 3
+    assert smtp_server.quits == 3
+
+
+async def test_a_connection_the_server_closed_between_batches_is_replaced(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp_server.close_after_data = True
+    smtp = transport(smtp_server.port)
+
+    async with smtp.session():
+        assert (await smtp.send_batch([envelope("first@example.org")]))[0].ok
+        for _ in range(int(TIMEOUT / 0.01)):  # until the client has read the server's close
+            if not any(client.is_connected for client, _ in smtp._idle or ()):
+                break
+            await asyncio.sleep(0.01)
+        results = await smtp.send_batch([envelope("second@example.org")])
+
+    assert results[0].ok
+    assert [m.rcpt_tos for m in smtp_server.messages] == [
+        ("first@example.org",),
+        ("second@example.org",),
+    ]
+    assert smtp_server.connections == 2
+
+
+async def test_a_connection_is_replaced_after_carrying_its_reuse_limit(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp = transport(smtp_server.port)
+    smtp.reuse_limit = 3  # 100 by default
+    batches = [[envelope(f"p{b}-{i}@example.org") for i in range(2)] for b in range(4)]
+
+    async with smtp.session():
+        for batch in batches:
+            assert all(r.ok for r in await smtp.send_batch(batch))
+
+    assert len(smtp_server.messages) == 8
+    per_connection = Counter(m.peer for m in smtp_server.messages)
+    assert sorted(per_connection.values()) == [2, 3, 3]
+    assert smtp_server.quits == 3
+
+
+async def test_a_lost_connection_is_not_kept_for_the_next_batch(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp_server.drop_in_data.add("dropped@example.org")
+    smtp = transport(smtp_server.port)
+
+    async with smtp.session():
+        first = await smtp.send_batch([envelope("dropped@example.org")])
+        second = await smtp.send_batch([envelope("next@example.org")])
+
+    assert not first[0].ok and second[0].ok
+    assert smtp_server.connections == 2
+
+
+async def test_a_cancelled_session_drops_its_connections(smtp_server: SmtpTestServer) -> None:
+    smtp = transport(smtp_server.port, connections=2)
+
+    async def pass_then_cancelled() -> None:
+        async with smtp.session():
+            await smtp.send_batch([envelope(f"p{i}@example.org") for i in range(2)])
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await pass_then_cancelled()
+
+    assert smtp._idle is None
+    assert smtp_server.quits == 0  # dropped at once, no QUIT exchange on the way out
+    assert len(smtp_server.messages) == 2
 
 
 async def test_when_no_connection_opens_the_batch_raises(closed_port: int) -> None:
