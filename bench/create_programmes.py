@@ -6,7 +6,9 @@ organisation and tovholder, and starts on 2027-01-04 + 5 weeks × (i // 1000) (s
 gets a new programme every 5 weeks: denser loads fail with "no free working day", because
 meeting times are fixed); every 4th programme also runs TILPASSET as an extension (its
 agreement is the socialt-beredskab programme it extends). ``now`` is 2026-12-01, before every
-start, so every invite, reminder, task notice and summary is queued.
+start, so every invite, check-in and summary is queued, and the reminders and task notices due
+within ``mail.queue_ahead_days`` (14 days by default: none of them; the rest are queued later
+by the top-up, engine/services/horizon.py).
 
 Measured: the wall time of one ``Fbh.create_programmes`` call over the whole batch (default
 chunks) and the CPU time of the process during it, then programmes per second, and, read

@@ -328,6 +328,40 @@ def reminder_drafts(
     return drafts
 
 
+def timed_due_times(
+    planned: PlannedMilestone,
+    definition: MilestoneDef,
+    *,
+    calendar: WorkingCalendar,
+    tz: ZoneInfo,
+    now: datetime,
+) -> list[datetime]:
+    """When the reminders and task notice that :func:`reminder_drafts` and
+    :func:`task_notice_drafts` would queue fall due, without composing them (a reminder with
+    no one to send to is counted too)."""
+    times = [
+        due
+        for reminder in definition.reminders
+        if (due := _reminder_due(planned, reminder, calendar, tz)) > now
+    ]
+    notice = _task_notice_due(planned, definition, tz, now)
+    return times if notice is None else [*times, notice]
+
+
+def _task_notice_due(
+    planned: PlannedMilestone, definition: MilestoneDef, tz: ZoneInfo, now: datetime
+) -> datetime | None:
+    """When a task's notice is due: when its window opens, or now if it is open already
+    (None: a meeting, a task without an owner, or a window that has closed)."""
+    if definition.owner is None or planned.is_meeting:
+        return None
+    closes = datetime.combine(planned.window_end + timedelta(days=1), time(0), tzinfo=tz)
+    if closes <= now:
+        return None
+    opens = datetime.combine(planned.window_start, TASK_NOTICE_TIME, tzinfo=tz)
+    return max(opens, now)
+
+
 def task_notice_drafts(
     programme: ProgrammeFacts,
     milestone_id: int,
@@ -338,12 +372,9 @@ def task_notice_drafts(
     now: datetime,
 ) -> list[OutboxDraft]:
     """A notice to the task's owner when its window opens (at once if it is open already)."""
-    if definition.owner is None or planned.is_meeting:
+    due = _task_notice_due(planned, definition, tz, now)
+    if due is None or definition.owner is None:
         return []
-    closes = datetime.combine(planned.window_end + timedelta(days=1), time(0), tzinfo=tz)
-    if closes <= now:
-        return []
-    opens = datetime.combine(planned.window_start, TASK_NOTICE_TIME, tzinfo=tz)
     programme_context = programme.as_context()
     milestone_context = _milestone_context(planned, definition)
     drafts = []
@@ -360,7 +391,7 @@ def task_notice_drafts(
                 key=key,
                 kind="task_due",
                 recipient=contact,
-                due_at=max(opens, now),
+                due_at=due,
                 context=context,
                 milestone_id=milestone_id,
             )

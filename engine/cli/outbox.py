@@ -85,6 +85,7 @@ async def send_due(fbh: Fbh, settings: Settings) -> SendReport:
         on_failed=failure_notices(fbh),
     )
     worker.release_stuck(clock.utcnow())
+    fbh.top_up(clock.utcnow())  # reminders come within the horizon since the last run
     with fbh.store.transaction() as tx:
         pending = tx.outbox.counts().get("pending", 0)  # an upper bound on what is due now
     try:

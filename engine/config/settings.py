@@ -125,6 +125,9 @@ class MailSection(Section):
     retry_cap_seconds: Annotated[float, Between(0.1, 604_800)] = 3600.0  # up to a week
     # After the mail server rejects fbh's login: how long sending pauses before a new try.
     auth_retry_seconds: Annotated[float, Between(1, 86_400)] = 300.0
+    # Reminders and task notices are queued this many days ahead; the rest later, by the
+    # top-up (engine/services/horizon.py).
+    queue_ahead_days: Annotated[int, Between(1, 3660)] = 14
     smtp: SmtpSection = SmtpSection()
 
     @field_validator("sender", "lead")

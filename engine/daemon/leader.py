@@ -36,9 +36,12 @@ class LeaderWork(DaemonCore):
                 self._arm(self._advance, self.clock() + RETRY_AFTER_ERROR)
 
     def advance(self) -> list[str]:
-        """Fire due transitions, then arm the next wake-up."""
+        """Queue the timed mail that has come within the horizon (on every wake-up, so at
+        least every ``poll_seconds``), fire due transitions, then arm the next wake-up."""
         now = self.clock()
-        fired = self.fbh.advance(now)
+        if self.fbh.top_up(now):  # reminders may be due at once after a time without a leader
+            self._deliver.event.set()
+        fired = self.fbh.transitions.advance(now)
         for what in fired:
             log.info("%s", what)
         # Not Fbh.next_transition, which computes every live programme's timeline: a bound

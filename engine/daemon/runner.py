@@ -13,7 +13,9 @@ Loops (each an asyncio task):
   decisions for the due rows (:mod:`engine.domain.catchup`), then claim → render → send in
   batches of ``daemon.batch_size`` until nothing is due, over SMTP connections kept for the
   pass (``Transport.session``); then arm at ``Tx.next_due()``.
-* **advance** (leader): fire the transitions time has made due (``Fbh.advance``), then arm at
+* **advance** (leader): queue the reminders and task notices that have come within
+  ``mail.queue_ahead_days`` (``Fbh.top_up``: at start, and on every wake-up, so at least every
+  ``poll_seconds``), fire the transitions time has made due (``Fbh.advance``), then arm at
   the next moment one may fall due (``daemons.next_transition_bound``: aggregates in SQL, so
   a wake-up costs a few queries however many programmes there are).
 * **lead** (every ``leader_check_seconds``): keep or try for the lead (on PostgreSQL a lease:

@@ -87,6 +87,7 @@ class NewMilestone:
     planned: PlannedMilestone
     definition: MilestoneDef
     state: str = MilestoneState.PLANNED.value
+    timed_from: datetime | None = None  # the first timed mail not queued (Mailings.timed_split)
 
     @property
     def workflow(self) -> str:
@@ -119,6 +120,7 @@ class NewMilestone:
             "position": position,
             "sequence": 0,
             "pinned": False,
+            "timed_from": self.timed_from,
             "updated_at": now,
         }
 

@@ -244,6 +244,8 @@ class ServiceContext:
         before = row.state
         row.state = MILESTONE.fire(MilestoneState(before), event).value
         row.updated_at = now
+        if MILESTONE.is_terminal(MilestoneState(row.state)):
+            row.timed_from = None  # nothing more to queue: see engine/services/horizon.py
         tx.save(row)
         self.event(tx, now, programme, event, before, row.state, milestone=row, data=data)
 

@@ -9,6 +9,7 @@ The work is done by one module per group of use cases; this class only wires the
 * :mod:`engine.services.milestones`: done, skip, reschedule;
 * :mod:`engine.services.requests`: requests (``fbh.requests`` has all of them);
 * :mod:`engine.services.transitions`: the time-driven transitions;
+* :mod:`engine.services.horizon`: the top-up of reminders and task notices;
 * :mod:`engine.services.courses`: the BASIS course calendar (``fbh.courses``);
 * :mod:`engine.services.participants`: participants (``fbh.participants`` has all of them).
 
@@ -30,6 +31,7 @@ from engine.services.batch import BatchItemError, NewProgramme
 from engine.services.context import Planner, ServiceContext
 from engine.services.courses import CourseDesk
 from engine.services.handover import Handover, RoleChange
+from engine.services.horizon import TimedMail
 from engine.services.lifecycle import Lifecycle, MoveResult
 from engine.services.mailings import Mailings
 from engine.services.milestones import Milestones
@@ -66,6 +68,7 @@ class Fbh(ServiceContext):
         self.courses = CourseDesk(self)
         self.handover = Handover(self, self.mailings, self.checkins)
         self.participants = ParticipantService(self, self.mailings)
+        self.timed_mail = TimedMail(self, self.mailings)
 
     @classmethod
     def open(
@@ -182,7 +185,14 @@ class Fbh(ServiceContext):
     # ----- time-driven transitions --------------------------------------------------------
 
     def advance(self, now: datetime) -> list[str]:
+        """Queue the reminders and task notices that have come within the horizon, then fire
+        the transitions that are due (both as the daemon's leader does)."""
+        self.top_up(now)
         return self.transitions.advance(now)
+
+    def top_up(self, now: datetime) -> int:
+        """Queue the timed mail that has come within ``mail.queue_ahead_days``."""
+        return self.timed_mail.top_up(now)
 
     def next_transition(self, now: datetime) -> datetime | None:
         return self.transitions.next_transition(now)

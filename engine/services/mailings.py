@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from engine.domain.horizon import Split, horizon_end, split_at
 from engine.domain.model import Contact, MilestoneKind, OutboxDraft, ProgrammeState, Role
 from engine.domain.planning import PlannedMilestone
 from engine.domain.workflow import MilestoneDef, WorkflowDefinition
@@ -75,19 +76,53 @@ class Mailings:
             )
 
     def queue_timed(self, tx: Tx, loaded: LoadedProgramme, row: Milestone, now: datetime) -> None:
-        """Queue the milestone's reminders and task notice that still lie ahead."""
+        """Queue the milestone's reminders and task notice that still lie ahead, those due
+        within the horizon now; the milestone keeps the due time of the first of the others
+        (``timed_from``), from which :meth:`top_up` queues them later."""
+        self.queue_timed_from(tx, loaded, row, now, now)
+        if self.participants.invites_participants(loaded, row):
+            self.participants.refresh(tx, loaded, row, now)
+
+    def queue_timed_from(
+        self, tx: Tx, loaded: LoadedProgramme, row: Milestone, since: datetime, now: datetime
+    ) -> int:
+        """Queue the milestone's timed mail due after ``since`` and within the horizon from
+        ``now``; set its mark. Returns how many rows were new (a dedupe key queued already
+        is skipped, so running this twice queues nothing more)."""
         assert row.id is not None
-        drafts = self.timed_drafts(
+        split = self.timed_split(
             loaded.facts,
             row.id,
             self.ctx.planned(row),
             loaded.definition_of(row),
             row.sequence,
+            since,
             now,
         )
-        tx.outbox.enqueue(drafts, now)
-        if self.participants.invites_participants(loaded, row):
-            self.participants.refresh(tx, loaded, row, now)
+        row.timed_from = split.mark
+        tx.save(row)
+        return tx.outbox.enqueue(split.queue, now)
+
+    def timed_split(
+        self,
+        facts: ProgrammeFacts,
+        milestone_id: int,
+        planned: PlannedMilestone,
+        definition: MilestoneDef,
+        sequence: int,
+        since: datetime,
+        now: datetime,
+    ) -> Split:
+        """The milestone's timed mail due after ``since``, split at the horizon from ``now``.
+        Only its due times are computed when none of it falls within the horizon."""
+        until = horizon_end(now, self.ctx.settings.mail.queue_ahead_days)
+        times = compose.timed_due_times(
+            planned, definition, calendar=self.ctx.calendar, tz=self.ctx.tz, now=since
+        )
+        if not times or min(times) >= until:
+            return Split([], min(times, default=None))
+        drafts = self.timed_drafts(facts, milestone_id, planned, definition, sequence, since)
+        return split_at(drafts, until)
 
     def timed_drafts(
         self,

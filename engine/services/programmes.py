@@ -247,9 +247,11 @@ class ProgrammeCreation:
                 self._add_first_invites(rows, facts, milestone, programme_id, now)
                 milestone.state = MILESTONE.fire(MilestoneState.PLANNED, "schedule").value
                 rows.events.append(event("schedule", created, milestone.state, milestone=milestone))
-            rows.outbox += self.mailings.timed_drafts(
-                facts, milestone.id, milestone.planned, milestone.definition, 0, now
+            timed = self.mailings.timed_split(
+                facts, milestone.id, milestone.planned, milestone.definition, 0, now, now
             )
+            rows.outbox += timed.queue
+            milestone.timed_from = timed.mark
         rows.outbox += self.ctx.checkins.drafts(facts, base, plan.end, now)
         pairs = [(m.planned, m.definition) for m in milestones]
         workflows = [definitions[d.key] for d in item.workflows]

@@ -22,6 +22,9 @@ LIVE_PROGRAMME = tuple(
     s.value for s in (ProgrammeState.PLANNED, ProgrammeState.RUNNING, ProgrammeState.PAUSED)
 )
 
+QUEUEING_PROGRAMME = (ProgrammeState.PLANNED.value, ProgrammeState.RUNNING.value)
+FINISHED_MILESTONE = (*CLOSED_MILESTONE, MilestoneState.DONE.value)
+
 
 @dataclass(frozen=True)
 class Busy:
@@ -126,6 +129,22 @@ class Programmes(Repository):
             )
         )
         return [(m, p) for m, p in self.session.exec(statement)]
+
+    def timed_due(self, until: datetime) -> list[int]:
+        """The programmes with timed mail left to queue before ``until`` (``timed_from``):
+        those running or planned, for their milestones not done, skipped or cancelled. A
+        paused programme's mail is queued again when it resumes."""
+        statement = (
+            select(Milestone.programme_id)
+            .join(Programme, col(Programme.id) == Milestone.programme_id)
+            .where(
+                col(Milestone.timed_from) < until,
+                col(Programme.state).in_(QUEUEING_PROGRAMME),
+                col(Milestone.state).not_in(FINISHED_MILESTONE),
+            )
+            .distinct()
+        )
+        return sorted(self.session.exec(statement))
 
     # ----- bulk writes (creating many programmes at once) ---------------------------------
     #

@@ -76,6 +76,10 @@ class Milestone(SQLModel, table=True):
     position: int = 0  # order in the timeline
     sequence: int = 0  # iCalendar SEQUENCE of the meeting's invite
     pinned: bool = False  # placed by hand: a move keeps the local time but not the planner's day
+    # The due time of its first reminder or task notice not queued yet (NULL: none left):
+    # timed mail is queued ``mail.queue_ahead_days`` ahead and topped up from here
+    # (engine/services/horizon.py).
+    timed_from: datetime | None = _utc(nullable=True, index=True)
     updated_at: datetime = _utc()
 
 

@@ -53,6 +53,7 @@ def world(fbh: Fbh, store: Store) -> dict[str, int]:
         "d": create(fbh, "Boligselskabet D", date(2027, 1, 4), consultant=BO),
     }
     log_time(fbh, ids["a"], hours=23, day=date(2027, 1, 12), now=NOW)  # over 22.2
+    fbh.top_up(NOW)  # the reminders due within mail.queue_ahead_days of NOW, as a leader would
     requests = {
         "unassigned": fbh.add_request(
             organisation="Syd",

@@ -304,6 +304,7 @@ def test_late_rows_carry_the_parts_of_the_payload_that_say_when_they_expire(
         now=NOW,
     )
     later = datetime(2028, 6, 1, tzinfo=UTC)  # every row is late by then (the check-ins too)
+    assert fbh.top_up(later) > 0  # the reminders and task notices beyond the horizon
     with store.transaction() as tx:
         full = {row.id: row for row in tx.outbox.find(states=["pending"])}
         late = tx.outbox.late_pending(later, EXPIRY_PATHS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -227,13 +227,16 @@ def test_cancel_cancels_open_milestones_and_pending_mail(fbh: Fbh, store: Store)
 
 def test_pause_holds_reminders_and_resume_queues_them_again(fbh: Fbh, store: Store) -> None:
     view = fbh.create_programme(new(), NOW)
-    fbh.pause(view.id, NOW)
+    soon = NOW + timedelta(days=30)  # the first meetings' reminders are within the horizon
+    assert fbh.top_up(soon) > 0
+    fbh.pause(view.id, soon)
     with store.transaction() as tx:
         pending = [r for r in tx.outbox.find(programme_id=view.id, states=["pending"])]
     assert not [r for r in pending if r.kind in ("reminder", "task_due")]
     assert [r for r in pending if r.kind == "invite"]  # the invites stay
+    assert fbh.top_up(soon + timedelta(days=1)) == 0  # a paused programme gets none
 
-    resumed = fbh.resume(view.id, NOW)
+    resumed = fbh.resume(view.id, soon)
     assert resumed.state == "planned"
     with store.transaction() as tx:
         again = [r for r in tx.outbox.find(programme_id=view.id, states=["pending"])]
