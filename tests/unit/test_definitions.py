@@ -845,3 +845,43 @@ def test_participants_build_with_kinds_role_and_offsets() -> None:
 )
 def test_participant_problems_name_the_key(lines: str, meeting: str, expected: str) -> None:
     assert expected in problems_of(_with_participants(lines, meeting))
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("a = [[1, 2], {b = [3]}]", 3),
+        ('a = "[[[[" # [[[[', 0),
+        ("a = '[[{{'", 0),
+        ('a = """\n[[[\\"""\n"""', 0),
+        ("[[milestones]]\nx = {a = [1, {b = 2}]}", 3),
+        ("x = " + "[" * 400 + "1" + "]" * 400, 400),
+    ],
+)
+def test_nesting_depth_counts_brackets_outside_strings_and_comments(text: str, depth: int) -> None:
+    from engine.domain.definitions.parse import nesting_depth
+
+    assert nesting_depth(text) == depth
+
+
+@pytest.mark.parametrize("depth", [33, 300, 400, 3000])
+def test_deep_nesting_is_refused_at_one_limit_however_deep_the_stack(depth: int) -> None:
+    """tomllib recurses per level: without the limit, depth 300–400 parsed in the CLI but raised
+    RecursionError under a deeper test stack, so the two reported different errors."""
+    from engine.domain.definitions.parse import MAX_NESTING, parse_toml
+    from engine.domain.definitions.schema import Problems
+
+    text = "x = " + "[" * depth + "1" + "]" * depth + "\n"
+
+    def messages_at(stack: int) -> list[str]:
+        if stack:
+            return messages_at(stack - 1)
+        problems = Problems("f.toml")
+        assert parse_toml(text, problems) is None
+        return [item.message for item in problems.items]
+
+    assert (
+        messages_at(0)
+        == messages_at(600)
+        == [f"TOML syntax error: values are nested more than {MAX_NESTING} deep"]
+    )

@@ -33,6 +33,29 @@ def _syntax_location(text: str, exc: tomllib.TOMLDecodeError) -> tuple[str, str]
     return f"line {len(lines)}, column {len(lines[-1]) + 1}", match["msg"] + " at end of file"
 
 
+# Definitions nest two or three levels. tomllib recurses per level, so whether a deeper value
+# parses or raises RecursionError would depend on how deep the caller's stack already is (the
+# CLI and a test runner would disagree); a fixed limit, checked first, gives one answer.
+MAX_NESTING = 32
+_NESTING_TOKEN = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
+    re.DOTALL,
+)
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays, inline tables and headers, outside strings and comments."""
+    depth = deepest = 0
+    for token in _NESTING_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif bracket in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def parse_toml(text: str, problems: Problems) -> dict[str, Any] | None:
     if not text.strip():
         problems.add(
@@ -44,6 +67,9 @@ def parse_toml(text: str, problems: Problems) -> dict[str, Any] | None:
     except UnicodeEncodeError as exc:
         line = text.count("\n", 0, exc.start) + 1
         problems.add(f"line {line}", "the text contains an invalid character (lone surrogate)")
+        return None
+    if nesting_depth(text) > MAX_NESTING:
+        problems.add("", f"TOML syntax error: values are nested more than {MAX_NESTING} deep")
         return None
     try:
         return tomllib.loads(text)
