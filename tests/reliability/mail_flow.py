@@ -110,6 +110,7 @@ def settings_for(home: Path, workflows: Path) -> Settings:
             maildir=str(home / "mail"),
             sender=SENDER,
             lead="Programleder <lead@bl.dk>",
+            queue_ahead_days=3660,  # every reminder and task notice queued at creation
         ),
         http=HttpSection(public_url="https://fbh.example.dk"),  # the tovholder's page links
     )
