@@ -25,20 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 from bench import harness
-from bench.digests import NOW, WORK, bench_settings, template
+from bench.digests import NOW, seeded_world
 from bench.harness import Metric, Options
-from engine.domain.definitions import load_registry
 from engine.domain.digest import LeadDigest
 from engine.domain.model import Contact
 from engine.services.digests import build_digests, digest_consultants
 from engine.services.facade import Fbh
-from engine.store.store import Store
 from notifications.digests import CONSULTANT_KIND, LEAD_KIND, digest_context, lead_attachments
 from notifications.mime import Attachment, MailSpec
 from notifications.outbox import revive
@@ -57,23 +52,8 @@ METRICS = {
 
 
 def measure_once(options: Options) -> dict[str, float]:
-    consultants = int(options.get("consultants") or 500)
-    programmes = int(options.get("programmes") or 20)
-    source = template(consultants, programmes)
-    home = Path(tempfile.mkdtemp(prefix="fbh-bench-stages-", dir=WORK))
-    try:
-        database = home / "fbh.sqlite3"
-        shutil.copyfile(source, database)
-        settings = bench_settings(home, database)
-        store = Store.open(settings.database_url)
-        try:
-            fbh = Fbh(settings, store, load_registry(settings.workflows_dir), actor="bench")
-            emails = digest_consultants(fbh)
-            return stages(fbh, emails)
-        finally:
-            store.dispose()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with seeded_world(options, "fbh-bench-stages-") as fbh:
+        return stages(fbh, digest_consultants(fbh))
 
 
 def stages(fbh: Fbh, emails: list[str]) -> dict[str, float]:

@@ -31,6 +31,7 @@ are rendered in the first, from the context in memory (docs/benchmarks.md, "Dige
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import hashlib
 import os
@@ -39,6 +40,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -325,67 +327,73 @@ def template(consultants: int, programmes: int) -> Path:
 # ----- measuring -------------------------------------------------------------------------------
 
 
-def measure_once(options: Options) -> dict[str, float]:
-    consultants = int(options.get("consultants") or 500)
-    programmes = int(options.get("programmes") or 20)
-    source = template(consultants, programmes)
-    home = Path(tempfile.mkdtemp(prefix="fbh-bench-digests-", dir=WORK))
+@contextlib.contextmanager
+def seeded_world(options: Options, prefix: str) -> Iterator[Fbh]:
+    """A fresh copy of the cached seeded world (``--consultants`` × ``--programmes``), opened
+    as ``Fbh``; the copy is removed afterwards."""
+    source = template(int(options.get("consultants") or 500), int(options.get("programmes") or 20))
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir=WORK))
     try:
         database = home / "fbh.sqlite3"
         shutil.copyfile(source, database)
         settings = bench_settings(home, database)
         store = Store.open(settings.database_url)
         try:
-            fbh = Fbh(settings, store, load_registry(settings.workflows_dir), actor="bench")
-            check_world(fbh, consultants, programmes)
-            profile = cProfile.Profile() if options.get("profile") else None
-            if profile is not None:
-                profile.enable()
-            began, cpu_began = time.perf_counter(), time.process_time()
-            queued = queue_weekly_digests(fbh, NOW)
-            queued_at, cpu_queued = time.perf_counter(), time.process_time()
-            rows, sizes = [], []
-            current = fingerprint(settings)
-            while True:  # as the daemon does: claim what is due, a batch at a time
-                with store.transaction() as tx:
-                    batch = tx.outbox.claim_due(NOW, "bench", settings.daemon.batch_size)
-                if not batch:
-                    break
-                if any(row.rendered is None or row.rendered_with != current for row in batch):
-                    raise SystemExit("a digest was queued without its rendered bytes")
-                sizes += [(row.kind, len(envelope_of(row, settings, NOW).data)) for row in batch]
-                rows += batch
-            done, cpu_done = time.perf_counter(), time.process_time()
-            if profile is not None:
-                profile.disable()
-                profile.dump_stats(options["profile"])
+            yield Fbh(settings, store, load_registry(settings.workflows_dir), actor="bench")
         finally:
             store.dispose()
-        if (
-            queued != consultants + 1
-            or len(rows) != queued
-            or any(r.kind not in DIGEST_KINDS for r in rows)
-        ):
-            raise SystemExit(
-                f"queued {queued} digests, {len(rows)} rows; expected {consultants + 1}"
-            )
-        consultant_sizes = sorted(size for kind, size in sizes if kind == DIGEST_KINDS[0])
-        lead_size = max(size for kind, size in sizes if kind == DIGEST_KINDS[1])
-        total = done - began
-        return {
-            "total": total,
-            "queue": queued_at - began,
-            "claim": done - queued_at,
-            "cpu_queue": cpu_queued - cpu_began,
-            "cpu_claim": cpu_done - cpu_queued,
-            "per_consultant_ms": total * 1000 / consultants,
-            "peak_rss_mb": harness.peak_rss_mb(),
-            "consultant_mail_kb": consultant_sizes[len(consultant_sizes) // 2] / 1024,
-            "consultant_mail_max_kb": consultant_sizes[-1] / 1024,
-            "lead_mail_kb": lead_size / 1024,
-        }
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def measure_once(options: Options) -> dict[str, float]:
+    consultants = int(options.get("consultants") or 500)
+    programmes = int(options.get("programmes") or 20)
+    with seeded_world(options, "fbh-bench-digests-") as fbh:
+        settings, store = fbh.settings, fbh.store
+        check_world(fbh, consultants, programmes)
+        profile = cProfile.Profile() if options.get("profile") else None
+        if profile is not None:
+            profile.enable()
+        began, cpu_began = time.perf_counter(), time.process_time()
+        queued = queue_weekly_digests(fbh, NOW)
+        queued_at, cpu_queued = time.perf_counter(), time.process_time()
+        rows, sizes = [], []
+        current = fingerprint(settings)
+        while True:  # as the daemon does: claim what is due, a batch at a time
+            with store.transaction() as tx:
+                batch = tx.outbox.claim_due(NOW, "bench", settings.daemon.batch_size)
+            if not batch:
+                break
+            if any(row.rendered is None or row.rendered_with != current for row in batch):
+                raise SystemExit("a digest was queued without its rendered bytes")
+            sizes += [(row.kind, len(envelope_of(row, settings, NOW).data)) for row in batch]
+            rows += batch
+        done, cpu_done = time.perf_counter(), time.process_time()
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(options["profile"])
+    if (
+        queued != consultants + 1
+        or len(rows) != queued
+        or any(r.kind not in DIGEST_KINDS for r in rows)
+    ):
+        raise SystemExit(f"queued {queued} digests, {len(rows)} rows; expected {consultants + 1}")
+    consultant_sizes = sorted(size for kind, size in sizes if kind == DIGEST_KINDS[0])
+    lead_size = max(size for kind, size in sizes if kind == DIGEST_KINDS[1])
+    total = done - began
+    return {
+        "total": total,
+        "queue": queued_at - began,
+        "claim": done - queued_at,
+        "cpu_queue": cpu_queued - cpu_began,
+        "cpu_claim": cpu_done - cpu_queued,
+        "per_consultant_ms": total * 1000 / consultants,
+        "peak_rss_mb": harness.peak_rss_mb(),
+        "consultant_mail_kb": consultant_sizes[len(consultant_sizes) // 2] / 1024,
+        "consultant_mail_max_kb": consultant_sizes[-1] / 1024,
+        "lead_mail_kb": lead_size / 1024,
+    }
 
 
 def check_world(fbh: Fbh, consultants: int, programmes: int) -> None:
