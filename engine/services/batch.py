@@ -205,6 +205,8 @@ class MilestoneMemo:
 
     def __init__(self) -> None:
         self._known: dict[tuple[int, int], _Remembered] = {}
+        # the definition is held, so that its id stays its own
+        self._checkins: dict[tuple[int, date], tuple[WorkflowDefinition, Any]] = {}
 
     def _entry(self, planned: PlannedMilestone, definition: MilestoneDef) -> _Remembered:
         key = (id(planned), id(definition))
@@ -219,6 +221,19 @@ class MilestoneMemo:
         if entry.context is None:
             entry.context = compose.milestone_context(planned, definition)
         return entry.context
+
+    def checkin_dues(
+        self,
+        base: WorkflowDefinition,
+        end: date,
+        compute: Callable[[WorkflowDefinition, date], list[tuple[int, datetime]]],
+    ) -> list[tuple[int, datetime]]:
+        """``compute(base, end)``, the check-ins of a programme ending on ``end``, once."""
+        key = (id(base), end)
+        found = self._checkins.get(key)
+        if found is None:
+            found = self._checkins[key] = (base, compute(base, end))
+        return found[1]
 
     def due_times(
         self,

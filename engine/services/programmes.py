@@ -261,7 +261,9 @@ class ProgrammeCreation:
             )
             rows.outbox += timed.queue
             milestone.timed_from = timed.mark
-        rows.outbox += self.ctx.checkins.drafts(facts, base, plan.end, now)
+        checkins = self.ctx.checkins
+        dues = None if memo is None else memo.checkin_dues(base, plan.end, checkins.dues)
+        rows.outbox += checkins.drafts(facts, base, plan.end, now, dues=dues)
         pairs = [(m.planned, m.definition) for m in milestones]
         workflows = [definitions[d.key] for d in item.workflows]
         link = ""
