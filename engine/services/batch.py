@@ -193,6 +193,7 @@ class _Remembered:
     definition: MilestoneDef
     context: dict[str, Any] | None = None
     times: list[datetime] | None = None
+    first: datetime | None = None  # min(times)
 
 
 class MilestoneMemo:
@@ -240,12 +241,14 @@ class MilestoneMemo:
         planned: PlannedMilestone,
         definition: MilestoneDef,
         compute: Callable[[PlannedMilestone, MilestoneDef], list[datetime]],
-    ) -> list[datetime]:
-        """``compute(planned, definition)`` once per pair (the batch has one ``now``)."""
+    ) -> tuple[list[datetime], datetime | None]:
+        """``compute(planned, definition)`` once per pair (the batch has one ``now``), and
+        the earliest of those times (None: none)."""
         entry = self._entry(planned, definition)
         if entry.times is None:
             entry.times = compute(planned, definition)
-        return entry.times
+            entry.first = min(entry.times, default=None)
+        return entry.times, entry.first
 
 
 def check_agreements(

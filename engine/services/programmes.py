@@ -14,6 +14,7 @@ from functools import partial
 
 from engine.domain.errors import InvalidInputError, PlanningError
 from engine.domain.gcpause import paused_gc
+from engine.domain.horizon import horizon_end
 from engine.domain.i18n import _
 from engine.domain.model import MAX_NAME, Contact, MilestoneState, ProgrammeState, check_text
 from engine.domain.planning import BusySlot, Plan, PlannedMilestone, plan_programme
@@ -247,6 +248,7 @@ class ProgrammeCreation:
         created = MilestoneState.PLANNED.value
         rows.events += [event("create", None, created, milestone=m) for m in milestones]
         memo = shared.memo
+        until = horizon_end(now, self.ctx.settings.mail.queue_ahead_days)
         for milestone in milestones:
             planned, definition = milestone.planned, milestone.definition
             if milestone.is_future_meeting(now):
@@ -255,7 +257,10 @@ class ProgrammeCreation:
                 rows.events.append(event("schedule", created, milestone.state, milestone=milestone))
             times = None
             if memo is not None:
-                times = memo.due_times(planned, definition, partial(self._due_times, now))
+                times, first = memo.due_times(planned, definition, partial(self._due_times, now))
+                if first is None or first >= until:  # as timed_split: none within the horizon
+                    milestone.timed_from = first
+                    continue
             timed = self.mailings.timed_split(
                 facts, milestone.id, planned, definition, 0, now, now, times
             )
