@@ -144,8 +144,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes.
 
     The cyclic garbage collector is off while the command is parsed and its modules are
-    imported: imports allocate much and free little, so its passes find next to nothing and
-    cost over a tenth of ``fbh serve``'s start-up (docs/benchmarks.md, "Start-up"). It is on
+    imported: imports allocate much and free little, so its passes find next to nothing, at a
+    cost measurable in ``fbh serve``'s start-up (docs/benchmarks.md, "Start-up"). It is on
     again when the command runs (``serve``: once ready)."""
     collecting = gc.isenabled()
     gc.disable()
