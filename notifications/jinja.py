@@ -4,16 +4,14 @@ Jinja: the daemon is ready before it renders anything (docs/benchmarks.md, "Star
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import Expr
 
-from notifications.render import Context, escape_output
-
 _DICT_ATTRIBUTES = frozenset(dir(dict))
-_PLAIN_DICTS = (Context, dict)
 
 
 class FbhCodeGenerator(CodeGenerator):
@@ -37,10 +35,22 @@ class FbhEnvironment(Environment):
     undefined."""
 
     code_generator_class = FbhCodeGenerator
-    escape_output = staticmethod(escape_output)
+
+    def __init__(
+        self,
+        *,
+        escape_output: Callable[[Any], str],
+        plain_dicts: tuple[type, ...],
+        **options: Any,
+    ) -> None:
+        """``escape_output`` and the ``plain_dicts`` come from :mod:`notifications.render`
+        (this module does not import it: it imports this one)."""
+        super().__init__(**options)
+        self.escape_output = escape_output
+        self.plain_dicts = plain_dicts
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) in _PLAIN_DICTS and attribute not in _DICT_ATTRIBUTES:
+        if type(obj) in self.plain_dicts and attribute not in _DICT_ATTRIBUTES:
             try:
                 return dict.__getitem__(obj, attribute)
             except KeyError:

@@ -161,6 +161,8 @@ def environment() -> Environment:
     from notifications.jinja import FbhEnvironment
 
     env = FbhEnvironment(
+        escape_output=escape_output,
+        plain_dicts=(Context, dict),
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=select_autoescape(
             enabled_extensions=("html",), default_for_string=False, default=False
