@@ -14,6 +14,7 @@ from engine.cli.common import (
     say,
     state,
 )
+from engine.cli.i18n import _, ngettext
 from engine.cli.progress import progress_bar
 from engine.domain import clock
 from engine.domain.digest import iso_week_label
@@ -59,7 +60,11 @@ def digest_preview(
     if text is not None:
         _write(text, mail.text)
     week = iso_week_label(now.astimezone(fbh.tz).date())
-    say(f"wrote the {week} digest for {who} to {out}  (subject: {mail.subject})")
+    say(
+        _("wrote the {week} digest for {who} to {out}  (subject: {subject})").format(
+            week=week, who=who, out=out, subject=mail.subject
+        )
+    )
 
 
 def _write(path: Path, content: str) -> None:
@@ -97,11 +102,12 @@ def digest_send(
     if as_json:
         emit_json(_queue_json(result))
         return
-    say(
-        f"queued {len(result.queued)} digest(s) for {result.week}"
-        + (f"; {len(result.already)} already queued this week" if result.already else "")
-        + "; deliver them with 'fbh outbox send'"
-    )
+    queued = ngettext(
+        "queued {n} digest for {week}", "queued {n} digests for {week}", len(result.queued)
+    ).format(n=len(result.queued), week=result.week)
+    if result.already:
+        queued += "; " + _("{n} already queued this week").format(n=len(result.already))
+    say(queued + "; " + _("deliver them with 'fbh outbox send'"))
 
 
 def _queue_json(result: QueueResult) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from engine.cli.common import checked_path, say
+from engine.cli.i18n import _
 from engine.domain.errors import InvalidInputError
 
 CONFIG_TEMPLATE = """\
@@ -65,4 +66,8 @@ def init(
     (directory / "var").mkdir(parents=True, exist_ok=True)
     with config.open("x", encoding="utf-8") as handle:  # "x": fails rather than overwrite
         handle.write(CONFIG_TEMPLATE)
-    say(f"wrote {config.resolve()} and created {(directory / 'var').resolve()}")
+    say(
+        _("wrote {config} and created {var}").format(
+            config=config.resolve(), var=(directory / "var").resolve()
+        )
+    )
