@@ -43,7 +43,7 @@ def digest_preview(
 ) -> None:
     """Render this week's digest to a file, without queuing anything."""
     if bool(consultant) == lead:
-        raise InvalidInputError("give either --consultant EMAIL or --lead")
+        raise InvalidInputError(_("give either --consultant EMAIL or --lead"))
     fbh = state(ctx).reader
     now = clock.utcnow()
     if lead:
@@ -71,7 +71,9 @@ def _write(path: Path, content: str) -> None:
     try:
         path.write_text(content, encoding="utf-8")
     except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+        raise InvalidInputError(
+            _("cannot write {path}: {error}").format(path=path, error=exc.strerror)
+        ) from None
 
 
 @digest_app.command("send")
@@ -87,7 +89,7 @@ def digest_send(
     """Queue this week's digests in the outbox (once per recipient and ISO week)."""
     fbh = state(ctx).fbh
     if lead and fbh.settings.lead is None:
-        raise InvalidInputError("no programme lead configured: set [mail] lead in config.toml")
+        raise InvalidInputError(_("no programme lead configured: set [mail] lead in config.toml"))
     chosen = [c.strip().lower() for c in consultants] if consultants else None
     if lead and chosen is None:
         chosen = []

@@ -60,9 +60,11 @@ def init(
     """Write a commented config.toml into DIR and create var/; never overwrites."""
     config = checked_path(directory, "DIRECTORY") / "config.toml"
     if config.exists():
-        raise InvalidInputError(f"{config}: already exists; fbh init never overwrites it")
+        raise InvalidInputError(
+            _("{config}: already exists; fbh init never overwrites it").format(config=config)
+        )
     if directory.exists() and not directory.is_dir():
-        raise InvalidInputError(f"{directory}: not a folder")
+        raise InvalidInputError(_("{directory}: not a folder").format(directory=directory))
     (directory / "var").mkdir(parents=True, exist_ok=True)
     with config.open("x", encoding="utf-8") as handle:  # "x": fails rather than overwrite
         handle.write(CONFIG_TEMPLATE)
