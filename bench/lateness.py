@@ -423,10 +423,17 @@ def chosen_metrics(argv: list[str]) -> dict[str, Metric]:
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--work", default="render")
     known, _ = parser.parse_known_args(argv)
-    prefixes = [PREFIX[system] for system in known.systems.split(",")]
+    prefixes = {PREFIX[system] for system in known.systems.split(",")}
     metrics = _all_metrics(known.work)
-    chosen = {k: m for k, m in metrics.items() if any(k.startswith(f"{p}_") for p in prefixes)}
+    chosen = {k: m for k, m in metrics.items() if _system_of(k) in prefixes}
     return chosen | {"load_1min": metrics["load_1min"]}
+
+
+def _system_of(key: str) -> str | None:
+    """The prefix of the system a metric belongs to: the longest that fits, so that
+    ``poller_prerendered_p50`` is not the poller's."""
+    fits = [prefix for prefix in PREFIX.values() if key.startswith(f"{prefix}_")]
+    return max(fits, key=len, default=None)
 
 
 def results_name(argv: list[str]) -> str:
