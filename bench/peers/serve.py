@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from bench import seed
+from bench import harness, seed
 from bench.peers import aps, poller, procr
 
 FBH = Path(sys.executable).with_name("fbh")
@@ -218,7 +218,8 @@ def peer_started(process: Process, seconds: float, what: str) -> dict[str, Any]:
 
 
 def fresh_dir(path: Path) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
+    """``path``, empty: the previous run's is deleted after the last run (harness.discard)."""
+    harness.discard(path)
     path.mkdir(parents=True)
     return path
 
