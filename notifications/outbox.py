@@ -53,6 +53,7 @@ from notifications.render import Context, RenderError, render_mail, render_subje
 from notifications.rendered import fingerprint, sender_of, with_date
 from notifications.report import SendReport
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
+from notifications.transports.null import NullTransport
 from notifications.wire import message_bytes
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def make_transport(settings: Settings) -> Transport:
     """The transport the config names; the SMTP password comes only from the environment."""
     if settings.mail.transport == "maildir":
         return MaildirTransport(settings.maildir_path, fsync=settings.mail.maildir_fsync)
+    if settings.mail.transport == "null":
+        return NullTransport()
     smtp = settings.mail.smtp
     password = settings.smtp_password
     if smtp.username and not password:
