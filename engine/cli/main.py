@@ -12,6 +12,7 @@ imports one only when it runs.
 from __future__ import annotations
 
 import difflib
+import gc
 import importlib
 import logging
 import os
@@ -77,6 +78,8 @@ class LazyGroup(typer.core.TyperGroup):
             return super().get_command(ctx, cmd_name)
         if cmd_name not in _LOADED:  # once per process (main() may run many times in one)
             _LOADED[cmd_name] = self._load(cmd_name)
+        if cmd_name != "serve":  # it collects again once ready (engine/cli/serve.py)
+            gc.enable()
         return _LOADED[cmd_name]
 
     @staticmethod
@@ -138,7 +141,22 @@ def build_command() -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI and map errors to exit codes."""
+    """Run the CLI and map errors to exit codes.
+
+    The cyclic garbage collector is off while the command is parsed and its modules are
+    imported: imports allocate much and free little, so its passes find next to nothing, at a
+    cost measurable in ``fbh serve``'s start-up (docs/benchmarks.md, "Start-up"). It is on
+    again when the command runs (``serve``: once ready)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> None:
     install_for_click()
     command = build_command()
     args = list(sys.argv[1:] if argv is None else argv)
