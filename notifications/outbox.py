@@ -49,6 +49,7 @@ from engine.store.tables import OutboxMessage
 from notifications.auth_alarm import AuthAlarm
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import Attachment, MailSpec
+from notifications.packed import payload_context
 from notifications.render import Context, RenderError, render_mail, render_subject
 from notifications.rendered import fingerprint, sender_of, with_date
 from notifications.report import SendReport
@@ -151,7 +152,7 @@ def invite_spec(row: OutboxMessage) -> InviteSpec:
 
 def subject_of(row: OutboxMessage) -> str:
     """The subject the row's mail has (or would have), for listings."""
-    return render_subject(row.payload["template"], revive(row.payload["context"]))
+    return render_subject(row.payload["template"], revive(payload_context(row.payload)))
 
 
 def render_envelope(
@@ -161,7 +162,7 @@ def render_envelope(
     given, is the payload's context as the template values it was stored from (a row
     rendered as it is queued: no JSON round trip, the same mail)."""
     payload = row.payload
-    context = revive(payload["context"]) if context is None else context
+    context = revive(payload_context(payload)) if context is None else context
     rendered = render_mail(payload["template"], context)
     recipient = Contact(payload["to"]["name"], payload["to"]["email"])
     calendar, method = None, None

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact
@@ -21,7 +23,9 @@ from engine.services.digests import (
 from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
 from engine.store.store import Store
+from engine.store.tables import OutboxMessage
 from notifications.outbox import envelope_of, render_envelope
+from notifications.packed import PACKED_KEY, payload_context
 from notifications.rendered import fingerprint
 
 CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -227,6 +231,31 @@ def test_digests_are_queued_with_the_bytes_their_stored_payload_renders_to(
     with store.transaction() as tx:
         again = {r.id: r.rendered for r in tx.outbox.find() if r.kind.startswith("digest")}
     assert again == {r.id: r.rendered for r in rows}
+
+
+def test_a_digest_with_stale_bytes_is_sent_as_rendered_from_its_packed_context(
+    fbh: Fbh, store: Store, world: dict[str, int]
+) -> None:
+    """The context is stored packed, not as nested JSON; when the stored bytes are stale (an
+    upgrade, a new template), the worker renders the digest from that packed context, and
+    it is the same mail."""
+    assert queue_weekly_digests(fbh, NOW) == 3
+    later = NOW + timedelta(minutes=5)
+    with store.transaction() as tx:
+        rows = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+        for row in rows:
+            assert "context" not in row.payload and isinstance(row.payload[PACKED_KEY], str)
+            assert payload_context(row.payload)["recipient"]["email"] == row.recipient
+        fresh = {r.id: envelope_of(r, fbh.settings, later).data for r in rows}
+        tx.session.execute(  # as after an upgrade: the bytes no longer current
+            update(OutboxMessage)
+            .where(col(OutboxMessage.kind).startswith("digest"))
+            .values(rendered_with="0" * 64)
+        )
+    with store.transaction() as tx:
+        stale = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+    assert {r.rendered_with for r in stale} == {"0" * 64}
+    assert {r.id: envelope_of(r, fbh.settings, later).data for r in stale} == fresh
 
 
 def test_the_daemon_entry_point_in_engine_digest_queues_the_same(

@@ -47,6 +47,7 @@ from engine.services.tovholder_mail import queue_tovholder_reminders
 from engine.store.store import OutboxMessage, Store
 from notifications.mailboxes import MaildirMailbox
 from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
+from notifications.packed import PACKED_KEY, payload_context
 
 CPH = ZoneInfo("Europe/Copenhagen")
 CREATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -130,7 +131,7 @@ class Flow:
 
 def mentions(row: OutboxMessage, fields: Iterable[str]) -> bool:
     """Whether any of these fields' markers is in the row's payload."""
-    text = json.dumps(row.payload, ensure_ascii=False)
+    text = json.dumps(unpacked(row.payload), ensure_ascii=False)
     return any(MARKERS[field] in text for field in fields)
 
 
@@ -186,8 +187,9 @@ def marked_flow(home: Path) -> Flow:
     for row in everything:
         method = (row.payload.get("invite") or {}).get("method")
         key = (row.kind, method)
-        title = json.dumps(row.payload).count(MARKERS["title"])
-        if key not in chosen or title > json.dumps(chosen[key].payload).count(MARKERS["title"]):
+        title = json.dumps(unpacked(row.payload)).count(MARKERS["title"])
+        best = json.dumps(unpacked(chosen[key].payload)) if key in chosen else ""
+        if key not in chosen or title > best.count(MARKERS["title"]):
             chosen[key] = row  # prefer the workshop: its texts are all markers
     return Flow(settings, [chosen[key] for key in sorted(chosen, key=str)])
 
@@ -266,10 +268,19 @@ def deliver(store: Store, settings: Settings, now: datetime = NOW) -> SendReport
 
 def swap(payload: Any, hostile: Mapping[str, str]) -> Any:
     """The payload with each marker replaced by its hostile text (a JSON round trip)."""
-    text = json.dumps(payload, ensure_ascii=False)
+    text = json.dumps(unpacked(payload), ensure_ascii=False)
     for field, value in hostile.items():
         text = text.replace(MARKERS[field], json.dumps(value, ensure_ascii=False)[1:-1])
     return json.loads(text)
+
+
+def unpacked(payload: Any) -> Any:
+    """A payload whose context is packed (a digest, notifications/packed.py) with its plain
+    context instead, where the markers can be found and replaced; it renders the same."""
+    if PACKED_KEY not in payload:
+        return payload
+    plain = {key: value for key, value in payload.items() if key != PACKED_KEY}
+    return plain | {"context": payload_context(payload)}
 
 
 def swap_text(text: str, hostile: Mapping[str, str]) -> str:
