@@ -217,21 +217,23 @@ def timeline_cells(
         else:
             for week in range(m.weeks[0], m.weeks[1] + 1):
                 tasks.setdefault(week, []).append(m.title)
+    isos = _iso_weeks(monday, total_weeks + 1)
     return tuple(
         WeekCell(
             week,
-            _iso_week_number(monday + timedelta(weeks=week)),
+            isos[week],
             "past" if week < current else "current" if week == current else "future",
-            tuple(meetings.get(week, ())),
-            tuple(tasks.get(week, ())),
+            tuple(meetings[week]) if week in meetings else (),
+            tuple(tasks[week]) if week in tasks else (),
         )
         for week in range(total_weeks + 1)
     )
 
 
 @lru_cache(maxsize=1024)
-def _iso_week_number(day: date) -> int:
-    return day.isocalendar()[1]
+def _iso_weeks(monday: date, weeks: int) -> tuple[int, ...]:
+    """The ISO week numbers of ``weeks`` weeks from ``monday`` (programmes share starts)."""
+    return tuple((monday + timedelta(weeks=week)).isocalendar()[1] for week in range(weeks))
 
 
 def upcoming(

@@ -184,7 +184,7 @@ def hours_by_part(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[tuple[
             .where(col(TimeEntry.programme_id).in_(chunk))
             .order_by(col(TimeEntry.programme_id), col(TimeEntry.work_date), col(TimeEntry.id))
         )
-        for programme_id, workflow, hours in tx.session.connection().execute(statement):
+        for programme_id, workflow, hours in tx.session.connection().execute(statement).all():
             found[programme_id].append((workflow, hours))
     return found
 
