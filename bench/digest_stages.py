@@ -11,7 +11,7 @@ for every digest, run one after the other over all digests so each is timed alon
 * ``context``: the template contexts (``notifications.digests.digest_context``) and the
   lead's CSV attachments;
 * ``json``: storing the context and reading it back as template values, as the payload
-  keeps it (packed since issue 15: ``notifications.packed.pack_context``, then
+  keeps it (packed since issue 15: ``engine.domain.packed.pack_context``, then
   ``payload_context`` and ``notifications.outbox.revive``; until then ``json.dumps`` and
   ``json.loads`` of the nested context), what rendering a digest from its stored payload
   adds (the fallback when its bytes are stale);
@@ -33,12 +33,12 @@ from bench.digests import NOW, seeded_world
 from bench.harness import Metric, Options
 from engine.domain.digest import LeadDigest
 from engine.domain.model import Contact
+from engine.domain.packed import PACKED_KEY, pack_context, payload_context
 from engine.services.digests import build_digests, digest_consultants
 from engine.services.facade import Fbh
 from notifications.digests import CONSULTANT_KIND, LEAD_KIND, digest_context, lead_attachments
 from notifications.mime import Attachment, MailSpec
 from notifications.outbox import revive
-from notifications.packed import PACKED_KEY, pack_context, payload_context
 from notifications.render import render_mail
 from notifications.wire import message_bytes
 

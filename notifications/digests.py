@@ -2,7 +2,7 @@
 
 The context is the digest model of :mod:`engine.domain.digest` turned into the JSON-safe dict the
 ``digest_consultant`` and ``digest_lead`` templates render. The same dict is stored in the
-outbox payload, packed (:mod:`notifications.packed`), so a queued digest renders the same
+outbox payload, packed (:mod:`engine.domain.packed`), so a queued digest renders the same
 later. It holds only strings, numbers, booleans and lists, and avoids the payload keys that
 ``notifications.outbox.revive`` turns into dates (``start``, ``end``, ``deadline``, …).
 
@@ -36,11 +36,11 @@ from engine.domain.digest import (
     relative_week,
 )
 from engine.domain.model import OutboxDraft
+from engine.domain.packed import PACKED_KEY, pack_context
 from engine.domain.workdays import iso_week, week_monday
 from notifications.compose import mail_draft
 from notifications.compose_inbound import PARTSTAT_DA
 from notifications.digest_overview import overview_attachments
-from notifications.packed import PACKED_KEY, pack_context
 from notifications.render import (
     da_date,
     da_hours,
@@ -438,7 +438,7 @@ def digest_draft(
         domain=domain,
         attachments=attachments,
     )
-    # Stored packed (notifications/packed.py): the fallback when the rendered bytes are stale.
+    # Stored packed (engine/domain/packed.py): the fallback when the rendered bytes are stale.
     del draft.payload["context"]
     draft.payload[PACKED_KEY] = pack_context(context)
     return draft

@@ -44,12 +44,12 @@ from engine.domain.errors import (
     UnavailableError,
 )
 from engine.domain.model import Contact, OutboxState
+from engine.domain.packed import payload_context
 from engine.store.abc import FailureHook, OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
 from notifications.auth_alarm import AuthAlarm
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import Attachment, MailSpec
-from notifications.packed import payload_context
 from notifications.render import Context, RenderError, render_mail, render_subject
 from notifications.rendered import fingerprint, sender_of, with_date
 from notifications.report import SendReport

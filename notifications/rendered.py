@@ -35,7 +35,6 @@ _CODE = (
     "mime.py",
     "invites.py",
     "digest_overview.py",
-    "packed.py",
 )
 _DATE = b"\r\nDate: "
 _END_OF_HEAD = b"\r\n\r\n"

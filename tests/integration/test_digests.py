@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlmodel import col
 
 from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact
+from engine.domain.packed import PACKED_KEY, payload_context, unpacked
 from engine.services import digests as engine_digest
 from engine.services.digests import (
     consultant_digest,
@@ -25,7 +27,6 @@ from engine.services.timelog import log_time
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
 from notifications.outbox import envelope_of, render_envelope
-from notifications.packed import PACKED_KEY, payload_context
 from notifications.rendered import fingerprint
 
 CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -256,6 +257,37 @@ def test_a_digest_with_stale_bytes_is_sent_as_rendered_from_its_packed_context(
         stale = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
     assert {r.rendered_with for r in stale} == {"0" * 64}
     assert {r.id: envelope_of(r, fbh.settings, later).data for r in stale} == fresh
+
+
+def test_forgetting_a_person_takes_them_out_of_the_packed_digests(
+    fbh: Fbh, store: Store, world: dict[str, int]
+) -> None:
+    """The unassigned request's contact is in every digest (the lead's: its deadline is
+    near), inside the packed context: forgetting them rewrites the digests and drops their
+    bytes."""
+    assert queue_weekly_digests(fbh, NOW) == 3
+    with store.transaction() as tx:
+        before = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+    assert len(before) == 3 and all(PACKED_KEY in r.payload for r in before)
+    assert all("karen@syd.dk" in json.dumps(payload_context(r.payload)) for r in before)
+    assert all("Karen" in _bodies(r.rendered or b"") for r in before)  # the name is shown
+
+    fbh.participants.forget("karen@syd.dk", NOW)
+    with store.transaction() as tx:
+        after = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+    assert len(after) == 3
+    for row in after:
+        assert "karen@syd.dk" not in json.dumps(unpacked(row.payload))
+        assert "Karen" not in json.dumps(unpacked(row.payload))
+    assert all(r.rendered is None for r in after)
+    for row in after:  # what is sent now is rendered from the scrubbed context
+        assert "Karen" not in _bodies(envelope_of(row, fbh.settings, NOW).data)
+
+
+def _bodies(data: bytes) -> str:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    parts = [message.get_body((kind,)) for kind in ("plain", "html")]
+    return "".join(part.get_content() for part in parts if part is not None)  # type: ignore[attr-defined]
 
 
 def test_the_daemon_entry_point_in_engine_digest_queues_the_same(

@@ -36,6 +36,7 @@ from engine.config.settings import DatabaseSection, EngineSection, MailSection, 
 from engine.domain.courses import registrant as course_registrant
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
+from engine.domain.packed import unpacked
 from engine.services.courses import NewCourse
 from engine.services.delivery_failures import notify_delivery_failed
 from engine.services.digests import queue_digests
@@ -47,7 +48,6 @@ from engine.services.tovholder_mail import queue_tovholder_reminders
 from engine.store.store import OutboxMessage, Store
 from notifications.mailboxes import MaildirMailbox
 from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
-from notifications.packed import PACKED_KEY, payload_context
 
 CPH = ZoneInfo("Europe/Copenhagen")
 CREATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -272,15 +272,6 @@ def swap(payload: Any, hostile: Mapping[str, str]) -> Any:
     for field, value in hostile.items():
         text = text.replace(MARKERS[field], json.dumps(value, ensure_ascii=False)[1:-1])
     return json.loads(text)
-
-
-def unpacked(payload: Any) -> Any:
-    """A payload whose context is packed (a digest, notifications/packed.py) with its plain
-    context instead, where the markers can be found and replaced; it renders the same."""
-    if PACKED_KEY not in payload:
-        return payload
-    plain = {key: value for key, value in payload.items() if key != PACKED_KEY}
-    return plain | {"context": payload_context(payload)}
 
 
 def swap_text(text: str, hostile: Mapping[str, str]) -> str:

@@ -8,7 +8,8 @@ and claiming it: encoding every value at the INSERT, and decoding every value at
 (``claim_due`` returns whole rows). Packed, it is one string: the context's JSON (orjson),
 compressed with zlib and base64-encoded, about a tenth of the size, which the claim decodes
 as a single value. :func:`payload_context` reads either form, so the payload still holds
-everything needed to render the mail (docs/notifications.md).
+everything needed to render the mail (docs/notifications.md). ``fbh participant forget``
+looks inside packed contexts for the person (engine/store/forget.py, :func:`unpacked`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["PACKED_KEY", "pack_context", "payload_context"]
+__all__ = ["PACKED_KEY", "pack_context", "payload_context", "unpacked"]
 
 PACKED_KEY = "packed_context"
 _LEVEL = 1  # the fastest: level 6 is 3× slower and only some 20 % smaller on a digest
@@ -38,3 +39,11 @@ def payload_context(payload: Mapping[str, Any]) -> Any:
     if packed is None:
         return payload["context"]
     return orjson.loads(zlib.decompress(base64.b64decode(packed)))
+
+
+def unpacked(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with its packed context as a plain ``context`` (it renders the same)."""
+    plain = {key: value for key, value in payload.items() if key != PACKED_KEY}
+    if PACKED_KEY in payload:
+        plain["context"] = payload_context(payload)
+    return plain
