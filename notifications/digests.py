@@ -48,7 +48,6 @@ from notifications.render import (
     da_time,
     da_timespan,
     da_weekday,
-    escape_output,
 )
 
 CONSULTANT_KIND = "digest_consultant"
@@ -96,8 +95,6 @@ _ROLE_LABELS = {"tovholder": "tovholder", "consultant": "konsulent", "lead": "pr
 def consultant_context(digest: ConsultantDigest, tz: ZoneInfo) -> dict[str, Any]:
     """The ``digest_consultant`` template context (JSON-safe)."""
     programmes = [_programme_context(p, digest.today, tz) for p in digest.programmes]
-    for programme in programmes:
-        programme["timeline_html"] = _timeline_html(programme["timeline"])
     requests = [_request_context(r) for r in digest.requests]
     counts = {
         "programmes": len(programmes),
@@ -276,23 +273,6 @@ def _cell_context(cell: WeekCell) -> dict[str, Any]:
         "marks": marks,
         "label": label,
     }
-
-
-_PHASE_CELLS = {"current": '<td class="tc" bgcolor="#1f4e5f"', "past": '<td class="tp"'}
-
-
-def _timeline_html(cells: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """The cells of the timeline's two rows as HTML, what the ``timeline`` macro of
-    ``_digest.html`` writes for them (tested): the consultant's digest has some 15 cells for
-    each of its programmes, and writing them in Python saves Jinja thousands of lookups."""
-    weeks = []
-    for c in cells:
-        label = c["label"]
-        title = f' title="{escape_output(label)}"' if label else ""
-        opening = _PHASE_CELLS.get(c["phase"], '<td class="tf"')
-        weeks.append(f"{opening}{title}>{c['week']}<br>{c['marks'] or '&nbsp;'}</td>")
-    iso = "".join(f"<td>{c['iso_week']}</td>" for c in cells)
-    return {"weeks": "".join(weeks), "iso": iso}
 
 
 def _milestone_context(m: DigestMilestone, start: date, tz: ZoneInfo) -> dict[str, Any]:
