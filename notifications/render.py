@@ -16,21 +16,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import (
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    TemplateError,
-    select_autoescape,
-)
-from jinja2.compiler import CodeGenerator, Frame
-from jinja2.nodes import Expr
 from markupsafe import Markup, escape
 
 from engine.domain.model import MAIL_KINDS
+
+if TYPE_CHECKING:  # Jinja loads with the first rendering: `fbh serve` is ready before that
+    from jinja2 import Environment
 
 __all__ = [
     "KINDS",
@@ -49,6 +43,8 @@ __all__ = [
     "iso_week",
     "render_mail",
     "render_subject",
+    "timeline_isos",
+    "timeline_weeks",
 ]
 
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
@@ -88,10 +84,6 @@ class Context(dict[str, Any]):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-_PLAIN_DICTS = (Context, dict)
 
 
 def escape_output(value: Any) -> str:
@@ -145,38 +137,6 @@ def timeline_isos(cells: Any) -> Markup:
     return Markup("".join(f"<td>{escape_output(c['iso_week'])}</td>" for c in cells))
 
 
-class _CodeGenerator(CodeGenerator):
-    """Jinja's code generator, writing ``{{ … }}`` in autoescaped templates through
-    :func:`escape_output` instead of ``markupsafe.escape`` (the same text). Templates with
-    ``{% autoescape %}`` blocks (a "volatile" escaping context) keep Jinja's own code."""
-
-    def _output_child_pre(self, node: Expr, frame: Frame, finalize: Any) -> None:
-        if frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:
-            self.write("environment.escape_output(")
-            if finalize.src is not None:
-                self.write(finalize.src)
-            return
-        super()._output_child_pre(node, frame, finalize)
-
-
-class _Environment(Environment):
-    """Jinja's environment, reading a context's keys without the generic lookup (a digest
-    reads thousands per mail), and escaping output with :func:`escape_output`. The result is
-    Jinja's own: an attribute of dict (``items``) still comes first, and a missing key is
-    undefined."""
-
-    code_generator_class = _CodeGenerator
-    escape_output = staticmethod(escape_output)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) in _PLAIN_DICTS and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return dict.__getitem__(obj, attribute)
-            except KeyError:
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-
 class RenderError(ValueError):
     """A template could not be rendered (unknown kind, missing or wrong context value)."""
 
@@ -195,6 +155,8 @@ def render_mail(kind: str, context: Mapping[str, Any]) -> RenderedMail:
     if kind not in KINDS:
         raise RenderError(f"unknown mail kind {kind!r} (known: {', '.join(KINDS)})")
     env = environment()
+    from jinja2 import TemplateError
+
     try:
         subject = env.get_template(f"{kind}.subject.txt").render(context)
         text = env.get_template(f"{kind}.txt").render(context)
@@ -208,8 +170,11 @@ def render_subject(kind: str, context: Mapping[str, Any]) -> str:
     """Only the subject line of ``kind`` (for listings)."""
     if kind not in KINDS:
         raise RenderError(f"unknown mail kind {kind!r} (known: {', '.join(KINDS)})")
+    env = environment()
+    from jinja2 import TemplateError
+
     try:
-        return _one_line(environment().get_template(f"{kind}.subject.txt").render(context))
+        return _one_line(env.get_template(f"{kind}.subject.txt").render(context))
     except (TemplateError, ValueError, TypeError, AttributeError) as exc:
         raise RenderError(f"cannot render {kind!r} subject: {exc}") from exc
 
@@ -217,7 +182,13 @@ def render_subject(kind: str, context: Mapping[str, Any]) -> str:
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The shared Jinja2 environment with fbh's templates and Danish filters."""
-    env = _Environment(
+    from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+
+    from notifications.jinja import FbhEnvironment
+
+    env = FbhEnvironment(
+        escape_output=escape_output,
+        plain_dicts=(Context, dict),
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=select_autoescape(
             enabled_extensions=("html",), default_for_string=False, default=False

@@ -14,6 +14,7 @@ from engine.cli.common import (
 from engine.cli.formatting import (
     show_programme,
 )
+from engine.cli.i18n import ngettext
 from engine.cli.outbox import send_due
 from engine.domain import clock
 from engine.domain.model import Contact
@@ -55,4 +56,5 @@ def demo(ctx: typer.Context) -> None:
         show_programme(view, settings, False)
         say("")
     report = asyncio.run(send_due(fbh, settings))
-    say(f"sent {report.sent} e-mails to {settings.maildir_path}")
+    text = ngettext("sent {n} e-mail to {path}", "sent {n} e-mails to {path}", report.sent)
+    say(text.format(n=report.sent, path=settings.maildir_path))

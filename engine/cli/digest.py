@@ -14,6 +14,7 @@ from engine.cli.common import (
     say,
     state,
 )
+from engine.cli.i18n import _, ngettext
 from engine.cli.progress import progress_bar
 from engine.domain import clock
 from engine.domain.digest import iso_week_label
@@ -42,7 +43,7 @@ def digest_preview(
 ) -> None:
     """Render this week's digest to a file, without queuing anything."""
     if bool(consultant) == lead:
-        raise InvalidInputError("give either --consultant EMAIL or --lead")
+        raise InvalidInputError(_("give either --consultant EMAIL or --lead"))
     fbh = state(ctx).reader
     now = clock.utcnow()
     if lead:
@@ -59,14 +60,20 @@ def digest_preview(
     if text is not None:
         _write(text, mail.text)
     week = iso_week_label(now.astimezone(fbh.tz).date())
-    say(f"wrote the {week} digest for {who} to {out}  (subject: {mail.subject})")
+    say(
+        _("wrote the {week} digest for {who} to {out}  (subject: {subject})").format(
+            week=week, who=who, out=out, subject=mail.subject
+        )
+    )
 
 
 def _write(path: Path, content: str) -> None:
     try:
         path.write_text(content, encoding="utf-8")
     except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+        raise InvalidInputError(
+            _("cannot write {path}: {error}").format(path=path, error=exc.strerror)
+        ) from None
 
 
 @digest_app.command("send")
@@ -82,7 +89,7 @@ def digest_send(
     """Queue this week's digests in the outbox (once per recipient and ISO week)."""
     fbh = state(ctx).fbh
     if lead and fbh.settings.lead is None:
-        raise InvalidInputError("no programme lead configured: set [mail] lead in config.toml")
+        raise InvalidInputError(_("no programme lead configured: set [mail] lead in config.toml"))
     chosen = [c.strip().lower() for c in consultants] if consultants else None
     if lead and chosen is None:
         chosen = []
@@ -97,11 +104,12 @@ def digest_send(
     if as_json:
         emit_json(_queue_json(result))
         return
-    say(
-        f"queued {len(result.queued)} digest(s) for {result.week}"
-        + (f"; {len(result.already)} already queued this week" if result.already else "")
-        + "; deliver them with 'fbh outbox send'"
-    )
+    queued = ngettext(
+        "queued {n} digest for {week}", "queued {n} digests for {week}", len(result.queued)
+    ).format(n=len(result.queued), week=result.week)
+    if result.already:
+        queued += "; " + _("{n} already queued this week").format(n=len(result.already))
+    say(queued + "; " + _("deliver them with 'fbh outbox send'"))
 
 
 def _queue_json(result: QueueResult) -> dict[str, Any]:

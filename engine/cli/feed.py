@@ -74,9 +74,11 @@ def feed_export(
 
 def _write_atomically(out: Path, data: bytes) -> None:
     if not out.parent.is_dir():
-        raise InvalidInputError(f"--out {out}: folder {out.parent} does not exist")
+        raise InvalidInputError(
+            _("--out {out}: folder {folder} does not exist").format(out=out, folder=out.parent)
+        )
     if out.is_dir():
-        raise InvalidInputError(f"--out {out}: is a folder")
+        raise InvalidInputError(_("--out {out}: is a folder").format(out=out))
     partial = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         partial.write_bytes(data)

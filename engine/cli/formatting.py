@@ -74,7 +74,8 @@ def da_date(day: date) -> str:
 
 
 def state_label(value: str) -> str:
-    """A programme's or milestone's state in the user's language (JSON keeps the value)."""
+    """A state (of a programme, milestone, request, course or message) in the user's
+    language (JSON keeps the value)."""
     labels = {
         "planned": _("planned"),
         "running": _("running"),
@@ -91,6 +92,11 @@ def state_label(value: str) -> str:
         "declined": _("declined"),
         "withdrawn": _("withdrawn"),
         "held": _("held"),  # a BASIS course that has taken place
+        "pending": _("pending"),  # the outbox's
+        "sending": _("sending"),
+        "sent": _("sent"),
+        "failed": _("failed"),
+        "missed": _("missed"),
     }
     return labels.get(value, value)
 

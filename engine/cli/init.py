@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from engine.cli.common import checked_path, say
+from engine.cli.i18n import _
 from engine.domain.errors import InvalidInputError
 
 CONFIG_TEMPLATE = """\
@@ -59,10 +60,16 @@ def init(
     """Write a commented config.toml into DIR and create var/; never overwrites."""
     config = checked_path(directory, "DIRECTORY") / "config.toml"
     if config.exists():
-        raise InvalidInputError(f"{config}: already exists; fbh init never overwrites it")
+        raise InvalidInputError(
+            _("{config}: already exists; fbh init never overwrites it").format(config=config)
+        )
     if directory.exists() and not directory.is_dir():
-        raise InvalidInputError(f"{directory}: not a folder")
+        raise InvalidInputError(_("{directory}: not a folder").format(directory=directory))
     (directory / "var").mkdir(parents=True, exist_ok=True)
     with config.open("x", encoding="utf-8") as handle:  # "x": fails rather than overwrite
         handle.write(CONFIG_TEMPLATE)
-    say(f"wrote {config.resolve()} and created {(directory / 'var').resolve()}")
+    say(
+        _("wrote {config} and created {var}").format(
+            config=config.resolve(), var=(directory / "var").resolve()
+        )
+    )

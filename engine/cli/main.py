@@ -12,6 +12,7 @@ imports one only when it runs.
 from __future__ import annotations
 
 import difflib
+import gc
 import importlib
 import logging
 import os
@@ -24,7 +25,7 @@ import typer
 import typer.core
 
 from engine.cli.common import app, fail
-from engine.cli.i18n import _, install_for_click, translate_help
+from engine.cli.i18n import _, install_for_click, translate_command, usage_error_message
 from engine.domain.errors import FbhError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class LazyGroup(typer.core.TyperGroup):
             return super().get_command(ctx, cmd_name)
         if cmd_name not in _LOADED:  # once per process (main() may run many times in one)
             _LOADED[cmd_name] = self._load(cmd_name)
+        if cmd_name != "serve":  # it collects again once ready (engine/cli/serve.py)
+            gc.enable()
         return _LOADED[cmd_name]
 
     @staticmethod
@@ -115,7 +118,7 @@ def plain_help(command: Any) -> None:
     """Help without Rich and without Typer's raw type labels (``<list[str]>``): each value
     is shown by its name in capitals, as click does (``--start START``)."""
     command.rich_markup_mode = None
-    translate_help(command)
+    translate_command(command)
     completion = ("install_completion", "show_completion")
     command.params = [p for p in command.params if p.name not in completion]
     for param in command.params:
@@ -138,13 +141,28 @@ def build_command() -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI and map errors to exit codes."""
+    """Run the CLI and map errors to exit codes.
+
+    The cyclic garbage collector is off while the command is parsed and its modules are
+    imported: imports allocate much and free little, so its passes find next to nothing, at a
+    cost measurable in ``fbh serve``'s start-up (docs/benchmarks.md, "Start-up"). It is on
+    again when the command runs (``serve``: once ready)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> None:
     install_for_click()
     command = build_command()
     args = list(sys.argv[1:] if argv is None else argv)
     for arg in args:  # bytes that are not UTF-8 arrive as lone surrogates; nothing can store them
         if any("\ud800" <= char <= "\udfff" for char in arg):
-            fail(f"argument {arg!r} is not valid UTF-8 text", 2)
+            fail(_("argument {arg!r} is not valid UTF-8 text").format(arg=arg), 2)
     try:
         result = command.main(args=args, prog_name="fbh", standalone_mode=False)
         sys.exit(result if isinstance(result, int) else 0)
@@ -154,9 +172,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare group: show its help
             exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
-        fail(exc.format_message(), 2)
+        fail(usage_error_message(exc), 2)
     except typer.Abort:
-        fail("aborted", 130)
+        fail(_("aborted"), 130)
     except FbhError as exc:
         log.debug("fbh error", exc_info=True)
         fail(str(exc), exc.exit_code)
@@ -166,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.debug("file error", exc_info=True)
         fail(f"{shown(str(exc.filename))}: {exc.strerror or exc}", 2)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail(_("interrupted"), 130)
     except Exception as exc:
         raise_unexpected(exc)
 

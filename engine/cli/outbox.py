@@ -19,6 +19,7 @@ from engine.cli.common import (
     say,
     state,
 )
+from engine.cli.formatting import state_label
 from engine.cli.i18n import _, ngettext
 from engine.cli.progress import progress_bar
 from engine.config.settings import Settings
@@ -29,6 +30,7 @@ from engine.domain.errors import (
     InvalidInputError,
     UnavailableError,
 )
+from engine.domain.labels import mail_kind_label
 from engine.domain.model import OutboxState
 from engine.services.delivery_failures import failure_notices, retry_failed
 from engine.services.facade import Fbh
@@ -144,7 +146,7 @@ def outbox_list(
         error = f"  ({row['last_error']})" if row["last_error"] else ""
         due = datetime.fromisoformat(row["due_at"])
         say(
-            f"#{row['id']:<6} {row['state']:<9} {row['kind'] + method:<17} "
+            f"#{row['id']:<6} {state_label(row['state']):<9} {row['kind'] + method:<17} "
             f"{due:%Y-%m-%d %H:%M%z}  {row['recipient']}  {row['subject']}{error}"
         )
 
@@ -217,11 +219,14 @@ def outbox_show(
         ("claimed_by", _("claimed by")),
         ("last_error", _("last error")),
     ]
+    kind = mail_kind_label(row.kind)  # its name too: the JSON's and the config's word
+    kind = kind if kind == row.kind else f"{kind} ({row.kind})"
+    shown = data | {"state": state_label(row.state), "kind": kind}
     say(_("message #{id}").format(id=row.id))
     width = max(len(label) for _key, label in labels) + 2
     for key, label in labels:
         if data[key] is not None:
-            say(f"  {label + ':':<{width}}{data[key]}")
+            say(f"  {label + ':':<{width}}{shown[key]}")
     attempts = _("{attempts} of at most {max}").format(
         attempts=row.attempts, max=settings.mail.max_attempts
     )
@@ -229,7 +234,8 @@ def outbox_show(
     if history:
         say(_("events:"))
         for item in data["events"]:
-            arrow = f" {item['from'] or '-'} → {item['to'] or '-'}" if item["to"] else ""
+            before, after = (state_label(item[k]) if item[k] else "-" for k in ("from", "to"))
+            arrow = f" {before} → {after}" if item["to"] else ""
             say(f"  {item['at']}  {item['event']}{arrow}  ({item['actor']})")
 
 

@@ -159,8 +159,9 @@ def programme_show(
     if events:
         say("\n" + _("events:"))
         for event in state(ctx).reader.events(ident):
-            arrow = f" {event['from'] or '-'} → {event['to'] or '-'}" if event["to"] else ""
-            what = event["data"].get("milestone", "programme")
+            before, after = (state_label(event[k]) if event[k] else "-" for k in ("from", "to"))
+            arrow = f" {before} → {after}" if event["to"] else ""
+            what = event["data"].get("milestone", _("programme"))
             say(f"  {event['at']}  {event['actor']:<16} {what:<32} {event['event']}{arrow}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from contextlib import AbstractAsyncContextManager
@@ -53,13 +54,25 @@ async def _serve(fbh: Fbh, transport: Transport, name: str) -> None:
     signals = (signal.SIGTERM, signal.SIGINT)
     for number in signals:
         loop.add_signal_handler(number, daemon.stop)
+    collect = asyncio.create_task(_collect_once_ready(daemon), name="gc")
     try:
         async with _http(daemon):
             await daemon.run()
     finally:
+        collect.cancel()
         for number in signals:
             loop.remove_signal_handler(number)
         await transport.aclose()
+
+
+async def _collect_once_ready(daemon: Daemon) -> None:
+    """The garbage collector, off while fbh started (engine/cli/main.py), runs again once the
+    daemon is ready. What start-up built lives as long as the process: frozen, the
+    collector's passes no longer walk it."""
+    await daemon.ready.wait()
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _http(daemon: Daemon) -> AbstractAsyncContextManager[object]:

@@ -150,7 +150,8 @@ def _show_change(verb: str, change: TimeChange, as_json: bool) -> None:
 
 def _entry_line(entry: TimeEntryView) -> str:
     note = f"  {entry.note}" if entry.note else ""
-    return f"{entry.day}  {entry.hours:g} h  {entry.part:<18} {entry.person}{note}"
+    hours = _("{hours} h").format(hours=hours_text(entry.hours))
+    return f"{entry.day}  {hours}  {entry.part:<18} {entry.person}{note}"
 
 
 def _part_line(part: PartStatus) -> str:

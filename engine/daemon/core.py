@@ -94,6 +94,7 @@ class DaemonCore:
         self._advance = Wake("wake-advance", asyncio.Event())
         self._render = Wake("wake-render", asyncio.Event())
         self._stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set when it logs its `ready` line
         self._last_beat: datetime | None = None
         self._leading = False  # what the last leadership check said
         self._last_tick: tuple[datetime, float] | None = None  # wall clock, monotonic clock

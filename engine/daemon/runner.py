@@ -121,6 +121,7 @@ class Daemon(Delivery, Presence, RenderAhead):
                 "leader" if self.is_leader else "follower",
                 type(self.transport).__name__,
             )
+            self.ready.set()
             await self._stop.wait()
         finally:
             await self._shutdown()

@@ -7,11 +7,12 @@ counts, breached requests and the next thing due (a message or a transition).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from engine.domain.i18n import N_, _
+from engine.domain.labels import event_label, mail_kind_label
 from engine.domain.model import (
     AUTH_FAILED_EVENT,
     AUTH_OK_EVENT,
@@ -50,7 +51,8 @@ class DaemonStatus:
 class NextDue:
     at: datetime
     what: str  # "message" | "transition"
-    detail: str
+    detail: str  # the JSON's, in English: names, not prose
+    words: str | None = field(default=None, compare=False)  # the detail in the CLI's language
 
     def to_json(self) -> dict[str, str]:
         return {"at": self.at.isoformat(), "what": self.what, "detail": self.detail}
@@ -161,10 +163,13 @@ def gather(fbh: Fbh, now: datetime) -> Status:
     next_message = None
     if pending is not None:
         detail = f"{pending.kind} to {pending.recipient} (#{pending.id})"
-        next_message = NextDue(pending.next_attempt_at, "message", detail)
+        words = _("{kind} to {recipient} (#{id})").format(
+            kind=mail_kind_label(pending.kind), recipient=pending.recipient, id=pending.id
+        )
+        next_message = NextDue(pending.next_attempt_at, "message", detail, words)
     next_transition = None
     if step is not None:
-        next_transition = NextDue(step[1].at, "transition", describe(*step))
+        next_transition = NextDue(step[1].at, "transition", describe(*step), step_words(*step))
     return Status(
         now=now,
         daemons=daemons,
@@ -181,10 +186,17 @@ def gather(fbh: Fbh, now: datetime) -> Status:
     )
 
 
+def step_words(programme: Any, step: Any) -> str | None:
+    """A timeline step in the CLI's language (``describe`` gives the JSON's names)."""
+    keys = {m.id: m.key for m in programme.milestones}
+    key = keys.get(step.milestone_id) if step.milestone_id is not None else None
+    return event_label(step.event, programme.id, key or step.milestone_id)
+
+
 def format_status(status: Status, tz: Any) -> str:
-    """The human-readable status, in the CLI's language. The details of what is next due
-    (``invite to … (#12)``, ``programme 3: start``) are the JSON's, which never changes with
-    the language: message kinds and events are names, not prose."""
+    """The human-readable status, in the CLI's language. The JSON's details of what is next
+    due (``invite to … (#12)``, ``programme 3: start``) never change with the language: the
+    text shows them in words (``NextDue.words``)."""
     lines = []
     if status.mail_alarm is not None:
         since = status.mail_alarm.since.astimezone(tz).isoformat(timespec="seconds")
@@ -225,7 +237,9 @@ def format_status(status: Status, tz: Any) -> str:
         at = nxt.at.astimezone(tz).isoformat(timespec="seconds")
         what = _("message") if nxt.what == "message" else _("transition")
         lines.append(
-            _("next due: {at} {what}: {detail}").format(at=at, what=what, detail=nxt.detail)
+            _("next due: {at} {what}: {detail}").format(
+                at=at, what=what, detail=nxt.words or nxt.detail
+            )
         )
     if status.breached_requests:
         lines.append(_("requests past their deadline: {n}").format(n=status.breached_requests))

@@ -8,15 +8,24 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from engine.store.types import UTCDateTime
+
+
+class _Table(SQLModel):
+    """The base of every table: pydantic builds a table's validator when one is first used,
+    not at import (the store writes rows without validating them through pydantic): a
+    cheaper import, on `fbh serve`'s path to ready (docs/benchmarks.md, "Start-up")."""
+
+    model_config = SQLModelConfig(defer_build=True)
 
 
 def _utc(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
 
 
-class Organisation(SQLModel, table=True):
+class Organisation(_Table, table=True):
     __tablename__ = "organisations"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -24,7 +33,7 @@ class Organisation(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
-class Person(SQLModel, table=True):
+class Person(_Table, table=True):
     """A consultant, tovholder or lead. Staff only."""
 
     __tablename__ = "people"
@@ -35,7 +44,7 @@ class Person(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
-class Programme(SQLModel, table=True):
+class Programme(_Table, table=True):
     __tablename__ = "programmes"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -56,7 +65,7 @@ class Programme(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-class Milestone(SQLModel, table=True):
+class Milestone(_Table, table=True):
     __tablename__ = "milestones"
     __table_args__ = (UniqueConstraint("programme_id", "workflow", "key"),)
 
@@ -83,7 +92,7 @@ class Milestone(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-class Event(SQLModel, table=True):
+class Event(_Table, table=True):
     """The append-only audit log: every transition and change, with who and when."""
 
     __tablename__ = "events"
@@ -100,7 +109,7 @@ class Event(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(_Table, table=True):
     """A mail to send. Written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"
@@ -133,7 +142,7 @@ class OutboxMessage(SQLModel, table=True):
     rendered_with: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
-class Invite(SQLModel, table=True):
+class Invite(_Table, table=True):
     """The invite ledger: per meeting and recipient, what was last sent."""
 
     __tablename__ = "invites"
@@ -149,7 +158,7 @@ class Invite(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-class Request(SQLModel, table=True):
+class Request(_Table, table=True):
     """A housing organisation's request for a programme; BL answers within the SLA."""
 
     __tablename__ = "requests"
@@ -173,7 +182,7 @@ class Request(SQLModel, table=True):
     text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
-class TimeEntry(SQLModel, table=True):
+class TimeEntry(_Table, table=True):
     """Hours the tovholder spent on one part (workflow) of a programme."""
 
     __tablename__ = "time_entries"
@@ -189,7 +198,7 @@ class TimeEntry(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-class Daemon(SQLModel, table=True):
+class Daemon(_Table, table=True):
     """A running ``fbh serve``: its heartbeat, and whether it leads (HA on PostgreSQL)."""
 
     __tablename__ = "daemons"
@@ -203,7 +212,7 @@ class Daemon(SQLModel, table=True):
     is_leader: bool = False
 
 
-class Installation(SQLModel, table=True):
+class Installation(_Table, table=True):
     """One row: this database's random installation id (see engine/domain/identity.py).
 
     ``legacy_max_programme_id`` is the largest programme id when the id was created: those
@@ -217,7 +226,7 @@ class Installation(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
-class InboxMessage(SQLModel, table=True):
+class InboxMessage(_Table, table=True):
     """One inbound mail, recorded once by Message-ID in the transaction that applies it."""
 
     __tablename__ = "inbox_messages"
@@ -236,7 +245,7 @@ class InboxMessage(SQLModel, table=True):
     processed_at: datetime = _utc()
 
 
-class MeetingAnswer(SQLModel, table=True):
+class MeetingAnswer(_Table, table=True):
     """An attendee's last iTIP answer to a meeting; it holds while the meeting's time is the
     ``start_at`` it answered."""
 
@@ -256,7 +265,7 @@ class MeetingAnswer(SQLModel, table=True):
     message_id: str = Field(max_length=300)
 
 
-class Bounce(SQLModel, table=True):
+class Bounce(_Table, table=True):
     """An address that bounced, per bounced message."""
 
     __tablename__ = "bounces"
@@ -272,7 +281,7 @@ class Bounce(SQLModel, table=True):
     report_message_id: str = Field(max_length=300)
 
 
-class FeedToken(SQLModel, table=True):
+class FeedToken(_Table, table=True):
     """A calendar feed token (``/feeds/{token}.ics``), stored as its SHA-256 only."""
 
     __tablename__ = "feed_tokens"
@@ -284,7 +293,7 @@ class FeedToken(SQLModel, table=True):
     revoked_at: datetime | None = _utc(nullable=True)
 
 
-class Course(SQLModel, table=True):
+class Course(_Table, table=True):
     """A BASIS course date in the course calendar (``fbh course``). ``state`` is ``planned``
     or ``cancelled``; a planned course whose end has passed is shown as ``held``."""
 
@@ -305,7 +314,7 @@ class Course(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-class CourseRegistration(SQLModel, table=True):
+class CourseRegistration(_Table, table=True):
     """One person signed up for a course: only name, e-mail and organisation are stored.
     ``state`` is ``registered`` or ``waitlisted``; ``position`` orders the waiting list."""
 
@@ -323,7 +332,7 @@ class CourseRegistration(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
-class Checkin(SQLModel, table=True):
+class Checkin(_Table, table=True):
     """A maintenance check-in after a programme that someone closed (done or skipped); the
     open ones follow from the definition's ``checkins`` and the programme's end."""
 
@@ -337,7 +346,7 @@ class Checkin(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-class PageToken(SQLModel, table=True):
+class PageToken(_Table, table=True):
     """A token of the tovholder's page (``/p/{token}``), stored as its SHA-256 only."""
 
     __tablename__ = "page_tokens"
@@ -351,7 +360,7 @@ class PageToken(SQLModel, table=True):
     revoked_at: datetime | None = _utc(nullable=True)
 
 
-class PageSecret(SQLModel, table=True):
+class PageSecret(_Table, table=True):
     """One row: the installation's random key for the page's CSRF tokens (migration 0008)."""
 
     __tablename__ = "page_secret"
@@ -361,7 +370,7 @@ class PageSecret(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
-class Participant(SQLModel, table=True):
+class Participant(_Table, table=True):
     """A participant of one part (workflow) of a programme: staff of an organisation or a
     local actor, never a resident. Only name, address, organisation, kind and role."""
 

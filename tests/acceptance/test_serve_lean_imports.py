@@ -1,6 +1,10 @@
 """`fbh serve` with the defaults (no `[http] listen`, a Maildir inbox) reaches `ready` without
 importing what only an option or a later job needs: the HTTP stack, IMAP, iCalendar parsing,
-bounce parsing, the holiday tables and the digests (docs/benchmarks.md, "Start-up")."""
+bounce parsing, the holiday tables, the digests and Jinja (the first rendering comes after
+`ready`) (docs/benchmarks.md, "Start-up").
+
+It also checks that the cyclic garbage collector, off while fbh starts, runs again once the
+daemon is ready (engine/cli/main.py, engine/cli/serve.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +19,13 @@ from served import write_daemon_config
 # would (the daemon must still stop cleanly, exit 0). On the code before this test, the list
 # began with aiohttp.
 PROBE = """
-import logging, os, signal, sys
+import gc, logging, os, signal, sys
 from engine.cli.main import main
 
 UNWANTED = (
     "aiohttp", "prometheus_client", "engine.daemon.http", "imapclient", "icalendar",
     "flufl", "holidays", "engine.services.digests", "engine.services.inbox",
+    "jinja2", "engine.domain.digest",
 )
 
 class AtReady(logging.Handler):
@@ -29,7 +34,10 @@ class AtReady(logging.Handler):
             found = sorted(m for m in sys.modules if any(
                 m == u or m.startswith(u + ".") for u in UNWANTED))
             print("imported at ready:", found[:5], flush=True)
+            print("collecting at ready:", gc.isenabled(), flush=True)
             os.kill(os.getpid(), signal.SIGTERM)
+        elif record.getMessage() == "stopped":
+            print("collecting when stopped:", gc.isenabled(), flush=True)
 
 logging.getLogger().addHandler(AtReady())
 try:
@@ -51,4 +59,8 @@ def test_serve_reaches_ready_without_the_optional_stacks(tmp_path: Path) -> None
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "imported at ready: []", done.stdout
+    assert done.stdout.strip().splitlines()[-3:] == [
+        "imported at ready: []",
+        "collecting at ready: False",
+        "collecting when stopped: True",
+    ], done.stdout
