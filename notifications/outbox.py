@@ -44,6 +44,7 @@ from engine.domain.errors import (
     UnavailableError,
 )
 from engine.domain.model import Contact, OutboxState
+from engine.domain.packed import payload_context
 from engine.store.abc import FailureHook, OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
 from notifications.auth_alarm import AuthAlarm
@@ -156,7 +157,7 @@ def invite_spec(row: OutboxMessage) -> InviteSpec:
 
 def subject_of(row: OutboxMessage) -> str:
     """The subject the row's mail has (or would have), for listings."""
-    return render_subject(row.payload["template"], revive(row.payload["context"]))
+    return render_subject(row.payload["template"], revive(payload_context(row.payload)))
 
 
 def render_envelope(
@@ -166,7 +167,7 @@ def render_envelope(
     given, is the payload's context as the template values it was stored from (a row
     rendered as it is queued: no JSON round trip, the same mail)."""
     payload = row.payload
-    context = revive(payload["context"]) if context is None else context
+    context = revive(payload_context(payload)) if context is None else context
     rendered = render_mail(payload["template"], context)
     recipient = Contact(payload["to"]["name"], payload["to"]["email"])
     calendar, method = None, None

@@ -28,7 +28,14 @@ __all__ = ["fingerprint", "sender_of", "with_date"]
 
 _HERE = Path(__file__).resolve().parent
 # What turns a payload into bytes besides the templates (relative to notifications/).
-_CODE = ("outbox.py", "render.py", "wire.py", "mime.py", "invites.py", "digest_overview.py")
+_CODE = (
+    "outbox.py",
+    "render.py",
+    "wire.py",
+    "mime.py",
+    "invites.py",
+    "digest_overview.py",
+)
 _DATE = b"\r\nDate: "
 _END_OF_HEAD = b"\r\n\r\n"
 
