@@ -266,12 +266,12 @@ def check_message(before: Before, raw: bytes, hostile: dict[str, str]) -> None:
         assert ics is None
         return
     assert ics is not None
-    expected_names = [
-        name
-        for name in before.properties
-        if not (name == b"DESCRIPTION" and hostile.get("description") == "")
-        and not (name == b"LOCATION" and hostile.get("location") == "")
-    ]  # an empty description or location is left out, on purpose
+    emptied = {
+        name.upper().encode()
+        for name in ("description", "location")
+        if before.texts.get(name) == MARKERS[name] and hostile.get(name) == ""
+    }  # an empty description or location is left out, on purpose; a course's own stays
+    expected_names = [name for name in before.properties if name not in emptied]
     assert property_names(ics) == expected_names, "the calendar properties changed"
     event = vevent_of(ics)
     texts = text_values(event)
@@ -295,6 +295,7 @@ def check_message(before: Before, raw: bytes, hostile: dict[str, str]) -> None:
 @example(hostile={"tovholder": "Søren\u2028Bcc: evil@example.org", "title": "Møde\u0085X: 1"})
 @example(hostile={"contact": "=?utf-8?q?=0D=0ABcc=3A_evil=40example=2Eorg?="})
 @example(hostile={"location": "Sal\r\nATTENDEE:mailto:evil@example.org", "description": "a\r\nb"})
+@example(hostile={"description": "", "location": ""})  # was: a course's own description
 @example(hostile={"workflow_title": "\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:forged"})
 def test_hostile_names_add_no_header_recipient_or_property(
     flow: Flow, base: Mails, tally: Any, hostile: dict[str, str]
