@@ -1,7 +1,7 @@
 """`fbh serve` with the defaults (no `[http] listen`, a Maildir inbox) reaches `ready` without
 importing what only an option or a later job needs: the HTTP stack, IMAP, iCalendar parsing,
-bounce parsing, the holiday tables, the digests and Jinja (the first rendering comes after
-`ready`) (docs/benchmarks.md, "Start-up").
+bounce parsing, the holiday tables, the digests, Jinja (the first rendering comes after
+`ready`) and aiosmtplib (only the SMTP transport uses it) (docs/benchmarks.md, "Start-up").
 
 It also checks that the cyclic garbage collector, off while fbh starts, runs again once the
 daemon is ready (engine/cli/main.py, engine/cli/serve.py)."""
@@ -25,7 +25,7 @@ from engine.cli.main import main
 UNWANTED = (
     "aiohttp", "prometheus_client", "engine.daemon.http", "imapclient", "icalendar",
     "flufl", "holidays", "engine.services.digests", "engine.services.inbox",
-    "jinja2", "engine.domain.digest",
+    "jinja2", "engine.domain.digest", "aiosmtplib",
 )
 
 class AtReady(logging.Handler):
