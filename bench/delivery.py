@@ -24,9 +24,9 @@ messages (their bytes rendered beforehand from the same rows) over fbh's number 
 connections to a fresh sink; ``share_of_loop`` is fbh's throughput as a share of the loop's
 (issue 15's target: at least 80 %).
 
-``python -m bench.delivery [--runs 5] [--messages 2000] [--connections N] [--batch-size N]``
-(the last two override fbh's defaults; ``--profile FILE`` / ``--pyspy FILE`` profile the
-daemon).
+``python -m bench.delivery [--runs 5] [--messages 2000] [--connections N] [--batch-size N]
+[--claim-ahead N]`` (the last three override fbh's defaults; ``--profile FILE`` /
+``--pyspy FILE`` profile the daemon).
 """
 
 from __future__ import annotations
@@ -202,8 +202,10 @@ def measure_once(options: Options) -> dict[str, float]:
                 extra_smtp=(
                     f"connections = {options['connections']}" if options.get("connections") else ""
                 ),
-                extra_daemon=(
-                    f"batch_size = {options['batch_size']}" if options.get("batch_size") else ""
+                extra_daemon="\n".join(
+                    f"{key} = {options[key]}"
+                    for key in ("batch_size", "claim_ahead")
+                    if options.get(key)
                 ),
             )
             settings = load_settings(config)
@@ -346,6 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--connections", type=int, help="mail.smtp.connections (default: fbh's default)"
     )
     parser.add_argument("--batch-size", type=int, help="daemon.batch_size (default: fbh's)")
+    parser.add_argument("--claim-ahead", type=int, help="daemon.claim_ahead (default: fbh's)")
     parser.add_argument(
         "--render-at-send",
         action="store_true",

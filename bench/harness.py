@@ -15,10 +15,12 @@ import math
 import os
 import platform
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -28,6 +30,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
+DISCARDED = "FBH_BENCH_DISCARDED"  # set by main(): where runs put what they are done with
 PG_URL = os.environ.get("FBH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -99,6 +102,23 @@ def summarise(values: list[float]) -> dict[str, Any]:
     }
 
 
+def discard(path: Path) -> None:
+    """Remove the folder ``path``: after the last run when the runs are :func:`main`'s, else
+    now. Deleting files makes creating files near them slower for a while on a file system
+    like the benchmark VM's, ext4 without a journal (docs/benchmarks.md, "What creating a
+    file costs on this machine"): a run that deleted the previous run's files measured its
+    own clean-up, more in each run. Moved aside (a rename: nothing is freed), they are
+    deleted when the runs are done."""
+    aside = os.environ.get(DISCARDED)
+    if aside and path.exists():
+        try:
+            os.rename(path, Path(aside) / f"{time.time_ns()}-{path.name}")
+            return
+        except OSError:  # another file system
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _load() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
@@ -139,11 +159,17 @@ def main(
     runs: list[dict[str, float]] = []
     load_before = _load()
     started = time.perf_counter()
-    for run in range(1, args.runs + 1):
-        figures = run_child(module, options)
-        runs.append(figures)
-        shown = ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
-        print(f"run {run}/{args.runs}: {shown}", flush=True)
+    aside = Path(tempfile.mkdtemp(prefix="fbh-bench-discarded-"))
+    os.environ[DISCARDED] = str(aside)  # the children's discard() moves their folders there
+    try:
+        for run in range(1, args.runs + 1):
+            figures = run_child(module, options)
+            runs.append(figures)
+            shown = ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
+            print(f"run {run}/{args.runs}: {shown}", flush=True)
+    finally:
+        del os.environ[DISCARDED]
+        shutil.rmtree(aside, ignore_errors=True)
     result = {
         "benchmark": name,
         "description": description,

@@ -37,7 +37,10 @@ fbh. ``first`` is the lateness of the first message (how precisely the system wa
 ``done p99`` is due → written to the Maildir. ``--fsync on|off`` (default on) sets the
 Maildir transport's ``fsync`` of each file and of ``new/`` for every system alike
 (``[mail] maildir_fsync``; bench/maildir.py measures its cost alone). ``--work none``: the
-peers do nothing per message; fbh still writes its (pre-rendered) messages. Its results go to
+peers do nothing per message, and fbh runs with the ``null`` transport (``[mail] transport =
+"null"``, notifications/transports/null.py): it claims its (pre-rendered) messages, sets the
+``Date`` and records each batch sent, but writes nothing, so its figure is its scheduling and
+bookkeeping, not the disk's; its ``done`` is then the row's ``sent_at``. Its results go to
 ``bench/results/lateness_none.json`` (the run with work to ``lateness.json``).
 
 ``python -m bench.lateness [--runs 5] [--count 1000] [--systems fbh-sqlite,aps,…]`` (systems:
@@ -67,6 +70,7 @@ from bench.peers import aps, poller, procr
 from bench.peers.serve import (
     Process,
     aps_template,
+    fbh_discarded,
     fbh_ready,
     fbh_rendered,
     fresh_dir,
@@ -202,7 +206,9 @@ def run_fbh(options: Options, backend: str) -> dict[str, float]:
     due = _due(options)
     ids = seed.make_due(url, count, due)
     maildir = home / "mail" / "new"
-    process = spawn_fbh(home, url, fsync=options["fsync"] == "on")
+    null = options["work"] == "none"  # the peers do nothing per message: fbh writes nothing
+    transport = "null" if null else "maildir"
+    process = spawn_fbh(home, url, fsync=options["fsync"] == "on", transport=transport)
     try:
         _check_ready("fbh serve", fbh_ready(process, float(options["lead"])), due)
         # The daemon's render-ahead pass (engine/daemon/prerender.py) renders the burst
@@ -211,7 +217,10 @@ def run_fbh(options: Options, backend: str) -> dict[str, float]:
         _check_ready("fbh serve's render-ahead", rendered_at, due)
         if rendered < count:
             raise SystemExit(f"fbh rendered {rendered} of the {count} messages ahead")
-        _wait_files(maildir, count, float(options["timeout"]), "fbh serve")
+        if null:
+            _wait_discarded(process, count, float(options["timeout"]))
+        else:
+            _wait_files(maildir, count, float(options["timeout"]), "fbh serve")
         time.sleep(0.3)  # a duplicate in flight would show
         cpu = _cpu_seconds(process.proc.pid)
     finally:
@@ -223,18 +232,21 @@ def run_fbh(options: Options, backend: str) -> dict[str, float]:
         with store.engine.connect() as connection:
             table = OutboxMessage.__table__  # type: ignore[attr-defined]
             rows = connection.execute(
-                select(table.c.claimed_at, table.c.state, table.c.attempts).where(
+                select(table.c.claimed_at, table.c.sent_at, table.c.state, table.c.attempts).where(
                     table.c.id.in_(ids)
                 )
             ).all()
     finally:
         store.dispose()
     bad = [row for row in rows if row.state != "sent" or row.attempts != 1]
-    if len(rows) != count or bad or len(os.listdir(maildir)) != count:
+    written = len(os.listdir(maildir)) if maildir.is_dir() else 0
+    if len(rows) != count or bad or written != (0 if null else count):
         raise SystemExit(f"fbh: {len(rows)} rows, {len(bad)} not sent once: {bad[:3]}")
     claimed = [(row.claimed_at - due).total_seconds() for row in rows]
+    sent = [(row.sent_at - due).total_seconds() for row in rows]
+    done = sent if null else _mtimes(maildir, due)
     prefix = "fbh_sqlite" if backend == "sqlite" else "fbh_pg"
-    return figures(prefix, claimed, _mtimes(maildir, due)) | {f"{prefix}_cpu": cpu}
+    return figures(prefix, claimed, done) | {f"{prefix}_cpu": cpu}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -250,6 +262,15 @@ def _wait_files(maildir: Path, count: int, seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             found = len(os.listdir(maildir)) if maildir.is_dir() else 0
             raise SystemExit(f"{what}: {found} of {count} messages within {seconds} s")
+        time.sleep(0.05)
+
+
+def _wait_discarded(process: Process, count: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while fbh_discarded(process) < count:
+        if time.monotonic() > deadline:
+            found = fbh_discarded(process)
+            raise SystemExit(f"fbh serve: {found} of {count} messages within {seconds} s")
         time.sleep(0.05)
 
 
@@ -402,10 +423,17 @@ def chosen_metrics(argv: list[str]) -> dict[str, Metric]:
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--work", default="render")
     known, _ = parser.parse_known_args(argv)
-    prefixes = [PREFIX[system] for system in known.systems.split(",")]
+    prefixes = {PREFIX[system] for system in known.systems.split(",")}
     metrics = _all_metrics(known.work)
-    chosen = {k: m for k, m in metrics.items() if any(k.startswith(f"{p}_") for p in prefixes)}
+    chosen = {k: m for k, m in metrics.items() if _system_of(k) in prefixes}
     return chosen | {"load_1min": metrics["load_1min"]}
+
+
+def _system_of(key: str) -> str | None:
+    """The prefix of the system a metric belongs to: the longest that fits, so that
+    ``poller_prerendered_p50`` is not the poller's."""
+    fits = [prefix for prefix in PREFIX.values() if key.startswith(f"{prefix}_")]
+    return max(fits, key=len, default=None)
 
 
 def results_name(argv: list[str]) -> str:

@@ -222,11 +222,15 @@ def invite_drafts(
     answers: Mapping[str, str] | None = None,
     ical_roles: Mapping[str, str] | None = None,
     uninvited: bool = False,
+    meeting_context: dict[str, Any] | None = None,
+    uid: str | None = None,
 ) -> list[OutboxDraft]:
     """One REQUEST or CANCEL per recipient, due now. ``answers`` (email → PARTSTAT) are the
     answers that still hold: the invite repeats them. ``ical_roles`` (email → ROLE) are the
     ATTENDEE roles other than REQ-PARTICIPANT; ``uninvited``: a CANCEL to people taken off the
-    meeting (participants removed), not a cancelled meeting."""
+    meeting (participants removed), not a cancelled meeting. ``meeting_context`` and ``uid``:
+    :func:`milestone_context` and :func:`uid_for` of the meeting when the caller has them
+    (creation shares them between programmes of one plan); never changed here."""
     attendees = [_person(contact) for contact, _ in recipients]
     for attendee in attendees:
         if answers and attendee["email"] in answers:
@@ -237,21 +241,22 @@ def invite_drafts(
             attendee["role"] = ical_roles[attendee["email"]]
     title = meeting.planned.title
     part = programme.title_of(meeting.planned.workflow)  # a course day is TILPASSET's
+    if meeting_context is None:
+        meeting_context = _milestone_context(meeting.planned, meeting.definition)
     invite = {
-        "uid": uid_for(programme, meeting.planned),
+        "uid": uid_for(programme, meeting.planned) if uid is None else uid,
         "sequence": meeting.sequence,
         "method": method,
         "summary": f"{title} – {part} ({programme.organisation})",
         "description": meeting.definition.description,
         "location": meeting.definition.location,
-        "start": _iso(meeting.start),
-        "end": _iso(meeting.end),
+        "start": meeting_context["start"],  # the meeting's, as an ISO text
+        "end": meeting_context["end"],
         "organizer": _person(programme.organizer),
         "attendees": attendees,
     }
     # The parts every recipient's mail shares are built once.
     programme_context = programme.as_context() | {"workflow_title": part}
-    meeting_context = _milestone_context(meeting.planned, meeting.definition)
     consultant, tovholder = _person(programme.consultant), _person(programme.tovholder)
     drafts = []
     for contact, role in recipients:
@@ -407,18 +412,23 @@ def summary_draft(
     now: datetime,
     budgets: Sequence[dict[str, Any]] = (),
     page_url: str = "",
+    contexts: Sequence[dict[str, Any]] | None = None,
 ) -> OutboxDraft:
     """The tovholder's overview: every date of every part, what is expected, the time budget
     of each part (``budgets``: ``title`` and ``text``; ``budget`` is the base's), and the link
-    to the tovholder's private page (``page_url``; empty: none)."""
+    to the tovholder's private page (``page_url``; empty: none). ``contexts``: the
+    :func:`milestone_context` of each of ``milestones`` when the caller has them."""
     recipient = programme.tovholder
+    if contexts is None:
+        contexts = [_milestone_context(p, d) for p, d in milestones]
+    titles = dict(programme.part_titles)
+    base_title = programme.workflow_title
     context = {
         "programme": programme.as_context()
         | {"workflow_title": programme.full_title, "base_title": programme.workflow_title},
         "milestones": [
-            _milestone_context(p, d)
-            | {"owner": str(d.owner or ""), "part": programme.title_of(p.workflow)}
-            for p, d in milestones
+            known | {"owner": str(d.owner or ""), "part": titles.get(p.workflow, base_title)}
+            for known, (p, d) in zip(contexts, milestones, strict=True)
         ],
         "budget": budget,
         "budgets": list(budgets),

@@ -2,9 +2,9 @@
 
 The context is the digest model of :mod:`engine.domain.digest` turned into the JSON-safe dict the
 ``digest_consultant`` and ``digest_lead`` templates render. The same dict is stored in the
-outbox payload, so a queued digest renders the same later. It holds only strings, numbers,
-booleans and lists, and avoids the payload keys that ``notifications.outbox.revive`` turns
-into dates (``start``, ``end``, ``deadline``, …).
+outbox payload, packed (:mod:`engine.domain.packed`), so a queued digest renders the same
+later. It holds only strings, numbers, booleans and lists, and avoids the payload keys that
+``notifications.outbox.revive`` turns into dates (``start``, ``end``, ``deadline``, …).
 
 The daemon queues the digests at the configured time (``[digest]`` in config.toml;
 :func:`engine.domain.digest.next_digest_at` gives the next run) through
@@ -36,11 +36,19 @@ from engine.domain.digest import (
     relative_week,
 )
 from engine.domain.model import OutboxDraft
+from engine.domain.packed import PACKED_KEY, pack_context
 from engine.domain.workdays import iso_week, week_monday
 from notifications.compose import mail_draft
 from notifications.compose_inbound import PARTSTAT_DA
 from notifications.digest_overview import overview_attachments
-from notifications.render import da_date, da_hours, da_period, da_time, da_timespan, da_weekday
+from notifications.render import (
+    da_date,
+    da_hours,
+    da_period,
+    da_time,
+    da_timespan,
+    da_weekday,
+)
 
 CONSULTANT_KIND = "digest_consultant"
 LEAD_KIND = "digest_lead"
@@ -252,13 +260,18 @@ def _programme_week_text(p: ProgrammeDigest, today: date) -> str:
 
 
 def _cell_context(cell: WeekCell) -> dict[str, Any]:
-    marks = ("●" if cell.meetings else "") + ("■" if cell.tasks else "")
+    meetings, tasks = cell.meetings, cell.tasks
+    if meetings or tasks:  # most weeks have neither: no marks, no label
+        marks = ("●" if meetings else "") + ("■" if tasks else "")
+        label = ", ".join(meetings + tasks)
+    else:
+        marks = label = ""
     return {
         "week": cell.week,
         "iso_week": cell.iso_week,
         "phase": cell.phase,
         "marks": marks,
-        "label": ", ".join((*cell.meetings, *cell.tasks)),
+        "label": label,
     }
 
 
@@ -396,7 +409,7 @@ def digest_draft(
     """The outbox draft of one digest, keyed per recipient and ISO week."""
     key = digest_key(kind, digest.recipient.email, now.astimezone(tz).date())
     attachments = lead_attachments(digest) if isinstance(digest, LeadDigest) else None
-    return mail_draft(
+    draft = mail_draft(
         key=key,
         kind=kind,
         recipient=digest.recipient,
@@ -405,6 +418,10 @@ def digest_draft(
         domain=domain,
         attachments=attachments,
     )
+    # Stored packed (engine/domain/packed.py): the fallback when the rendered bytes are stale.
+    del draft.payload["context"]
+    draft.payload[PACKED_KEY] = pack_context(context)
+    return draft
 
 
 def digest_context(digest: ConsultantDigest | LeadDigest, tz: ZoneInfo) -> dict[str, Any]:

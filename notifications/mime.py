@@ -87,11 +87,16 @@ def message_id_for(dedupe_key: str, domain: str) -> str:
     Re-sending the same outbox row gives the same Message-ID, so receiving systems can
     recognise a duplicate.
     """
+    digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}@{_message_id_host(domain)}>"
+
+
+@lru_cache(maxsize=16)  # one domain per installation, asked once per queued mail
+def _message_id_host(domain: str) -> str:
     host = domain.strip()
     if not _DOMAIN.match(host):
         raise ValueError(f"invalid Message-ID domain {domain!r}")
-    digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}@{host.lower()}>"
+    return host.lower()
 
 
 def clean_header_text(value: str) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -44,6 +44,7 @@ from engine.domain.errors import (
     UnavailableError,
 )
 from engine.domain.model import Contact, OutboxState
+from engine.domain.packed import payload_context
 from engine.store.abc import FailureHook, OutboxStore, OutboxTx
 from engine.store.tables import OutboxMessage
 from notifications.auth_alarm import AuthAlarm
@@ -53,6 +54,7 @@ from notifications.render import Context, RenderError, render_mail, render_subje
 from notifications.rendered import fingerprint, sender_of, with_date
 from notifications.report import SendReport
 from notifications.transports import Envelope, MaildirTransport, SmtpTransport, Transport
+from notifications.transports.null import NullTransport
 from notifications.wire import message_bytes
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,16 @@ _DATE_KEYS = frozenset(
     {"window_start", "window_end", "received", "deadline", "wished_start", "start_date", "end_date"}
 )
 DEFAULT_STUCK_AFTER = timedelta(minutes=10)
+# Rows claimed ahead are sent within this long of their claim, or given back unsent.
+LEASE_FOR = timedelta(minutes=1)
 
 
 def make_transport(settings: Settings) -> Transport:
     """The transport the config names; the SMTP password comes only from the environment."""
     if settings.mail.transport == "maildir":
         return MaildirTransport(settings.maildir_path, fsync=settings.mail.maildir_fsync)
+    if settings.mail.transport == "null":
+        return NullTransport()
     smtp = settings.mail.smtp
     password = settings.smtp_password
     if smtp.username and not password:
@@ -151,7 +157,7 @@ def invite_spec(row: OutboxMessage) -> InviteSpec:
 
 def subject_of(row: OutboxMessage) -> str:
     """The subject the row's mail has (or would have), for listings."""
-    return render_subject(row.payload["template"], revive(row.payload["context"]))
+    return render_subject(row.payload["template"], revive(payload_context(row.payload)))
 
 
 def render_envelope(
@@ -161,7 +167,7 @@ def render_envelope(
     given, is the payload's context as the template values it was stored from (a row
     rendered as it is queued: no JSON round trip, the same mail)."""
     payload = row.payload
-    context = revive(payload["context"]) if context is None else context
+    context = revive(payload_context(payload)) if context is None else context
     rendered = render_mail(payload["template"], context)
     recipient = Contact(payload["to"]["name"], payload["to"]["email"])
     calendar, method = None, None
@@ -206,7 +212,7 @@ def envelope_of(row: OutboxMessage, settings: Settings, now: datetime) -> Envelo
     return Envelope(
         message_id=row.message_id,
         sender=sender_of(settings).email,
-        recipients=(row.payload["to"]["email"],),
+        recipients=(row.recipient,),
         data=with_date(data, now),
     )
 
@@ -261,6 +267,12 @@ class OutboxWorker:
         # whether a claim of this worker may have been left behind. See recover().
         self._unrecorded: list[tuple[list[_Outcome], datetime]] = []
         self._unsure_claims = False
+        # Claimed ahead (deliver_due's ``lease``): ``_next`` is the next batch, re-checked as
+        # this worker's when the batch before it was recorded; ``_leased`` are not re-checked.
+        self._next: list[OutboxMessage] = []
+        self._leased: list[OutboxMessage] = []
+        self._leased_at = datetime.min.replace(tzinfo=UTC)
+        self._batch = 0
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before attempt ``attempts + 1``: base · 2^(attempts−1), capped."""
@@ -268,19 +280,31 @@ class OutboxWorker:
         seconds = min(mail.retry_cap_seconds, mail.retry_base_seconds * 2 ** max(attempts - 1, 0))
         return timedelta(seconds=seconds)
 
-    async def deliver_due(self, now: datetime, *, limit: int | None = None) -> SendReport:
-        """Claim one batch of due rows and deliver it."""
-        batch = limit or self.settings.mail.batch_size
+    async def deliver_due(
+        self, now: datetime, *, limit: int | None = None, lease: int | None = None
+    ) -> SendReport:
+        """Deliver one batch of due rows, ``limit`` (``mail.batch_size``) of them.
+
+        With ``lease`` above ``limit``, a claim takes up to ``lease`` rows and the calls after
+        this one send the rest, a batch each. Each such batch is re-checked as still this
+        worker's claim in the transaction that records the batch before it, so rows taken
+        back meanwhile (the worker was frozen and taken for dead) are not sent. The caller
+        gives back what is left unsent with :meth:`give_back`.
+        """
+        batch = self._batch = limit or self.settings.mail.batch_size
         report = SendReport()
         if self.paused_until is not None and now < self.paused_until:
             report.paused = True
             return report
         self.recover(now, report)
+        rows, self._next = self._next, []
         try:
-            with self.store.transaction() as tx:
-                rows = tx.outbox.claim_due(now, self.worker_id, batch)
+            if not rows:
+                with self.store.transaction() as tx:
+                    rows = self._take(tx, now) or self._claim(tx, now, max(batch, lease or 0))
         except StoreError:
             self._unsure_claims = True  # the claim may have committed without our knowing
+            self._leased = []
             raise
         if not rows:
             return report
@@ -299,6 +323,45 @@ class OutboxWorker:
             # rendered must not stay claimed.
             self._record(outcomes, now, report)
         return report
+
+    def _claim(self, tx: OutboxTx, now: datetime, count: int) -> list[OutboxMessage]:
+        """Claim up to ``count`` due rows: this batch, and the rest leased for the next."""
+        claimed = tx.outbox.claim_due(
+            now, self.worker_id, count, current=fingerprint(self.settings)
+        )
+        rows, self._leased = claimed[: self._batch], claimed[self._batch :]
+        self._leased_at = now
+        return rows
+
+    def _take(self, tx: OutboxTx, now: datetime) -> list[OutboxMessage]:
+        """The next batch of the leased rows that are still this worker's claims. A lease
+        older than :data:`LEASE_FOR` is given back instead: a claim is at most that old when
+        its row is sent, well within the age at which claims count as stuck."""
+        if self._leased and now - self._leased_at > LEASE_FOR:
+            tx.outbox.give_back([r.id for r in self._leased if r.id], self.worker_id)
+            self._leased = []
+        while self._leased:
+            chunk, self._leased = self._leased[: self._batch], self._leased[self._batch :]
+            kept = tx.outbox.still_claimed([r.id for r in chunk if r.id], self.worker_id)
+            if len(kept) < len(chunk):
+                log.warning("%d claim(s) were taken back before sending", len(chunk) - len(kept))
+            rows = [row for row in chunk if row.id in kept]
+            if rows:
+                return rows
+        return []
+
+    def give_back(self) -> int:
+        """Return the rows claimed ahead and not sent (a pass that ends early) to
+        ``pending``, without spending an attempt; returns how many."""
+        rows, self._next, self._leased = self._next + self._leased, [], []
+        if not rows:
+            return 0
+        try:
+            with self.store.transaction() as tx:
+                return tx.outbox.give_back([r.id for r in rows if r.id], self.worker_id)
+        except StoreError:
+            self._unsure_claims = True  # recover() gives back every claim of this worker
+            raise
 
     async def _send(
         self, envelopes: list[tuple[OutboxMessage, Envelope]], now: datetime, report: SendReport
@@ -370,14 +433,24 @@ class OutboxWorker:
                 log.warning("gave back %d unsent claim(s) after a database error", released)
 
     def _record(self, outcomes: list[_Outcome], now: datetime, report: SendReport) -> None:
-        """Record a batch's outcomes; kept for :meth:`recover` if the database fails."""
+        """Record a batch's outcomes, and take the next leased batch in the same transaction;
+        kept for :meth:`recover` if the database fails."""
         try:
-            self._write(outcomes, now, report)
+            self._write(outcomes, now, report, take_next=True)
         except StoreError:
             self._unrecorded.append((outcomes, now))
+            if self._next or self._leased:  # given back by recover(), with every claim
+                self._next, self._leased, self._unsure_claims = [], [], True
             raise
 
-    def _write(self, outcomes: list[_Outcome], now: datetime, report: SendReport) -> None:
+    def _write(
+        self,
+        outcomes: list[_Outcome],
+        now: datetime,
+        report: SendReport,
+        *,
+        take_next: bool = False,
+    ) -> None:
         """Record a batch's outcomes in one transaction (one commit per batch, not per
         message), then count and log them."""
         if not outcomes:
@@ -394,6 +467,8 @@ class OutboxWorker:
             elif any(o.state is OutboxState.SENT for o in outcomes):
                 self._alarm.accepted(tx, now)
                 self.paused_until = None
+            if take_next:
+                self._next = self._take(tx, now)
         for outcome, was_kept in zip(outcomes, kept, strict=True):
             row = outcome.row
             if not was_kept:
@@ -426,6 +501,7 @@ class OutboxWorker:
             next_attempt_at=outcome.next_attempt_at,
         )
         if kept and outcome.state is OutboxState.FAILED:
+            row = tx.outbox.message(row.id)  # whole: a row is claimed without its payload
             tx.events.add(
                 at=now,
                 actor=self.worker_id,

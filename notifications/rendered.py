@@ -27,10 +27,16 @@ from engine.domain.model import Contact
 __all__ = ["fingerprint", "sender_of", "with_date"]
 
 _HERE = Path(__file__).resolve().parent
-# What turns a payload into bytes besides the templates (relative to notifications/).
-_CODE = ("outbox.py", "render.py", "wire.py", "mime.py", "invites.py", "digest_overview.py")
+# What turns a payload into bytes besides the templates: every module of this package (one
+# that renders nothing costs at most one re-render after an upgrade) and the codec of the
+# digests' packed context.
+_PACKED = ("engine", "domain", "packed.py")
 _DATE = b"\r\nDate: "
 _END_OF_HEAD = b"\r\n\r\n"
+
+
+def _code_files() -> list[Path]:
+    return [*sorted(_HERE.glob("*.py")), _HERE.parent.joinpath(*_PACKED)]
 
 
 def fingerprint(settings: Settings) -> str:
@@ -60,10 +66,11 @@ def _fingerprint(code: str, configured_sender: str) -> str:
 def _code_hash() -> str:
     """fbh's version, the templates and the rendering code, hashed once per process."""
     digest = hashlib.sha256(_version().encode("utf-8"))
-    files = sorted((_HERE / "templates").rglob("*")) + [_HERE / name for name in _CODE]
+    files = sorted((_HERE / "templates").rglob("*")) + _code_files()
     for path in files:
         if path.is_file():
-            digest.update(b"\0" + path.relative_to(_HERE).as_posix().encode("utf-8") + b"\0")
+            name = path.relative_to(_HERE.parent).as_posix()
+            digest.update(b"\0" + name.encode("utf-8") + b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from bench import seed
+from bench import harness, seed
 from bench.peers import aps, poller, procr
 
 FBH = Path(sys.executable).with_name("fbh")
@@ -111,7 +111,10 @@ class Process:
         return code
 
 
-def write_fbh_config(home: Path, url: str, *, fsync: bool = True) -> Path:
+def write_fbh_config(
+    home: Path, url: str, *, fsync: bool = True, transport: str = "maildir"
+) -> Path:
+    """``transport``: ``maildir`` (into ``home/mail``) or ``null`` (nothing written)."""
     config = home / "config.toml"
     config.write_text(
         f"""
@@ -122,7 +125,7 @@ workflows = "{seed.REPO / "workflows"}"
 url = "{url}"
 
 [mail]
-transport = "maildir"
+transport = "{transport}"
 maildir = "{home / "mail"}"
 sender = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"
 lead = "Programleder <programleder@bl.dk>"
@@ -134,10 +137,16 @@ maildir_fsync = {"true" if fsync else "false"}
 
 
 def spawn_fbh(
-    home: Path, url: str, *, extra_env: dict[str, str] | None = None, fsync: bool = True
+    home: Path,
+    url: str,
+    *,
+    extra_env: dict[str, str] | None = None,
+    fsync: bool = True,
+    transport: str = "maildir",
 ) -> Process:
-    """``fbh serve`` (the real CLI) on ``url``, delivering to ``home/mail``."""
-    config = write_fbh_config(home, url, fsync=fsync)
+    """``fbh serve`` (the real CLI) on ``url``, delivering to ``home/mail`` (or, with the
+    ``null`` transport, nowhere)."""
+    config = write_fbh_config(home, url, fsync=fsync, transport=transport)
     command = [str(FBH), "--config", str(config), "serve"]
     return Process(command, home / "serve.log", cwd=home, extra_env=extra_env)
 
@@ -190,6 +199,17 @@ def fbh_rendered(process: Process, seconds: float) -> tuple[float, int]:
     return at, int(line.split(" rendered ", 1)[1].split()[0])
 
 
+def fbh_discarded(process: Process) -> int:
+    """How many messages ``fbh serve`` with the ``null`` transport has logged as recorded sent
+    and delivered nowhere (notifications/transports/null.py)."""
+    marker = 'transport "null": '
+    return sum(
+        int(line.split(marker, 1)[1].split()[0])
+        for _, line in list(process.lines)
+        if marker in line
+    )
+
+
 def peer_started(process: Process, seconds: float, what: str) -> dict[str, Any]:
     """The JSON line a peer prints when it has started."""
     _, line = process.wait_line(lambda line: line.startswith("{"), seconds, what)
@@ -198,7 +218,8 @@ def peer_started(process: Process, seconds: float, what: str) -> dict[str, Any]:
 
 
 def fresh_dir(path: Path) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
+    """``path``, empty: the previous run's is deleted after the last run (harness.discard)."""
+    harness.discard(path)
     path.mkdir(parents=True)
     return path
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -58,15 +59,21 @@ class BulkInsert:
     def parameters(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
         """The rows as driver parameters: tuples (qmark, format) or dicts (pyformat).
 
-        Built column by column (one comprehension and one ``map`` per column), which costs
-        about half of building them row by row."""
-        columns = []
-        for name, encode in zip(self.names, self.encoders, strict=True):
-            values = [row[name] for row in rows]
-            columns.append(values if encode is None else list(map(encode, values)))
+        The values are picked by an ``itemgetter`` per row and transposed with ``zip``, then
+        encoded column by column (one ``map`` per column): the loops run in C."""
+        if not rows:
+            return []
+        names = self.names
+        picked = list(map(itemgetter(*names), rows))
+        if len(names) == 1:
+            picked = [(value,) for value in picked]
+        columns: list[Any] = list(zip(*picked, strict=True))
+        for index, encode in enumerate(self.encoders):
+            if encode is not None:
+                columns[index] = map(encode, columns[index])
         if self.positional:
             return list(zip(*columns, strict=True))
-        return [dict(zip(self.names, values, strict=True)) for values in zip(*columns, strict=True)]
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _encoder(column_type: TypeEngine[Any], dialect: Dialect) -> Encoder | None:
@@ -94,14 +101,15 @@ def _memoised(process: Encoder) -> Encoder:
     conversion can be remembered by value. Keyed with ``fold`` too: two aware datetimes of
     one zone that differ only in ``fold`` compare and hash equal, yet are an hour apart (02:30
     CEST and 02:30 CET on the last Sunday of October)."""
-    done: dict[Any, Any] = {}
+    plain: dict[Any, Any] = {}
+    folded: dict[Any, Any] = {}  # fold=1: the second 02:30 of an October night
 
     def encoder(value: Any) -> Any:
-        key = (value, getattr(value, "fold", 0))
+        done = folded if getattr(value, "fold", 0) else plain
         try:
-            return done[key]
+            return done[value]
         except KeyError:
-            done[key] = converted = process(value)
+            done[value] = converted = process(value)
             return converted
 
     return encoder

@@ -99,6 +99,9 @@ class DaemonSection(Section):
     poll_seconds: Annotated[float, Between(0.1, 86_400)] = 60.0  # safety poll over the database
     watch_seconds: Annotated[float, Between(0.05, 60)] = 1.0  # SQLite: change counter poll
     batch_size: Annotated[int, Between(1, 10_000)] = 20  # bounds duplicates after a crash
+    # Rows one claim takes (at least batch_size), sent batch_size at a time; a crash re-sends
+    # at most the batch in flight, rows claimed and not sent are given back.
+    claim_ahead: Annotated[int, Between(1, 10_000)] = 200
     # grace for in-flight sends on SIGTERM
     shutdown_seconds: Annotated[float, Between(0, 3600)] = 6.0
     deliver: Literal["all", "leader"] = "all"  # which daemons deliver the outbox

@@ -114,7 +114,7 @@ class SmtpSection(Section):
 
 
 class MailSection(Section):
-    transport: Literal["maildir", "smtp"] = "maildir"
+    transport: Literal["maildir", "smtp", "null"] = "maildir"  # null: staging, dry runs
     maildir: str = "var/mail"
     maildir_fsync: bool = True  # fsync each message file and new/ before recording it sent
     sender: str = "Fra bolig til hjem <fraboligtilhjem@bl.dk>"

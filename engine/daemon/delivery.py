@@ -38,16 +38,22 @@ class Delivery(DaemonCore):
         """Catch up on late rows, send everything due, arm the next wake-up; returns sent."""
         self.catch_up(self.clock())
         sent, stalled = 0, False
+        options = self.options
         async with self.transport.session():  # SMTP: connections kept open for the whole pass
-            while not self._stop.is_set():
-                report = await self.worker.deliver_due(self.clock(), limit=self.options.batch_size)
-                sent += report.sent
-                if report.claimed == 0:
-                    break
-                if report.stalled or report.auth_failed:
-                    stalled = True  # the transport is down or refuses fbh: wait for retry times
-                    break
-                await asyncio.sleep(0)
+            try:
+                while not self._stop.is_set():
+                    report = await self.worker.deliver_due(
+                        self.clock(), limit=options.batch_size, lease=options.claim_ahead
+                    )
+                    sent += report.sent
+                    if report.claimed == 0:
+                        break
+                    if report.stalled or report.auth_failed:
+                        stalled = True  # the transport is down or refuses fbh: wait for retries
+                        break
+                    await asyncio.sleep(0)
+            finally:
+                self.worker.give_back()  # rows claimed ahead that this pass did not send
         if sent:
             log.info("sent %d message(s)", sent)
         self._arm_delivery(stalled)

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -200,28 +201,39 @@ def timeline_cells(
     start: date, total_weeks: int, today: date, milestones: Sequence[DigestMilestone], tz: ZoneInfo
 ) -> tuple[WeekCell, ...]:
     """Weeks 0 … ``total_weeks``: meetings in the week they are held, tasks over their window."""
-    current = relative_week(start, today)
+    # The weekly run makes some 15 cells for each of thousands of programmes: weeks are
+    # counted from Mondays directly (relative_week's arithmetic) and ISO weeks are looked up.
+    monday = start - timedelta(days=start.weekday())
+    current = (today - timedelta(days=today.weekday()) - monday).days // 7
     meetings: dict[int, list[str]] = {}
     tasks: dict[int, list[str]] = {}
     for m in milestones:
         if m.state in NOT_HELD:
             continue
-        if m.is_meeting:
-            meetings.setdefault(relative_week(start, m.first_day(tz)), []).append(m.title)
+        if m.kind == _MEETING:
+            day = m.start.astimezone(tz).date() if m.start else m.window_start
+            week = (day - timedelta(days=day.weekday()) - monday).days // 7
+            meetings.setdefault(week, []).append(m.title)
         else:
             for week in range(m.weeks[0], m.weeks[1] + 1):
                 tasks.setdefault(week, []).append(m.title)
-    monday = week_monday(start, 0)
+    isos = _iso_weeks(monday, total_weeks + 1)
     return tuple(
         WeekCell(
-            week=week,
-            iso_week=(monday + timedelta(weeks=week)).isocalendar()[1],
-            phase="past" if week < current else "current" if week == current else "future",
-            meetings=tuple(meetings.get(week, ())),
-            tasks=tuple(tasks.get(week, ())),
+            week,
+            isos[week],
+            "past" if week < current else "current" if week == current else "future",
+            tuple(meetings[week]) if week in meetings else (),
+            tuple(tasks[week]) if week in tasks else (),
         )
         for week in range(total_weeks + 1)
     )
+
+
+@lru_cache(maxsize=1024)
+def _iso_weeks(monday: date, weeks: int) -> tuple[int, ...]:
+    """The ISO week numbers of ``weeks`` weeks from ``monday`` (programmes share starts)."""
+    return tuple((monday + timedelta(weeks=week)).isocalendar()[1] for week in range(weeks))
 
 
 def upcoming(

@@ -3,7 +3,7 @@ reported (see :meth:`engine.services.programmes.ProgrammeCreation.create_program
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,11 +13,17 @@ from engine.config.settings import Settings
 from engine.domain.errors import FbhError, PrerequisiteError
 from engine.domain.i18n import _
 from engine.domain.model import Contact, MilestoneState, OutboxDraft, ProgrammeState
-from engine.domain.planning import Plan, PlannedMilestone
+from engine.domain.planning import BusySlot, Plan, PlannedMilestone
 from engine.domain.workdays import week_friday, week_monday
 from engine.domain.workflow import MilestoneDef, WorkflowDefinition
 from engine.services.context import definition_from_snapshot
 from engine.store.store import OrganisationRef, PersonRef, Tx
+from notifications import compose
+
+# (workflow, extensions, start) of a plan: the definitions' ids are stable while the batch's
+# items hold them
+PlanKey = tuple[int, tuple[int, ...], date]
+MAX_BUSY_PLANS = 2_000  # remembered plans around busy slots, at most
 
 
 @dataclass(frozen=True)
@@ -148,14 +154,101 @@ class NewRows:
 class Shared:
     """What every programme of one batch shares: computed once, not per programme."""
 
-    def __init__(self, settings: Settings, today: date) -> None:
+    def __init__(self, settings: Settings, today: date, *, memo: bool = True) -> None:
         self.today = today
         self.lead = settings.lead
         self.domain = settings.mail_domain
         self.organizer = settings.sender
-        # plans without the consultant's other meetings, by (workflow, extensions, start):
-        # the definitions' ids are stable while the batch's items hold them
-        self.free_plans: dict[tuple[int, tuple[int, ...], date], Plan] = {}
+        # plans without the consultant's other meetings
+        self.free_plans: dict[PlanKey, Plan] = {}
+        # plans around busy slots, by the same key and the slots: consultants whose earlier
+        # programmes share a plan are busy at the same instants, and so get the same plan
+        self.busy_plans: dict[tuple[PlanKey, frozenset[BusySlot]], Plan] = {}
+        self.memo = MilestoneMemo() if memo else None
+        self.remember_plans = memo
+
+    def plan_around(self, key: PlanKey, busy: Sequence[BusySlot], plan: Callable[[], Plan]) -> Plan:
+        """``plan()``, the plan of ``key`` around ``busy``, made once per set of busy slots.
+        The planner only asks whether a time overlaps a slot (``_BusyIndex.is_free``), so
+        the slots' order and zones do not matter, only their instants."""
+        if not self.remember_plans:
+            return plan()
+        slots = (key, frozenset(busy))
+        found = self.busy_plans.get(slots)
+        if found is None:
+            if len(self.busy_plans) >= MAX_BUSY_PLANS:
+                self.busy_plans.clear()
+            found = self.busy_plans[slots] = plan()
+        return found
+
+    def forget(self) -> None:
+        """Drop the memo (not the free plans): it holds the milestones of every plan made."""
+        if self.memo is not None:
+            self.memo = MilestoneMemo()
+
+
+@dataclass
+class _Remembered:
+    planned: PlannedMilestone  # held, so that the ids in the key stay theirs
+    definition: MilestoneDef
+    context: dict[str, Any] | None = None
+    times: list[datetime] | None = None
+    first: datetime | None = None  # min(times)
+
+
+class MilestoneMemo:
+    """What depends only on a planned milestone and its definition, remembered per pair of
+    objects for one batch: the programmes that reuse a plan (:attr:`Shared.free_plans`) share
+    its ``PlannedMilestone`` objects, and their definitions come from the snapshot cache, so
+    the milestone's template context and the due times of its timed mail are computed once
+    per plan rather than once per programme. Keyed by identity, not by value: hashing a
+    planned milestone costs about as much as computing what is remembered."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int], _Remembered] = {}
+        # the definition is held, so that its id stays its own
+        self._checkins: dict[tuple[int, date], tuple[WorkflowDefinition, Any]] = {}
+
+    def _entry(self, planned: PlannedMilestone, definition: MilestoneDef) -> _Remembered:
+        key = (id(planned), id(definition))
+        entry = self._known.get(key)
+        if entry is None:
+            entry = self._known[key] = _Remembered(planned, definition)
+        return entry
+
+    def context(self, planned: PlannedMilestone, definition: MilestoneDef) -> dict[str, Any]:
+        """:func:`notifications.compose.milestone_context`, shared: never change it."""
+        entry = self._entry(planned, definition)
+        if entry.context is None:
+            entry.context = compose.milestone_context(planned, definition)
+        return entry.context
+
+    def checkin_dues(
+        self,
+        base: WorkflowDefinition,
+        end: date,
+        compute: Callable[[WorkflowDefinition, date], list[tuple[int, datetime]]],
+    ) -> list[tuple[int, datetime]]:
+        """``compute(base, end)``, the check-ins of a programme ending on ``end``, once."""
+        key = (id(base), end)
+        found = self._checkins.get(key)
+        if found is None:
+            found = self._checkins[key] = (base, compute(base, end))
+        return found[1]
+
+    def due_times(
+        self,
+        planned: PlannedMilestone,
+        definition: MilestoneDef,
+        compute: Callable[[PlannedMilestone, MilestoneDef], list[datetime]],
+    ) -> tuple[list[datetime], datetime | None]:
+        """``compute(planned, definition)`` once per pair (the batch has one ``now``), and
+        the earliest of those times (None: none)."""
+        entry = self._entry(planned, definition)
+        if entry.times is None:
+            entry.times = compute(planned, definition)
+            entry.first = min(entry.times, default=None)
+        return entry.times, entry.first
 
 
 def check_agreements(

@@ -7,6 +7,7 @@ later), queued anew when the programme moves or the tovholder is handed over, an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -36,14 +37,18 @@ class CheckinDesk:
         now: datetime,
         *,
         closed: frozenset[int] = frozenset(),
+        dues: Sequence[tuple[int, datetime]] | None = None,
     ) -> list[OutboxDraft]:
-        """The check-in mails still ahead."""
+        """The check-in mails still ahead (``dues``: :meth:`dues`, when the caller has it)."""
         drafts = []
-        for months in base.checkins:
-            due = due_at(end, months, self.calendar, self.tz)
+        for months, due in self.dues(base, end) if dues is None else dues:
             if months not in closed and due > now:
                 drafts.append(checkin_mail.checkin_draft(facts, months, due))
         return drafts
+
+    def dues(self, base: WorkflowDefinition, end: date) -> list[tuple[int, datetime]]:
+        """Each check-in of a programme ending on ``end``, with when it goes out."""
+        return [(months, due_at(end, months, self.calendar, self.tz)) for months in base.checkins]
 
     def requeue(self, tx: Tx, loaded: _Loaded, now: datetime) -> None:
         """Queue the programme's open check-ins anew (after a move or a handover)."""

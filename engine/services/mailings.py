@@ -112,17 +112,26 @@ class Mailings:
         sequence: int,
         since: datetime,
         now: datetime,
+        times: Sequence[datetime] | None = None,
     ) -> Split:
         """The milestone's timed mail due after ``since``, split at the horizon from ``now``.
-        Only its due times are computed when none of it falls within the horizon."""
+        Only its due times are computed when none of it falls within the horizon (``times``:
+        :meth:`due_times` with ``since``, when the caller has them)."""
         until = horizon_end(now, self.ctx.settings.mail.queue_ahead_days)
-        times = compose.timed_due_times(
-            planned, definition, calendar=self.ctx.calendar, tz=self.ctx.tz, now=since
-        )
+        if times is None:
+            times = self.due_times(planned, definition, since)
         if not times or min(times) >= until:
             return Split([], min(times, default=None))
         drafts = self.timed_drafts(facts, milestone_id, planned, definition, sequence, since)
         return split_at(drafts, until)
+
+    def due_times(
+        self, planned: PlannedMilestone, definition: MilestoneDef, since: datetime
+    ) -> list[datetime]:
+        """When the milestone's timed mail due after ``since`` falls due."""
+        return compose.timed_due_times(
+            planned, definition, calendar=self.ctx.calendar, tz=self.ctx.tz, now=since
+        )
 
     def timed_drafts(
         self,
@@ -218,9 +227,11 @@ class Mailings:
         milestones: Sequence[tuple[PlannedMilestone, MilestoneDef]],
         now: datetime,
         page_url: str = "",
+        contexts: Sequence[dict[str, Any]] | None = None,
     ) -> OutboxDraft:
         """The tovholder's overview of the programme as it stands, every part's budget in it,
-        and the link to the tovholder's page (``page_url``)."""
+        and the link to the tovholder's page (``page_url``; ``contexts``: see
+        :func:`compose.summary_draft`)."""
         budgets = []
         for definition in workflows:
             budget = self.budget_context(definition)
@@ -228,7 +239,13 @@ class Mailings:
                 budgets.append(budget | {"title": definition.title})
         base = self.budget_context(workflows[0])
         return compose.summary_draft(
-            facts, milestones, budget=base, budgets=budgets, now=now, page_url=page_url
+            facts,
+            milestones,
+            budget=base,
+            budgets=budgets,
+            now=now,
+            page_url=page_url,
+            contexts=contexts,
         )
 
     def refresh_summary(self, tx: Tx, loaded: LoadedProgramme, now: datetime) -> None:

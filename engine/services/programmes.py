@@ -14,12 +14,13 @@ from functools import partial
 
 from engine.domain.errors import InvalidInputError, PlanningError
 from engine.domain.gcpause import paused_gc
+from engine.domain.horizon import horizon_end
 from engine.domain.i18n import _
 from engine.domain.model import MAX_NAME, Contact, MilestoneState, ProgrammeState, check_text
-from engine.domain.planning import BusySlot, Plan, plan_programme
+from engine.domain.planning import BusySlot, Plan, PlannedMilestone, plan_programme
 from engine.domain.states import MILESTONE, PROGRAMME
 from engine.domain.views import ProgrammeView
-from engine.domain.workflow import WorkflowDefinition
+from engine.domain.workflow import MilestoneDef, WorkflowDefinition
 from engine.services.batch import (
     BatchItemError,
     Item,
@@ -52,6 +53,9 @@ class ProgrammeCreation:
     def __init__(self, ctx: ServiceContext, mailings: Mailings) -> None:
         self.ctx = ctx
         self.mailings = mailings
+        # a batch remembers what a shared plan's milestones give (batch.MilestoneMemo); off,
+        # each programme computes it anew: the tests compare the two
+        self.memo = True
 
     def create_programme(
         self,
@@ -107,10 +111,11 @@ class ProgrammeCreation:
                     [i.organisation for i in items]
                 )
             check_agreements(items, agreements, committed=0)
-        shared = Shared(self.ctx.settings, self.ctx.today(now))
+        shared = Shared(self.ctx.settings, self.ctx.today(now), memo=self.memo)
         ids: list[int] = []
         for start in range(0, len(items), chunk_size):
             chunk = items[start : start + chunk_size]
+            shared.forget()  # what the last chunk's own plans gave is not asked for again
             with paused_gc(), self.ctx.store.transaction() as tx:
                 created = self._create_chunk(tx, chunk, now, shared, committed=len(ids))
                 if on_created is not None:
@@ -201,7 +206,7 @@ class ProgrammeCreation:
                 free = None  # planned below with busy, which raises the error itself
         if free is not None and free.clear_of(busy):
             return free
-        return self._plan(item, busy)
+        return shared.plan_around(key, busy, partial(self._plan, item, busy))
 
     def _plan(self, item: Item, busy: Sequence[BusySlot]) -> Plan:
         return plan_programme(
@@ -242,17 +247,28 @@ class ProgrammeCreation:
         rows.events.append(event("create", None, planned_state.value, data=data))
         created = MilestoneState.PLANNED.value
         rows.events += [event("create", None, created, milestone=m) for m in milestones]
+        memo = shared.memo
+        until = horizon_end(now, self.ctx.settings.mail.queue_ahead_days)
         for milestone in milestones:
+            planned, definition = milestone.planned, milestone.definition
             if milestone.is_future_meeting(now):
-                self._add_first_invites(rows, facts, milestone, programme_id, now)
+                self._add_first_invites(rows, facts, milestone, programme_id, now, shared)
                 milestone.state = MILESTONE.fire(MilestoneState.PLANNED, "schedule").value
                 rows.events.append(event("schedule", created, milestone.state, milestone=milestone))
+            times = None
+            if memo is not None:
+                times, first = memo.due_times(planned, definition, partial(self._due_times, now))
+                if first is None or first >= until:  # as timed_split: none within the horizon
+                    milestone.timed_from = first
+                    continue
             timed = self.mailings.timed_split(
-                facts, milestone.id, milestone.planned, milestone.definition, 0, now, now
+                facts, milestone.id, planned, definition, 0, now, now, times
             )
             rows.outbox += timed.queue
             milestone.timed_from = timed.mark
-        rows.outbox += self.ctx.checkins.drafts(facts, base, plan.end, now)
+        checkins = self.ctx.checkins
+        dues = None if memo is None else memo.checkin_dues(base, plan.end, checkins.dues)
+        rows.outbox += checkins.drafts(facts, base, plan.end, now, dues=dues)
         pairs = [(m.planned, m.definition) for m in milestones]
         workflows = [definitions[d.key] for d in item.workflows]
         link = ""
@@ -262,12 +278,20 @@ class ProgrammeCreation:
                 token_row(programme_id, parties.tovholder.id, token, "summary", now)
             )
             link = page_url(self.ctx.settings, token)
-        rows.outbox.append(self.mailings.summary(facts, workflows, pairs, now, page_url=link))
+        contexts = None if memo is None else [memo.context(p, d) for p, d in pairs]
+        rows.outbox.append(
+            self.mailings.summary(facts, workflows, pairs, now, page_url=link, contexts=contexts)
+        )
         if starts:
             rows.events.append(event("start", planned_state.value, state.value))
         rows.milestones += [
             m.row(programme_id, position, now) for position, m in enumerate(milestones)
         ]
+
+    def _due_times(
+        self, now: datetime, planned: PlannedMilestone, definition: MilestoneDef
+    ) -> list[datetime]:
+        return self.mailings.due_times(planned, definition, now)
 
     def _new_facts(
         self,
@@ -300,13 +324,23 @@ class ProgrammeCreation:
         milestone: NewMilestone,
         programme_id: int,
         now: datetime,
+        shared: Shared,
     ) -> None:
-        recipients = self.mailings.attendees(facts, milestone.definition)
-        meeting = MeetingFacts(milestone.id, milestone.planned, milestone.definition, 0)
+        planned, definition = milestone.planned, milestone.definition
+        recipients = self.mailings.attendees(facts, definition)
+        meeting = MeetingFacts(milestone.id, planned, definition, 0)
+        uid = compose.uid_for(facts, planned)
+        memo = shared.memo
         rows.outbox += compose.invite_drafts(
-            facts, meeting, method=REQUEST, recipients=recipients, now=now, is_update=False
+            facts,
+            meeting,
+            method=REQUEST,
+            recipients=recipients,
+            now=now,
+            is_update=False,
+            meeting_context=None if memo is None else memo.context(planned, definition),
+            uid=uid,
         )
-        uid = compose.uid_for(facts, milestone.planned)
         rows.invites += [
             {
                 "programme_id": programme_id,

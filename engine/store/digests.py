@@ -14,6 +14,7 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, String, cast, select, type_coerce
@@ -151,21 +152,23 @@ def milestones(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[Milestone
             .where(col(Milestone.programme_id).in_(chunk))
             .order_by(col(Milestone.programme_id), col(Milestone.position), col(Milestone.id))
         )
-        for row in tx.session.execute(statement):
+        day, moment = text.date, text.moment
+        # on the connection: the ORM would wrap each of the many rows again (loading.py)
+        for row in tx.session.connection().execute(statement).fetchall():
             found[row[0]].append(
-                MilestoneRow(
-                    programme_id=row[0],
-                    workflow=row[1],
-                    key=row[2],
-                    title=row[3],
-                    kind=row[4],
-                    state=row[5],
-                    week_first=row[6],
-                    week_last=row[7],
-                    window_start=text.date(row[8]),
-                    window_end=text.date(row[9]),
-                    start_at=text.moment(row[10]),
-                    end_at=text.moment(row[11]),
+                MilestoneRow(  # positional: the fields in the order selected
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7],
+                    day(row[8]),
+                    day(row[9]),
+                    moment(row[10]),
+                    moment(row[11]),
                 )
             )
     return found
@@ -181,7 +184,7 @@ def hours_by_part(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[tuple[
             .where(col(TimeEntry.programme_id).in_(chunk))
             .order_by(col(TimeEntry.programme_id), col(TimeEntry.work_date), col(TimeEntry.id))
         )
-        for programme_id, workflow, hours in tx.session.execute(statement):
+        for programme_id, workflow, hours in tx.session.connection().execute(statement).all():
             found[programme_id].append((workflow, hours))
     return found
 
@@ -284,16 +287,28 @@ class _Text:
         return type_coerce(column, String) if self.raw else column
 
     def date(self, value: Any) -> date:
-        found: date = date.fromisoformat(value) if self.raw else value
+        found: date = _day(value) if self.raw else value
         return found
 
     def moment(self, value: Any) -> datetime | None:
         if value is None:
             return None
         if self.raw:  # stored naive, in UTC (engine.store.types.UTCDateTime)
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return _utc(value)
         moment: datetime = value
         return moment.astimezone(UTC)
+
+
+# The same few hundred dates recur across tens of thousands of milestone rows (a task's
+# window opens on a Monday and closes on a Friday of the programme's weeks): each is parsed
+# once. Dates are immutable, so sharing them is safe.
+@lru_cache(maxsize=8192)
+def _day(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+def _utc(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _chunks(ids: Sequence[Any]) -> Iterator[Sequence[Any]]:

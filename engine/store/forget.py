@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import Delete, Text, cast, delete, exists, or_
 from sqlmodel import col, select
 
+from engine.domain.packed import PACKED_KEY, unpacked
 from engine.domain.privacy import FORGOTTEN_NAME, scrub
 from engine.store.store import Tx
 from engine.store.tables import (
@@ -99,14 +101,27 @@ def forget_feed_tokens(tx: Tx, who: Forgetting) -> int:
 def forget_outbox(tx: Tx, who: Forgetting) -> int:
     """Mail to the address is deleted; mail to others that names it is rewritten."""
     count = _deleted(tx, delete(OutboxMessage).where(col(OutboxMessage.recipient) == who.email))
-    naming = tx.session.exec(
-        select(OutboxMessage).where(cast(OutboxMessage.payload, Text).contains(who.email))
-    ).all()
+    naming = list(
+        tx.session.exec(
+            select(OutboxMessage).where(cast(OutboxMessage.payload, Text).contains(who.email))
+        ).all()
+    )
+    # A digest's context is stored packed (engine/domain/packed.py), where SQL cannot see
+    # the address: each packed payload is unpacked and searched, and is kept unpacked.
+    packed = select(OutboxMessage).where(cast(OutboxMessage.payload, Text).contains(PACKED_KEY))
+    found = {row.id for row in naming}
+    for row in tx.session.exec(packed).all():
+        if row.id not in found and who.email in _text(unpacked(row.payload)).lower():
+            naming.append(row)
     for row in naming:
-        row.payload = who.scrub(row.payload)  # type: ignore[assignment]
+        row.payload = who.scrub(unpacked(row.payload))  # type: ignore[assignment]
         row.rendered = row.rendered_with = None  # rendered from the old payload: names them
         tx.session.add(row)
     return count + len(naming)
+
+
+def _text(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def forget_events(tx: Tx, who: Forgetting) -> int:

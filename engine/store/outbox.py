@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, or_, update
 from sqlalchemy import select as columns  # many columns: sqlmodel's select types up to four
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from engine.backends.abc import slices
@@ -23,6 +25,7 @@ from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.base import Repository, table_of
 from engine.store.events import Events
 from engine.store.outbox_admin import OutboxAdmin
+from engine.store.outbox_lease import OutboxLease
 from engine.store.outbox_render import DROP_RENDERED, OutboxRendering
 from engine.store.tables import OutboxMessage
 
@@ -304,11 +307,15 @@ class OutboxQueue(Repository):
 class OutboxDelivery(Repository):
     """Claiming due rows, recording outcomes, and taking back claims whose worker stopped."""
 
-    def claim_due(self, now: datetime, worker: str, limit: int) -> list[OutboxMessage]:
+    def claim_due(
+        self, now: datetime, worker: str, limit: int, *, current: str | None = None
+    ) -> list[OutboxMessage]:
         """Atomically move up to ``limit`` due pending rows to ``sending`` for ``worker``.
 
         The conditional UPDATE is the fence: a row another worker claimed first is not
-        ``pending`` any more and cannot be claimed twice.
+        ``pending`` any more and cannot be claimed twice. With ``current`` (the fingerprint
+        of current rendered bytes, notifications/rendered.py), a row whose bytes are current
+        comes without its payload (not read, not decoded: its bytes are all that is sent).
         """
         due = (
             select(OutboxMessage.id)
@@ -335,8 +342,24 @@ class OutboxDelivery(Repository):
             .returning(OutboxMessage)  # the claimed rows as they are now: no second read
             .execution_options(synchronize_session=False, populate_existing=True)
         )
-        claimed = list(self.session.scalars(statement))
-        return sorted(claimed, key=lambda row: row.id or 0)
+        if current is not None:
+            statement = statement.options(defer(OutboxMessage.payload))  # type: ignore[arg-type]
+        claimed = sorted(self.session.scalars(statement), key=lambda row: row.id or 0)
+        if current is not None:
+            self._load_payloads(
+                [r for r in claimed if r.rendered_with != current or not r.rendered]
+            )
+        return claimed
+
+    def _load_payloads(self, rows: Sequence[OutboxMessage]) -> None:
+        """Read the payloads of ``rows`` (claimed without them) into the rows."""
+        by_id = {row.id: row for row in rows}
+        for chunk in slices(list(by_id)):
+            statement = columns(col(OutboxMessage.id), col(OutboxMessage.payload)).where(
+                col(OutboxMessage.id).in_(chunk)
+            )
+            for ident, payload in self.session.execute(statement):
+                set_committed_value(by_id[ident], "payload", payload)
 
     def finish_claim(
         self,
@@ -454,8 +477,9 @@ class OutboxDelivery(Repository):
         return released
 
 
-class Outbox(OutboxQueue, OutboxDelivery, OutboxAdmin, OutboxRendering):
-    """``tx.outbox``: queueing, delivery, the operator's commands, and rendered bytes."""
+class Outbox(OutboxQueue, OutboxDelivery, OutboxLease, OutboxAdmin, OutboxRendering):
+    """``tx.outbox``: queueing, delivery (and claims ahead), the operator's commands, and
+    rendered bytes."""
 
 
 def _claimed_by(worker: str) -> tuple[Any, Any]:

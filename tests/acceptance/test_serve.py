@@ -400,3 +400,22 @@ def test_downtime_across_a_reminder_follows_the_catch_up_policy(
         "programme_summary": 1,
         "reminder": 1,
     }
+
+
+def test_serve_with_the_null_transport_warns_and_delivers_nowhere(
+    tmp_path: Path, daemons: Daemons
+) -> None:
+    cli = sqlite_cli(tmp_path, mail='transport = "null"\nmaildir = "var/mail"')
+    served = daemons.start(cli, "null")
+    served.wait_ready()
+    cli(*create_args("Boligselskabet Østervang"))
+
+    wait_until(lambda: sent_in_log(served.text()) >= PER_PROGRAMME, 10, "recorded sent")
+    assert served.stop()[0] == 0
+    text = served.text()
+    warning = text.index('mail.transport = "null": messages are recorded as sent')
+    assert "WARNING" in text[:warning].splitlines()[-1] + text[warning:].splitlines()[0]
+    assert warning < text.index(" ready: ")  # said at start
+    assert "delivering via NullTransport" in text
+    assert outbox_states(cli)["sent"] >= PER_PROGRAMME
+    assert not cli.maildir.exists()

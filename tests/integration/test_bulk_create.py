@@ -215,3 +215,42 @@ def test_an_empty_batch_creates_nothing_and_a_chunk_needs_one_item(fbh: Fbh) -> 
     assert fbh.create_programmes([], NOW) == []
     with pytest.raises(InvalidInputError, match="chunk size"):
         fbh.create_programmes([new("A", "a")], NOW, chunk_size=0)
+
+
+def shared_plans_batch() -> list[NewProgramme]:
+    """Programmes that share plans (same workflows and start, consultants free) and some
+    planned around a consultant's earlier meetings, with and without TILPASSET; a start in
+    the past, and starts whose reminders and task notices fall within the horizon."""
+    consultants = [ANNE, BO, Contact("Cai Konsulent", "cai@bl.dk")]
+    starts = [date(2027, 1, 4), date(2027, 1, 11), date(2026, 12, 7), date(2027, 3, 1)]
+    return [
+        new(
+            f"Selskab {n}",
+            f"t{n}",
+            consultant=consultants[n % 3],
+            start=starts[(n // 3) % len(starts)],
+            extensions=("tilpasset",) if n % 4 == 1 else (),
+        )
+        for n in range(15)
+    ]
+
+
+def test_what_a_batch_remembers_per_shared_plan_queues_the_same_rows(fbh: Fbh, twin: Fbh) -> None:
+    """The batch's memo of milestone contexts and due times (``MilestoneMemo``) against each
+    programme composing its own: every row equal, outbox payloads (what is rendered),
+    recipients, due times and the milestones' marks included; and again after a top-up."""
+    same_installation(fbh.store, twin.store)
+    twin.creation.memo = False
+
+    assert fbh.create_programmes(shared_plans_batch(), NOW, chunk_size=4) == (
+        twin.create_programmes(shared_plans_batch(), NOW, chunk_size=4)
+    )
+    remembered, composed = rows_of(fbh.store), rows_of(twin.store)
+    assert remembered == composed
+    kinds = {row["kind"] for row in composed["outbox"]}
+    assert {"invite", "programme_summary", "checkin", "reminder", "task_due"} <= kinds
+    assert any(m["timed_from"] is not None for m in composed["milestones"])
+
+    later = NOW + timedelta(days=45)
+    assert fbh.top_up(later) == twin.top_up(later) > 0
+    assert rows_of(fbh.store) == rows_of(twin.store)

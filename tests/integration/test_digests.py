@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from engine.domain.errors import NotFoundError
 from engine.domain.model import Contact
+from engine.domain.packed import PACKED_KEY, payload_context, unpacked
 from engine.services import digests as engine_digest
 from engine.services.digests import (
     consultant_digest,
@@ -21,6 +25,7 @@ from engine.services.digests import (
 from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
 from engine.store.store import Store
+from engine.store.tables import OutboxMessage
 from notifications.outbox import envelope_of, render_envelope
 from notifications.rendered import fingerprint
 
@@ -227,6 +232,62 @@ def test_digests_are_queued_with_the_bytes_their_stored_payload_renders_to(
     with store.transaction() as tx:
         again = {r.id: r.rendered for r in tx.outbox.find() if r.kind.startswith("digest")}
     assert again == {r.id: r.rendered for r in rows}
+
+
+def test_a_digest_with_stale_bytes_is_sent_as_rendered_from_its_packed_context(
+    fbh: Fbh, store: Store, world: dict[str, int]
+) -> None:
+    """The context is stored packed, not as nested JSON; when the stored bytes are stale (an
+    upgrade, a new template), the worker renders the digest from that packed context, and
+    it is the same mail."""
+    assert queue_weekly_digests(fbh, NOW) == 3
+    later = NOW + timedelta(minutes=5)
+    with store.transaction() as tx:
+        rows = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+        for row in rows:
+            assert "context" not in row.payload and isinstance(row.payload[PACKED_KEY], str)
+            assert payload_context(row.payload)["recipient"]["email"] == row.recipient
+        fresh = {r.id: envelope_of(r, fbh.settings, later).data for r in rows}
+        tx.session.execute(  # as after an upgrade: the bytes no longer current
+            update(OutboxMessage)
+            .where(col(OutboxMessage.kind).startswith("digest"))
+            .values(rendered_with="0" * 64)
+        )
+    with store.transaction() as tx:
+        stale = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+    assert {r.rendered_with for r in stale} == {"0" * 64}
+    assert {r.id: envelope_of(r, fbh.settings, later).data for r in stale} == fresh
+
+
+def test_forgetting_a_person_takes_them_out_of_the_packed_digests(
+    fbh: Fbh, store: Store, world: dict[str, int]
+) -> None:
+    """The unassigned request's contact is in every digest (the lead's: its deadline is
+    near), inside the packed context: forgetting them rewrites the digests and drops their
+    bytes."""
+    assert queue_weekly_digests(fbh, NOW) == 3
+    with store.transaction() as tx:
+        before = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+    assert len(before) == 3 and all(PACKED_KEY in r.payload for r in before)
+    assert all("karen@syd.dk" in json.dumps(payload_context(r.payload)) for r in before)
+    assert all("Karen" in _bodies(r.rendered or b"") for r in before)  # the name is shown
+
+    fbh.participants.forget("karen@syd.dk", NOW)
+    with store.transaction() as tx:
+        after = [r for r in tx.outbox.find() if r.kind.startswith("digest")]
+    assert len(after) == 3
+    for row in after:
+        assert "karen@syd.dk" not in json.dumps(unpacked(row.payload))
+        assert "Karen" not in json.dumps(unpacked(row.payload))
+    assert all(r.rendered is None for r in after)
+    for row in after:  # what is sent now is rendered from the scrubbed context
+        assert "Karen" not in _bodies(envelope_of(row, fbh.settings, NOW).data)
+
+
+def _bodies(data: bytes) -> str:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    parts = [message.get_body((kind,)) for kind in ("plain", "html")]
+    return "".join(part.get_content() for part in parts if part is not None)  # type: ignore[attr-defined]
 
 
 def test_the_daemon_entry_point_in_engine_digest_queues_the_same(

@@ -36,6 +36,7 @@ from engine.config.settings import DatabaseSection, EngineSection, MailSection, 
 from engine.domain.courses import registrant as course_registrant
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
+from engine.domain.packed import unpacked
 from engine.services.courses import NewCourse
 from engine.services.delivery_failures import notify_delivery_failed
 from engine.services.digests import queue_digests
@@ -130,7 +131,7 @@ class Flow:
 
 def mentions(row: OutboxMessage, fields: Iterable[str]) -> bool:
     """Whether any of these fields' markers is in the row's payload."""
-    text = json.dumps(row.payload, ensure_ascii=False)
+    text = json.dumps(unpacked(row.payload), ensure_ascii=False)
     return any(MARKERS[field] in text for field in fields)
 
 
@@ -186,8 +187,9 @@ def marked_flow(home: Path) -> Flow:
     for row in everything:
         method = (row.payload.get("invite") or {}).get("method")
         key = (row.kind, method)
-        title = json.dumps(row.payload).count(MARKERS["title"])
-        if key not in chosen or title > json.dumps(chosen[key].payload).count(MARKERS["title"]):
+        title = json.dumps(unpacked(row.payload)).count(MARKERS["title"])
+        best = json.dumps(unpacked(chosen[key].payload)) if key in chosen else ""
+        if key not in chosen or title > best.count(MARKERS["title"]):
             chosen[key] = row  # prefer the workshop: its texts are all markers
     return Flow(settings, [chosen[key] for key in sorted(chosen, key=str)])
 
@@ -266,7 +268,7 @@ def deliver(store: Store, settings: Settings, now: datetime = NOW) -> SendReport
 
 def swap(payload: Any, hostile: Mapping[str, str]) -> Any:
     """The payload with each marker replaced by its hostile text (a JSON round trip)."""
-    text = json.dumps(payload, ensure_ascii=False)
+    text = json.dumps(unpacked(payload), ensure_ascii=False)
     for field, value in hostile.items():
         text = text.replace(MARKERS[field], json.dumps(value, ensure_ascii=False)[1:-1])
     return json.loads(text)

@@ -22,7 +22,6 @@ import email.policy
 import json
 import re
 import shutil
-import subprocess
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -35,6 +34,7 @@ import vobject
 from hostile_input import REPO, Cli, one_error_line, write_config
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from icsparsers import libical_command, run_tool
 from mail_flow import (
     MARKERS,
     NOW,
@@ -57,8 +57,6 @@ from engine.store.store import OutboxMessage, Store
 from notifications.mime import MailSpec, message_id_for
 from notifications.wire import message_bytes
 
-LIBICAL = REPO / "tests" / "integration" / "libical_parse.py"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 INJECTIONS = [
     "\r\nBcc: evil@example.org",
     "\nBcc: evil@example.org",
@@ -340,6 +338,9 @@ SPEC_HEADERS = ["MIME-Version", "Content-Type", "From", "To", "Subject", "Date",
     recipient="=?utf-8?q?=0D=0ABcc=3A_evil=40example=2Eorg?=",
     kind="=?utf-8?q?=0D=0AX-Evil=3A_1?=",
 )
+@example(  # was: the stdlib's folder lost the space before the last '¡'
+    subject="Invitation", sender="Anne", recipient="Søren", kind="0 0000000000000¡¡¡¡¡¡¡¡¡¡𐀀 ¡"
+)
 def test_both_serialisers_keep_every_header_one_header(
     tally: Any, subject: str, sender: str, recipient: str, kind: str
 ) -> None:
@@ -353,7 +354,7 @@ def test_both_serialisers_keep_every_header_one_header(
         headers=(("X-Fbh-Kind", kind),),
     )
     tally.inputs(4)
-    for raw in (to_bytes(build_message(spec)), message_bytes(spec)):
+    for raw, ours in ((to_bytes(build_message(spec)), False), (message_bytes(spec), True)):
         assert_wire_format(raw)
         names = header_names(raw)
         assert sorted(names) == sorted([*SPEC_HEADERS, "Auto-Submitted", "X-Fbh-Kind"]), names
@@ -367,8 +368,13 @@ def test_both_serialisers_keep_every_header_one_header(
             ]
             assert "bcc" not in {k.lower() for k in list(message)}
         modern = parse(raw)
-        assert modern["Subject"] == clean_header(subject)
-        assert str(modern["X-Fbh-Kind"]) == clean_header(kind)
+        # The stdlib's folder can put a space between two encoded words, where RFC 2047 §6.2
+        # has the reader drop it ('¡𐀀 ¡' came back as '¡𐀀¡'); fbh's writer keeps it.
+        for got, want in ((modern["Subject"], subject), (str(modern["X-Fbh-Kind"]), kind)):
+            if ours:
+                assert got == clean_header(want)
+            else:
+                assert same_words(got, clean_header(want))
         assert same_words(modern["To"].addresses[0].display_name, clean_header(recipient))
 
 
@@ -447,16 +453,13 @@ def check_delivered(raw: bytes, recipients: set[str]) -> tuple[str, bytes | None
 
 
 def libical(ics: bytes) -> dict[str, Any] | None:
-    if not SYSTEM_PYTHON.exists():
+    """libical's reading of ``ics``, or None where its bindings are missing (a failure under
+    CI=true, as for the other parser tests)."""
+    try:
+        command = libical_command()
+    except pytest.skip.Exception:
         return None
-    done = subprocess.run(
-        [str(SYSTEM_PYTHON), str(LIBICAL)], input=ics, capture_output=True, timeout=60
-    )
-    if done.returncode != 0 and b"No module named 'gi'" in done.stderr:
-        return None  # libical's bindings are not installed here
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_tool(command, ics)
 
 
 HOSTILE_PEOPLE = [

@@ -32,7 +32,7 @@ from engine.domain.digest import (
 from engine.domain.model import Contact
 from notifications.digests import consultant_context, digest_key, lead_context
 from notifications.outbox import revive
-from notifications.render import render_mail
+from notifications.render import environment, render_mail, timeline_isos, timeline_weeks
 
 CPH = ZoneInfo("Europe/Copenhagen")
 START = date(2027, 1, 4)  # the worked example: Monday of ISO week 1
@@ -301,6 +301,26 @@ def test_the_digest_html_is_mail_safe() -> None:
     assert used and used <= defined
     assert re.search(r'<td class="tc" bgcolor="#1f4e5f"[^>]*>3<br>', body)  # week 3 is this week
     assert html.count("<table") >= 6  # layout, stats, timeline, milestones, bar …
+
+
+def test_the_timeline_filters_write_what_the_timeline_macro_writes() -> None:
+    """The consultant's digest writes its timeline cells with two filters; the ``timeline``
+    macro (the tovholder's weekly mail) writes the same for the same cells, escaping
+    included, whatever the payload holds."""
+    cells = [
+        {"week": 0, "iso_week": 52, "phase": "past", "marks": "●", "label": 'Møde <"A&B">'},
+        {"week": 1, "iso_week": 53, "phase": "current", "marks": "●■", "label": "x, y's"},
+        {"week": 2, "iso_week": 1, "phase": "future", "marks": "", "label": ""},
+        {"week": "<b>", "iso_week": "<i>", "phase": "?", "marks": "<s>", "label": "Opgave"},
+    ]
+    macro = environment().get_template("_digest.html").module.timeline  # type: ignore[attr-defined]
+    weeks, isos = timeline_weeks(cells), timeline_isos(cells)
+    assert str(macro(cells)).startswith(
+        '<table class="tl" width="100%" cellpadding="0" cellspacing="0">\n'
+        f'<tr><td class="tl">Uge</td>{weeks}</tr>\n<tr class="ti"><td>ISO</td>{isos}</tr>\n'
+        "</table>\n"
+    )
+    assert 'title="Møde &lt;&#34;A&amp;B&#34;&gt;"' in weeks and "<b>" not in weeks + isos
 
 
 def test_a_queued_digest_renders_the_same_from_its_stored_payload() -> None:

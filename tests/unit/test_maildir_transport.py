@@ -6,6 +6,7 @@ import email
 import email.policy
 import mailbox
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -131,6 +132,7 @@ async def test_in_memory_batch_failure_and_close() -> None:
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Record every fsync and rename (from any thread) with the full path it concerns."""
     calls: list[tuple[str, str]] = []
     real_fsync, real_rename = os.fsync, os.rename
 
@@ -138,9 +140,11 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
         real_fsync(fd)
 
-    def rename(source: object, target: object) -> None:
-        calls.append(("rename", str(target)))
-        real_rename(source, target)  # type: ignore[arg-type]
+    def rename(source: str, target: str, **dir_fds: int) -> None:
+        where = dir_fds.get("dst_dir_fd")
+        folder = os.readlink(f"/proc/self/fd/{where}") if where is not None else ""
+        calls.append(("rename", os.path.join(folder, target)))
+        real_rename(source, target, **dir_fds)
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
@@ -155,6 +159,7 @@ async def test_each_file_is_synced_before_its_rename_and_new_after_them(
 
     results = await MaildirTransport(tmp_path).send_batch(batch)
 
+    assert [r.message_id for r in results] == [e.message_id for e in batch]  # in order
     assert all(r.ok for r in results)
     names = sorted(p.name for p in (tmp_path / "new").iterdir())
     assert len(names) == 70
@@ -180,27 +185,55 @@ async def test_a_file_that_cannot_be_synced_fails_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_fsync = os.fsync
-    target = {"name": "\0"}
 
     def fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith(target["name"]):
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path.is_file() and b"Delivered-To: bad@bl.dk" in path.read_bytes():
             raise OSError(5, "Input/output error")
         real_fsync(fd)
 
-    transport = MaildirTransport(tmp_path)
-    real_write = transport._write
+    monkeypatch.setattr(os, "fsync", fsync)
+    batch = [envelope("a@bl.dk"), envelope("bad@bl.dk"), envelope("c@bl.dk")]
+    results = await MaildirTransport(tmp_path).send_batch(batch)
 
-    def write(envelope: Envelope) -> object:
-        found = real_write(envelope)
-        if envelope.recipients == ("bad@bl.dk",) and isinstance(found, tuple):
-            target["name"] = found[0]
-        return found
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error is not None and results[1].error.permanent is False
+    assert isinstance(results[1].error.__cause__, OSError)
+    delivered = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in (tmp_path / "new").iterdir()
+    ]
+    assert sorted(m["Delivered-To"] for m in delivered) == ["a@bl.dk", "c@bl.dk"]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_a_failed_sync_of_new_fails_the_whole_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}") == str(tmp_path / "new"):
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(transport, "_write", write)
-    results = await transport.send_batch([envelope("a@bl.dk"), envelope("bad@bl.dk")])
+    with pytest.raises(TransportError) as caught:
+        await MaildirTransport(tmp_path).send_batch([envelope("a@bl.dk")])
 
-    assert [r.ok for r in results] == [True, False]
-    assert results[1].error is not None and results[1].error.permanent is False
-    assert len(list((tmp_path / "new").iterdir())) == 1
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert caught.value.permanent is False  # written again: at-least-once, same Message-ID
+
+
+async def test_file_names_are_unique_and_follow_the_maildir_convention(tmp_path: Path) -> None:
+    transport = MaildirTransport(tmp_path, fsync=False)
+    batch = [envelope(f"r{i}@bl.dk") for i in range(50)]
+
+    await transport.send_batch(batch)
+    await transport.send_batch(batch)
+
+    names = [p.name for p in (tmp_path / "new").iterdir()]
+    assert len(set(names)) == 100
+    box = mailbox.Maildir(tmp_path, factory=None, create=False)
+    assert len(box) == 100
+    for name in names:
+        assert re.fullmatch(rf"\d+\.M\d+P{os.getpid()}Q\d+\.[^/:]+", name), name

@@ -64,8 +64,10 @@ def test_the_fingerprint_follows_the_templates(
     here = Path(rendered.__file__).parent
     copy = tmp_path / "notifications"
     shutil.copytree(here / "templates", copy / "templates")
-    for name in rendered._CODE:
-        shutil.copy(here / name, copy / name)
+    for path in rendered._code_files():
+        target = copy.parent / path.relative_to(here.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
     monkeypatch.setattr(rendered, "_HERE", copy)
     settings = make_settings(tmp_path, "sqlite:///unused.sqlite3")
     rendered._code_hash.cache_clear()
@@ -75,5 +77,10 @@ def test_the_fingerprint_follows_the_templates(
         template.write_text(template.read_text("utf-8") + "\nNy linje\n", "utf-8")
         rendered._code_hash.cache_clear()
         assert fingerprint(settings) != before
+        for module in (copy / "jinja.py", tmp_path.joinpath(*rendered._PACKED)):
+            changed = fingerprint(settings)
+            module.write_text(module.read_text("utf-8") + "\n# changed\n", "utf-8")
+            rendered._code_hash.cache_clear()
+            assert fingerprint(settings) != changed, module
     finally:
         rendered._code_hash.cache_clear()
