@@ -88,7 +88,6 @@ class DaemonCore:
             worker_id=self.name,
             on_failed=failure_notices(fbh),
         )
-        self.requests = fbh.requests
         self.timer = Timer()
         self._deliver = Wake("wake-deliver", asyncio.Event())
         self._advance = Wake("wake-advance", asyncio.Event())

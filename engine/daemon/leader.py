@@ -52,7 +52,7 @@ class LeaderWork(DaemonCore):
 
     async def _sla_job(self) -> None:
         if self.is_leader and not self._stop.is_set():
-            await self._leader_job("SLA check", lambda now: self.requests.check_sla(now))
+            await self._leader_job("SLA check", lambda now: self.fbh.requests.check_sla(now))
 
     async def digest_job(self) -> None:
         hook = self.jobs.digest

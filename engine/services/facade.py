@@ -19,31 +19,52 @@ The tovholder's hours (:mod:`engine.services.timelog`), the digests and the stat
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from engine.config.settings import Settings
 from engine.domain.definitions import WorkflowRegistry, load_registry
 from engine.domain.model import Contact
 from engine.domain.views import ProgrammeView, RequestView
-from engine.services.batch import BatchItemError, NewProgramme
 from engine.services.context import Planner, ServiceContext
-from engine.services.courses import CourseDesk
-from engine.services.handover import Handover, RoleChange
 from engine.services.horizon import TimedMail
-from engine.services.lifecycle import Lifecycle, MoveResult
 from engine.services.mailings import Mailings
-from engine.services.milestones import Milestones
-from engine.services.participants import ParticipantService
-from engine.services.programmes import CHUNK_SIZE, ProgrammeCreation
 from engine.services.queries import ProgrammeQueries
-from engine.services.requests import RequestDesk
 from engine.services.transitions import Transitions
 from engine.store.database import UPGRADE, SchemaMode
 from engine.store.store import Store, Tx
 
+# The services the daemon does not need to start (creation, life cycle, milestones, requests,
+# courses, hand-over, participants) are imported with their first use: `fbh serve` reaches
+# `ready` without them (tests/acceptance/test_serve_lean_imports.py). They keep no state of
+# their own, so two threads using one first at the same time at worst build it twice.
+if TYPE_CHECKING:
+    from engine.services.batch import BatchItemError, NewProgramme
+    from engine.services.courses import CourseDesk
+    from engine.services.handover import Handover, RoleChange
+    from engine.services.lifecycle import Lifecycle, MoveResult
+    from engine.services.milestones import Milestones
+    from engine.services.participants import ParticipantService
+    from engine.services.programmes import CHUNK_SIZE, ProgrammeCreation
+    from engine.services.requests import RequestDesk
+
 __all__ = ["CHUNK_SIZE", "BatchItemError", "Fbh", "MoveResult", "NewProgramme", "Planner"]
+
+_LAZY = {
+    "CHUNK_SIZE": "engine.services.programmes",
+    "BatchItemError": "engine.services.batch",
+    "NewProgramme": "engine.services.batch",
+    "MoveResult": "engine.services.lifecycle",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Fbh(ServiceContext):
@@ -59,16 +80,51 @@ class Fbh(ServiceContext):
     ) -> None:
         super().__init__(settings, store, registry, actor=actor)
         self.mailings = Mailings(self)
-        self.creation = ProgrammeCreation(self, self.mailings)
         self.queries = ProgrammeQueries(self)
-        self.lifecycle = Lifecycle(self, self.mailings)
-        self.milestones = Milestones(self, self.mailings)
-        self.requests = RequestDesk(self, self.creation)
         self.transitions = Transitions(self)
-        self.courses = CourseDesk(self)
-        self.handover = Handover(self, self.mailings, self.checkins)
-        self.participants = ParticipantService(self, self.mailings)
         self.timed_mail = TimedMail(self, self.mailings)
+
+    @cached_property
+    def creation(self) -> ProgrammeCreation:
+        from engine.services.programmes import ProgrammeCreation
+
+        return ProgrammeCreation(self, self.mailings)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        from engine.services.lifecycle import Lifecycle
+
+        return Lifecycle(self, self.mailings)
+
+    @cached_property
+    def milestones(self) -> Milestones:
+        from engine.services.milestones import Milestones
+
+        return Milestones(self, self.mailings)
+
+    @cached_property
+    def requests(self) -> RequestDesk:
+        from engine.services.requests import RequestDesk
+
+        return RequestDesk(self, self.creation)
+
+    @cached_property
+    def courses(self) -> CourseDesk:
+        from engine.services.courses import CourseDesk
+
+        return CourseDesk(self)
+
+    @cached_property
+    def handover(self) -> Handover:
+        from engine.services.handover import Handover
+
+        return Handover(self, self.mailings, self.checkins)
+
+    @cached_property
+    def participants(self) -> ParticipantService:
+        from engine.services.participants import ParticipantService
+
+        return ParticipantService(self, self.mailings)
 
     @classmethod
     def open(
@@ -97,8 +153,11 @@ class Fbh(ServiceContext):
         return self.creation.create_programme(new, now, on_created=on_created)
 
     def create_programmes(
-        self, batch: Sequence[NewProgramme], now: datetime, *, chunk_size: int = CHUNK_SIZE
+        self, batch: Sequence[NewProgramme], now: datetime, *, chunk_size: int | None = None
     ) -> list[int]:
+        """``chunk_size``: programmes per transaction, by default ``CHUNK_SIZE``."""
+        if chunk_size is None:
+            return self.creation.create_programmes(batch, now)
         return self.creation.create_programmes(batch, now, chunk_size=chunk_size)
 
     def list_programmes(self, *, states: Sequence[str] | None = None) -> list[ProgrammeView]:

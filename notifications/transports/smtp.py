@@ -19,17 +19,7 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-
-import aiosmtplib
-from aiosmtplib import (
-    SMTPAuthenticationError,
-    SMTPException,
-    SMTPNotSupported,
-    SMTPRecipientRefused,
-    SMTPRecipientsRefused,
-    SMTPResponse,
-    SMTPResponseException,
-)
+from typing import TYPE_CHECKING
 
 from engine.domain.errors import (
     ConfigError,
@@ -39,6 +29,13 @@ from engine.domain.errors import (
 )
 from engine.domain.i18n import _
 from notifications.transports.base import DeliveryResult, Envelope, Transport
+
+# aiosmtplib (and the email and ssl modules it pulls in) is imported where a connection is
+# opened or used, not with this module: `fbh serve` on a Maildir never loads it
+# (tests/acceptance/test_serve_lean_imports.py).
+if TYPE_CHECKING:
+    import aiosmtplib
+    from aiosmtplib import SMTPRecipientRefused, SMTPRecipientsRefused, SMTPResponse
 
 __all__ = ["SmtpTransport", "is_local_host"]
 
@@ -163,6 +160,8 @@ class SmtpTransport(Transport):
 
     async def _lane(self, batch: _Batch) -> None:
         """One connection taking envelopes from ``batch`` until none is left or it is lost."""
+        from aiosmtplib import SMTPException
+
         client, carried = await self._connection()
         lost = False
         try:
@@ -197,6 +196,9 @@ class SmtpTransport(Transport):
 
     async def _open(self) -> aiosmtplib.SMTP:
         """Connect, negotiate TLS and log in; raise TransportError for the whole batch."""
+        import aiosmtplib
+        from aiosmtplib import SMTPAuthenticationError, SMTPException, SMTPResponseException
+
         client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -240,6 +242,8 @@ class SmtpTransport(Transport):
 
     async def _send_one(self, client: aiosmtplib.SMTP, envelope: Envelope) -> DeliveryResult:
         """Run one mail transaction; connection errors propagate to the caller."""
+        from aiosmtplib import SMTPNotSupported, SMTPRecipientsRefused, SMTPResponseException
+
         if not envelope.recipients:
             return _failed(envelope, TransportError("envelope has no recipients", permanent=True))
         try:
@@ -357,6 +361,8 @@ def _check_config(
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
+    from aiosmtplib import SMTPException
+
     transport = client.transport
     if client.is_connected:
         try:

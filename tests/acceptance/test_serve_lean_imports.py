@@ -1,7 +1,9 @@
 """`fbh serve` with the defaults (no `[http] listen`, a Maildir inbox) reaches `ready` without
 importing what only an option or a later job needs: the HTTP stack, IMAP, iCalendar parsing,
-bounce parsing, the holiday tables, the digests and Jinja (the first rendering comes after
-`ready`) (docs/benchmarks.md, "Start-up").
+bounce parsing, the holiday tables, the digests, Jinja (the first rendering comes after
+`ready`), aiosmtplib (only the SMTP transport uses it) and the services that create or
+change programmes, requests, courses and participants (engine/services/facade.py)
+(docs/benchmarks.md, "Start-up").
 
 It also checks that the cyclic garbage collector, off while fbh starts, runs again once the
 daemon is ready (engine/cli/main.py, engine/cli/serve.py)."""
@@ -25,7 +27,9 @@ from engine.cli.main import main
 UNWANTED = (
     "aiohttp", "prometheus_client", "engine.daemon.http", "imapclient", "icalendar",
     "flufl", "holidays", "engine.services.digests", "engine.services.inbox",
-    "jinja2", "engine.domain.digest",
+    "jinja2", "engine.domain.digest", "aiosmtplib", "engine.services.programmes",
+    "engine.services.requests", "engine.services.participants", "engine.services.courses",
+    "engine.services.lifecycle", "engine.services.handover", "engine.services.milestones",
 )
 
 class AtReady(logging.Handler):
