@@ -55,7 +55,7 @@ from engine.config.settings import load_settings
 from engine.domain.model import Contact
 from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import OutboxMessage
-from notifications.outbox import render_envelope
+from notifications.envelope import render_envelope
 
 REPO = harness.BENCH.parent
 FBH = Path(sys.executable).with_name("fbh")

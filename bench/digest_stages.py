@@ -37,8 +37,8 @@ from engine.domain.packed import PACKED_KEY, pack_context, payload_context
 from engine.services.digests import build_digests, digest_consultants
 from engine.services.facade import Fbh
 from notifications.digests import CONSULTANT_KIND, LEAD_KIND, digest_context, lead_attachments
+from notifications.envelope import revive
 from notifications.mime import Attachment, MailSpec
-from notifications.outbox import revive
 from notifications.render import render_mail
 from notifications.wire import message_bytes
 

@@ -20,7 +20,7 @@ every digest is built, rendered and ready to send:
 every consultant's digest and the lead's, built, rendered to its MIME bytes and queued in the
 outbox with those bytes), then every queued digest claimed as the daemon's delivery does,
 ``daemon.batch_size`` at a time, and its wire message taken with
-``notifications.outbox.envelope_of`` (the stored bytes with a fresh ``Date``; not sent). The
+``notifications.envelope.envelope_of`` (the stored bytes with a fresh ``Date``; not sent). The
 benchmark fails if a digest had no current bytes, so the figure always includes rendering:
 until issue 15 the digests were rendered in the second step, from the JSON payload; now they
 are rendered in the first, from the context in memory (docs/benchmarks.md, "Digests").
@@ -60,7 +60,7 @@ from engine.services.timelog import log_time
 from engine.store.database import head_revision
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
-from notifications.outbox import envelope_of
+from notifications.envelope import envelope_of
 from notifications.rendered import fingerprint
 
 SEED_VERSION = "1"

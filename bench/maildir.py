@@ -36,7 +36,7 @@ from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
 from engine.services.facade import Fbh, NewProgramme
 from engine.store.store import Store
-from notifications.outbox import render_envelope
+from notifications.envelope import render_envelope
 from notifications.transports import Envelope, MaildirTransport
 
 REPO = harness.BENCH.parent

@@ -83,7 +83,7 @@ def answer_notice_draft(
             "counter": facts.counter,
             "comment": facts.comment,
         },
-        # a dict, so the outbox revives "start" as a datetime (notifications/outbox.py)
+        # a dict, so the outbox revives "start" as a datetime (notifications/envelope.py)
         "proposal": {"start": facts.proposed_start} if facts.proposed_start else None,
     }
     draft = mail_draft(

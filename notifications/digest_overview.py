@@ -94,7 +94,7 @@ def load_csv(digest: LeadDigest) -> str:
 
 def overview_attachments(digest: LeadDigest, week_label: str) -> list[dict[str, str]]:
     """The attachments of the lead's digest as stored in its outbox payload
-    (``notifications.outbox.render_envelope`` attaches them)."""
+    (``notifications.envelope.render_envelope`` attaches them)."""
     return [
         {
             "filename": f"forloeb-{week_label}.csv",

@@ -4,7 +4,7 @@ The context is the digest model of :mod:`engine.domain.digest` turned into the J
 ``digest_consultant`` and ``digest_lead`` templates render. The same dict is stored in the
 outbox payload, packed (:mod:`engine.domain.packed`), so a queued digest renders the same
 later. It holds only strings, numbers, booleans and lists, and avoids the payload keys that
-``notifications.outbox.revive`` turns into dates (``start``, ``end``, ``deadline``, …).
+``notifications.envelope.revive`` turns into dates (``start``, ``end``, ``deadline``, …).
 
 The daemon queues the digests at the configured time (``[digest]`` in config.toml;
 :func:`engine.domain.digest.next_digest_at` gives the next run) through

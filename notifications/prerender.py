@@ -1,8 +1,8 @@
 """Render ahead: render pending outbox rows before they fall due and keep their bytes in the
 row, so at due time the worker only claims them and writes or sends the bytes
-(:func:`notifications.outbox.envelope_of`).
+(:func:`notifications.envelope.envelope_of`).
 
-Two entry points, the same rendering as at send (:func:`notifications.outbox.render_envelope`):
+Two entry points, the same rendering as at send (:func:`notifications.envelope.render_envelope`):
 
 * :func:`render_ahead`: the daemon's background pass (engine/daemon/prerender.py) over rows
   due within ``[daemon] render_ahead_seconds``, soonest first, in batches: read a batch in one
@@ -32,7 +32,7 @@ from engine.domain.model import OutboxDraft
 from engine.store.abc import OutboxStore, OutboxTx
 from engine.store.outbox_render import Rendered, ToRender
 from engine.store.tables import OutboxMessage
-from notifications.outbox import render_envelope
+from notifications.envelope import render_envelope
 from notifications.rendered import fingerprint
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The work a peer does per message, the same as fbh's daemon: render one fbh outbox payload
 (Jinja2 templates, MIME, iCalendar where the payload has an invite) with
-:func:`notifications.outbox.render_envelope` and write it to a Maildir with
+:func:`notifications.envelope.render_envelope` and write it to a Maildir with
 :class:`notifications.transports.MaildirTransport`. So the peers' lateness and fbh's include
 the same cost per message, and the difference is scheduling and bookkeeping.
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from engine.config.settings import DatabaseSection, EngineSection, MailSection, Settings
 from engine.store.tables import OutboxMessage
-from notifications.outbox import render_envelope
+from notifications.envelope import render_envelope
 from notifications.rendered import with_date
 from notifications.transports import Envelope, MaildirTransport
 

@@ -152,7 +152,7 @@ def outbox_list(
 
 
 def _subject(row: OutboxMessage) -> str:
-    from notifications.outbox import subject_of
+    from notifications.envelope import subject_of
     from notifications.render import RenderError
 
     try:

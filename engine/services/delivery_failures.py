@@ -29,7 +29,7 @@ from notifications.compose_failures import (
     NO_NOTICE_FOR,
     delivery_failed_draft,
 )
-from notifications.outbox import subject_of
+from notifications.envelope import subject_of
 from notifications.render import RenderError
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from engine.config.settings import Settings
 from engine.domain.errors import NotFoundError
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage, Person
+from notifications.envelope import invite_spec
 from notifications.invites import InviteSpec, build_feed
-from notifications.outbox import invite_spec
 
 TOKEN_BYTES = 32  # 256 bits; secrets.token_urlsafe(32) has 43 characters
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")

@@ -237,7 +237,8 @@ class ProgrammeCreation:
             NewMilestone(ident, planned, definitions[planned.workflow].milestone(planned.key))
             for ident, planned in zip(milestone_ids, plan.milestones, strict=True)
         ]
-        facts = self._new_facts(item, base, programme_id, parties, shared)
+        installation = self.ctx.uid_installation(programme_id)
+        facts = _new_facts(item, base, programme_id, parties, shared, installation)
         planned_state = ProgrammeState.PLANNED
         starts = shared.today >= plan.start
         state = PROGRAMME.fire(planned_state, "start") if starts else planned_state
@@ -293,30 +294,6 @@ class ProgrammeCreation:
     ) -> list[datetime]:
         return self.mailings.due_times(planned, definition, now)
 
-    def _new_facts(
-        self,
-        item: Item,
-        base: WorkflowDefinition,
-        programme_id: int,
-        parties: Parties,
-        shared: Shared,
-    ) -> ProgrammeFacts:
-        """What the mails of a new programme may mention (as :meth:`_load` reads it back)."""
-        return ProgrammeFacts(
-            id=programme_id,
-            workflow_title=base.title,
-            organisation=parties.organisation.name,
-            municipality=item.new.municipality.strip(),
-            consultant=Contact(parties.consultant.name, parties.consultant.email),
-            tovholder=Contact(parties.tovholder.name, parties.tovholder.email),
-            lead=shared.lead,
-            revision=0,
-            domain=shared.domain,
-            organizer=shared.organizer,
-            installation=self.ctx.uid_installation(programme_id),
-            part_titles=tuple((d.key, d.title) for d in item.workflows),
-        )
-
     def _add_first_invites(
         self,
         rows: NewRows,
@@ -353,3 +330,28 @@ class ProgrammeCreation:
             }
             for contact, _role in recipients
         ]
+
+
+def _new_facts(
+    item: Item,
+    base: WorkflowDefinition,
+    programme_id: int,
+    parties: Parties,
+    shared: Shared,
+    installation: str,
+) -> ProgrammeFacts:
+    """What the mails of a new programme may mention (as the services read it back)."""
+    return ProgrammeFacts(
+        id=programme_id,
+        workflow_title=base.title,
+        organisation=parties.organisation.name,
+        municipality=item.new.municipality.strip(),
+        consultant=Contact(parties.consultant.name, parties.consultant.email),
+        tovholder=Contact(parties.tovholder.name, parties.tovholder.email),
+        lead=shared.lead,
+        revision=0,
+        domain=shared.domain,
+        organizer=shared.organizer,
+        installation=installation,
+        part_titles=tuple((d.key, d.title) for d in item.workflows),
+    )

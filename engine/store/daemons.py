@@ -8,7 +8,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from engine.store.base import Repository
-from engine.store.outbox import DAEMON_PREFIX
+from engine.store.outbox_lease import DAEMON_PREFIX
 from engine.store.tables import Daemon
 
 __all__ = ["DAEMON_PREFIX", "Daemons"]

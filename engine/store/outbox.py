@@ -8,12 +8,12 @@ rows without colliding is the backend's claim strategy (:mod:`engine.backends`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, update
 from sqlalchemy import select as columns  # many columns: sqlmodel's select types up to four
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,11 +25,10 @@ from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.base import Repository, table_of
 from engine.store.events import Events
 from engine.store.outbox_admin import OutboxAdmin
-from engine.store.outbox_lease import OutboxLease
+from engine.store.outbox_lease import OutboxLease, _claimed_by
 from engine.store.outbox_render import DROP_RENDERED, OutboxRendering
 from engine.store.tables import OutboxMessage
 
-DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
 _DEDUPE_KEY = ("dedupe_key",)
 
 
@@ -419,75 +418,10 @@ class OutboxDelivery(Repository):
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]:
-        """Return rows stuck in ``sending`` (their worker died) to ``pending``."""
-        cutoff = now - older_than
-        stuck = list(
-            self.session.exec(
-                select(OutboxMessage).where(
-                    OutboxMessage.state == OutboxState.SENDING.value,
-                    or_(
-                        col(OutboxMessage.claimed_at).is_(None),
-                        col(OutboxMessage.claimed_at) < cutoff,
-                    ),
-                )
-            )
-        )
-        for row in stuck:
-            row.state = OutboxState.PENDING.value
-            row.next_attempt_at = now
-            row.last_error = f"reclaimed after worker {row.claimed_by} stopped"
-            self.session.add(row)
-        self.session.flush()
-        return stuck
-
-    def release_claims(self, worker: str, now: datetime) -> int:
-        """Give back every claim of ``worker`` (a daemon that stops)."""
-        statement = (
-            update(OutboxMessage)
-            .where(*_claimed_by(worker))
-            .values(state=OutboxState.PENDING.value, next_attempt_at=now)
-        )
-        return max(self.session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
-
-    def release_orphans(self, now: datetime, alive: Collection[str]) -> list[tuple[int, str]]:
-        """Return rows claimed by daemons that are not alive to ``pending``.
-
-        Only daemon claims are judged here (a daemon has a heartbeat); a CLI's claim is left
-        to the age-based :meth:`release_stuck`. Returns ``(id, former worker)`` pairs.
-        """
-        statement = select(OutboxMessage.id, OutboxMessage.claimed_by).where(
-            col(OutboxMessage.state) == OutboxState.SENDING.value,
-            col(OutboxMessage.claimed_by).startswith(DAEMON_PREFIX, autoescape=True),
-        )
-        orphans = [(i, w) for i, w in self.session.exec(statement) if i and w and w not in alive]
-        released = []
-        for ident, worker in orphans:
-            result = self.session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == ident, *_claimed_by(worker))
-                .values(
-                    state=OutboxState.PENDING.value,
-                    next_attempt_at=now,
-                    last_error=f"reclaimed: worker {worker} stopped",
-                )
-            )
-            if result.rowcount:  # type: ignore[attr-defined]
-                released.append((ident, worker))
-        return released
-
 
 class Outbox(OutboxQueue, OutboxDelivery, OutboxLease, OutboxAdmin, OutboxRendering):
     """``tx.outbox``: queueing, delivery (and claims ahead), the operator's commands, and
     rendered bytes."""
-
-
-def _claimed_by(worker: str) -> tuple[Any, Any]:
-    """The row is in ``sending`` under ``worker``'s claim."""
-    return (
-        col(OutboxMessage.state) == OutboxState.SENDING.value,
-        col(OutboxMessage.claimed_by) == worker,
-    )
 
 
 def _outbox_row(draft: OutboxDraft, now: datetime, installation: str = "") -> dict[str, Any]:

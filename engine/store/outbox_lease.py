@@ -1,18 +1,24 @@
-"""Rows claimed ahead of sending (the daemon's ``daemon.claim_ahead``): one claim leases more
-rows than one batch, and each later batch is checked as still the worker's just before it is
-sent, in the transaction that records the batch before it (notifications/outbox.py)."""
+"""Leases on claimed rows. Rows claimed ahead of sending (the daemon's ``daemon.claim_ahead``):
+one claim leases more rows than one batch, and each later batch is checked as still the
+worker's just before it is sent, in the transaction that records the batch before it
+(notifications/outbox.py). And claims taken back: from a daemon that stops, from daemons that
+are not alive, and by age."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlmodel import col
+from sqlalchemy import or_, update
+from sqlmodel import col, select
 
 from engine.backends.abc import slices
 from engine.domain.model import OutboxState
 from engine.store.base import Repository
 from engine.store.tables import OutboxMessage
+
+DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
 
 
 class OutboxLease(Repository):
@@ -48,3 +54,68 @@ class OutboxLease(Repository):
             )
             given += max(self.session.connection().execute(statement).rowcount, 0)
         return given
+
+    def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]:
+        """Return rows stuck in ``sending`` (their worker died) to ``pending``."""
+        cutoff = now - older_than
+        stuck = list(
+            self.session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.state == OutboxState.SENDING.value,
+                    or_(
+                        col(OutboxMessage.claimed_at).is_(None),
+                        col(OutboxMessage.claimed_at) < cutoff,
+                    ),
+                )
+            )
+        )
+        for row in stuck:
+            row.state = OutboxState.PENDING.value
+            row.next_attempt_at = now
+            row.last_error = f"reclaimed after worker {row.claimed_by} stopped"
+            self.session.add(row)
+        self.session.flush()
+        return stuck
+
+    def release_claims(self, worker: str, now: datetime) -> int:
+        """Give back every claim of ``worker`` (a daemon that stops)."""
+        statement = (
+            update(OutboxMessage)
+            .where(*_claimed_by(worker))
+            .values(state=OutboxState.PENDING.value, next_attempt_at=now)
+        )
+        return max(self.session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
+
+    def release_orphans(self, now: datetime, alive: Collection[str]) -> list[tuple[int, str]]:
+        """Return rows claimed by daemons that are not alive to ``pending``.
+
+        Only daemon claims are judged here (a daemon has a heartbeat); a CLI's claim is left
+        to the age-based :meth:`release_stuck`. Returns ``(id, former worker)`` pairs.
+        """
+        statement = select(OutboxMessage.id, OutboxMessage.claimed_by).where(
+            col(OutboxMessage.state) == OutboxState.SENDING.value,
+            col(OutboxMessage.claimed_by).startswith(DAEMON_PREFIX, autoescape=True),
+        )
+        orphans = [(i, w) for i, w in self.session.exec(statement) if i and w and w not in alive]
+        released = []
+        for ident, worker in orphans:
+            result = self.session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == ident, *_claimed_by(worker))
+                .values(
+                    state=OutboxState.PENDING.value,
+                    next_attempt_at=now,
+                    last_error=f"reclaimed: worker {worker} stopped",
+                )
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                released.append((ident, worker))
+        return released
+
+
+def _claimed_by(worker: str) -> tuple[Any, Any]:
+    """The row is in ``sending`` under ``worker``'s claim."""
+    return (
+        col(OutboxMessage.state) == OutboxState.SENDING.value,
+        col(OutboxMessage.claimed_by) == worker,
+    )

@@ -31,7 +31,7 @@ from engine.services.facade import Fbh
 from engine.store.store import Store
 from notifications.digest_overview import PROGRAMME_COLUMNS
 from notifications.digests import LEAD_KIND, LEAD_LIST_LIMIT, digest_draft, lead_context
-from notifications.outbox import render_envelope
+from notifications.envelope import render_envelope
 
 KB = 1024
 NOW = bench_digests.NOW

@@ -26,7 +26,7 @@ from engine.services.facade import Fbh, NewProgramme
 from engine.services.timelog import log_time
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
-from notifications.outbox import envelope_of, render_envelope
+from notifications.envelope import envelope_of, render_envelope
 from notifications.rendered import fingerprint
 
 CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

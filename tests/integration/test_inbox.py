@@ -351,7 +351,7 @@ def test_an_update_at_the_same_time_carries_the_answers_into_the_invite(
     repeats the recorded answers; the calendar every recipient gets says so."""
     import icalendar
 
-    from notifications.outbox import render_envelope
+    from notifications.envelope import render_envelope
 
     programme = create(fbh)
     uid, start, _ = workshop(fbh, programme)

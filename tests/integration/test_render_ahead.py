@@ -24,7 +24,8 @@ from engine.services.facade import Fbh, NewProgramme
 from engine.store.outbox_render import Rendered
 from engine.store.store import Store
 from engine.store.tables import OutboxMessage
-from notifications.outbox import OutboxWorker, SendReport, envelope_of, render_envelope
+from notifications.envelope import envelope_of, render_envelope
+from notifications.outbox import OutboxWorker, SendReport
 from notifications.prerender import render_ahead, render_queued
 from notifications.rendered import fingerprint
 from notifications.transports import MaildirTransport

@@ -21,7 +21,7 @@ from engine.services.timelog import (
     time_status,
 )
 from engine.store.store import Store
-from notifications.outbox import render_envelope
+from notifications.envelope import render_envelope
 
 NOW = datetime(2027, 2, 15, 9, 0, tzinfo=UTC)  # Monday of programme week 6
 AFTER_END = datetime(2027, 5, 18, 9, 0, tzinfo=UTC)  # after 2027-05-14, the end with TILPASSET

@@ -46,8 +46,9 @@ from engine.services.participants import NewParticipant
 from engine.services.timelog import log_time
 from engine.services.tovholder_mail import queue_tovholder_reminders
 from engine.store.store import OutboxMessage, Store
+from notifications.envelope import render_envelope
 from notifications.mailboxes import MaildirMailbox
-from notifications.outbox import OutboxWorker, SendReport, make_transport, render_envelope
+from notifications.outbox import OutboxWorker, SendReport, make_transport
 
 CPH = ZoneInfo("Europe/Copenhagen")
 CREATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -18,8 +18,8 @@ from engine.domain.errors import InvalidInputError
 from engine.domain.model import Contact
 from engine.domain.workdays import WorkingCalendar
 from notifications import courses as mail
+from notifications.envelope import revive
 from notifications.invites import course_uid
-from notifications.outbox import revive
 from notifications.render import render_mail
 
 CPH = ZoneInfo("Europe/Copenhagen")

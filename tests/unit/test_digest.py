@@ -31,7 +31,7 @@ from engine.domain.digest import (
 )
 from engine.domain.model import Contact
 from notifications.digests import consultant_context, digest_key, lead_context
-from notifications.outbox import revive
+from notifications.envelope import revive
 from notifications.render import environment, render_mail, timeline_isos, timeline_weeks
 
 CPH = ZoneInfo("Europe/Copenhagen")

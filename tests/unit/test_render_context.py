@@ -1,4 +1,4 @@
-"""notifications.render.Context and notifications.outbox.revive: the outbox renders stored
+"""notifications.render.Context and notifications.envelope.revive: the outbox renders stored
 payloads as Contexts, which templates read exactly as they read plain dicts, only faster."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from jinja2 import StrictUndefined, UndefinedError
 
 from engine.domain.gcpause import paused_gc
-from notifications.outbox import revive
+from notifications.envelope import revive
 from notifications.render import Context, environment
 
 

@@ -17,7 +17,7 @@ from notifications.compose_requests import (
     sla_drafts,
     sla_schedule,
 )
-from notifications.outbox import revive
+from notifications.envelope import revive
 from notifications.render import render_mail
 
 CPH = ZoneInfo("Europe/Copenhagen")
