@@ -20,6 +20,7 @@ ORDER = [
     "lateness",
     "lateness_none",
     "maildir",
+    "claim_cost",
     "delivery",
     "digests",
     "digest_stages",
