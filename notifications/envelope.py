@@ -12,7 +12,7 @@ from typing import Any
 from engine.config.settings import Settings
 from engine.domain.model import Contact
 from engine.domain.packed import payload_context
-from engine.store.tables import OutboxMessage
+from engine.store.abc import MailRow
 from notifications.invites import InviteSpec, build_calendar
 from notifications.mime import Attachment, MailSpec
 from notifications.render import Context, render_mail, render_subject
@@ -68,7 +68,7 @@ def _calendar(spec: InviteSpec) -> bytes:
     return build_calendar(spec)
 
 
-def invite_spec(row: OutboxMessage) -> InviteSpec:
+def invite_spec(row: MailRow) -> InviteSpec:
     """The calendar object of an invite row, as sent (also what the calendar feeds show)."""
     invite = revive(row.payload["invite"])
     return InviteSpec(
@@ -90,13 +90,13 @@ def invite_spec(row: OutboxMessage) -> InviteSpec:
     )
 
 
-def subject_of(row: OutboxMessage) -> str:
+def subject_of(row: MailRow) -> str:
     """The subject the row's mail has (or would have), for listings."""
     return render_subject(row.payload["template"], revive(payload_context(row.payload)))
 
 
 def render_envelope(
-    row: OutboxMessage, settings: Settings, now: datetime, context: Any = None
+    row: MailRow, settings: Settings, now: datetime, context: Any = None
 ) -> Envelope:
     """Build the wire message of an outbox row from its payload alone; ``context``, when
     given, is the payload's context as the template values it was stored from (a row
@@ -138,7 +138,7 @@ def render_envelope(
     )
 
 
-def envelope_of(row: OutboxMessage, settings: Settings, now: datetime) -> Envelope:
+def envelope_of(row: MailRow, settings: Settings, now: datetime) -> Envelope:
     """The wire message of a claimed row: its stored bytes with ``Date`` set to ``now`` while
     they are current (notifications/rendered.py), else rendered now from its payload."""
     data = row.rendered

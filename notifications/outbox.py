@@ -42,8 +42,7 @@ from engine.domain.errors import (
     UnavailableError,
 )
 from engine.domain.model import OutboxState
-from engine.store.abc import FailureHook, OutboxStore, OutboxTx
-from engine.store.tables import OutboxMessage
+from engine.store.abc import Claimed, FailureHook, OutboxStore, OutboxTx
 from notifications.auth_alarm import AuthAlarm
 from notifications.envelope import envelope_of
 from notifications.render import RenderError
@@ -86,7 +85,7 @@ def make_transport(settings: Settings) -> Transport:
 class _Outcome:
     """What becomes of one claimed row; a batch's outcomes are recorded in one transaction."""
 
-    row: OutboxMessage
+    row: Claimed
     state: OutboxState  # sent, failed, or pending (a retry later, or untried)
     error: str | None
     next_attempt_at: datetime | None = None
@@ -125,8 +124,8 @@ class OutboxWorker:
         self._unsure_claims = False
         # Claimed ahead (deliver_due's ``lease``): ``_next`` is the next batch, re-checked as
         # this worker's when the batch before it was recorded; ``_leased`` are not re-checked.
-        self._next: list[OutboxMessage] = []
-        self._leased: list[OutboxMessage] = []
+        self._next: list[Claimed] = []
+        self._leased: list[Claimed] = []
         self._leased_at = datetime.min.replace(tzinfo=UTC)
         self._batch = 0
 
@@ -159,7 +158,7 @@ class OutboxWorker:
         if not rows:
             return report
         outcomes: list[_Outcome] = []
-        envelopes: list[tuple[OutboxMessage, Envelope]] = []
+        envelopes: list[tuple[Claimed, Envelope]] = []
         for row in rows:
             try:
                 envelopes.append((row, envelope_of(row, self.settings, now)))
@@ -174,7 +173,7 @@ class OutboxWorker:
             self._record(outcomes, now, report)
         return report
 
-    def _claim(self, tx: OutboxTx, now: datetime, count: int) -> list[OutboxMessage]:
+    def _claim(self, tx: OutboxTx, now: datetime, count: int) -> list[Claimed]:
         """Claim up to ``count`` due rows: this batch, and the rest leased for the next."""
         claimed = tx.outbox.claim_due(
             now, self.worker_id, count, current=fingerprint(self.settings)
@@ -183,16 +182,16 @@ class OutboxWorker:
         self._leased_at = now
         return rows
 
-    def _take(self, tx: OutboxTx, now: datetime) -> list[OutboxMessage]:
+    def _take(self, tx: OutboxTx, now: datetime) -> list[Claimed]:
         """The next batch of the leased rows that are still this worker's claims. A lease
         older than :data:`LEASE_FOR` is given back instead: a claim is at most that old when
         its row is sent, well within the age at which claims count as stuck."""
         if self._leased and now - self._leased_at > LEASE_FOR:
-            tx.outbox.give_back([r.id for r in self._leased if r.id], self.worker_id)
+            tx.outbox.give_back([r.id for r in self._leased], self.worker_id)
             self._leased = []
         while self._leased:
             chunk, self._leased = self._leased[: self._batch], self._leased[self._batch :]
-            kept = tx.outbox.still_claimed([r.id for r in chunk if r.id], self.worker_id)
+            kept = tx.outbox.still_claimed([r.id for r in chunk], self.worker_id)
             if len(kept) < len(chunk):
                 log.warning("%d claim(s) were taken back before sending", len(chunk) - len(kept))
             rows = [row for row in chunk if row.id in kept]
@@ -208,13 +207,13 @@ class OutboxWorker:
             return 0
         try:
             with self.store.transaction() as tx:
-                return tx.outbox.give_back([r.id for r in rows if r.id], self.worker_id)
+                return tx.outbox.give_back([r.id for r in rows], self.worker_id)
         except StoreError:
             self._unsure_claims = True  # recover() gives back every claim of this worker
             raise
 
     async def _send(
-        self, envelopes: list[tuple[OutboxMessage, Envelope]], now: datetime, report: SendReport
+        self, envelopes: list[tuple[Claimed, Envelope]], now: datetime, report: SendReport
     ) -> list[_Outcome]:
         try:
             results = await self.transport.send_batch([e for _, e in envelopes])
@@ -294,7 +293,7 @@ class OutboxWorker:
             return
         auth_error, self._auth_error = self._auth_error, None
         with self.store.transaction() as tx:
-            plain = [o.row.id for o in outcomes if o.is_plain_send and o.row.id is not None]
+            plain = [o.row.id for o in outcomes if o.is_plain_send]
             sent = tx.outbox.finish_sent(plain, self.worker_id, now) if plain else set()
             kept = [
                 o.row.id in sent if o.is_plain_send else self._apply(tx, o, now) for o in outcomes
@@ -326,7 +325,6 @@ class OutboxWorker:
     def _apply(self, tx: OutboxTx, outcome: _Outcome, now: datetime) -> bool:
         """Write one outcome; False if the claim was lost meanwhile."""
         row = outcome.row
-        assert row.id is not None
         if outcome.untried:
             return tx.outbox.unclaim(row.id, self.worker_id, now, outcome.error or "")
         kept = tx.outbox.finish_claim(
@@ -338,7 +336,7 @@ class OutboxWorker:
             next_attempt_at=outcome.next_attempt_at,
         )
         if kept and outcome.state is OutboxState.FAILED:
-            row = tx.outbox.message(row.id)  # whole: a row is claimed without its payload
+            whole = tx.outbox.message(row.id)  # a claim reads only what sending needs
             tx.events.add(
                 at=now,
                 actor=self.worker_id,
@@ -351,7 +349,7 @@ class OutboxWorker:
                 data={"recipient": row.recipient, "error": outcome.error},
             )
             if self.on_failed is not None:
-                self.on_failed(tx, row, outcome.error or "", now)
+                self.on_failed(tx, whole, outcome.error or "", now)
         return kept
 
     async def drain(
@@ -399,7 +397,7 @@ def backoff(mail: MailSection, attempts: int) -> timedelta:
 
 
 def _failed(
-    row: OutboxMessage, error: TransportError, now: datetime, mail: MailSection, report: SendReport
+    row: Claimed, error: TransportError, now: datetime, mail: MailSection, report: SendReport
 ) -> _Outcome:
     """What becomes of a row its transport could not deliver: failed, or tried again later."""
     text = str(error)

@@ -7,17 +7,57 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from engine.domain.model import OutboxState
 from engine.store.outbox_render import Rendered, ToRender
 from engine.store.tables import OutboxMessage
 
 
+class MailRow(Protocol):
+    """What turns an outbox row into a message (notifications/envelope.py): an
+    :class:`~engine.store.tables.OutboxMessage` or a :class:`Claimed` row."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def rendered(self) -> bytes | None: ...
+    @property
+    def rendered_with(self) -> str | None: ...
+
+
+class Claimed(NamedTuple):
+    """A row as ``claim_due`` returns it: the columns sending needs, read by the claiming
+    UPDATE's RETURNING (a tuple, not an ORM object: building those was most of a claim's cost,
+    bench/claim_cost.py). ``payload`` is empty when the claim was told its bytes are current
+    and they were (they are all that is sent); the whole row is :meth:`OutboxRecords.message`."""
+
+    id: int
+    kind: str
+    recipient: str
+    message_id: str
+    programme_id: int | None
+    state: str
+    attempts: int
+    claimed_by: str | None
+    created_at: datetime
+    rendered: bytes | None
+    rendered_with: str | None
+    payload: dict[str, Any] = {}  # noqa: RUF012 (never written: a tuple's field)
+
+
 class OutboxRecords(Protocol):
     def claim_due(
         self, now: datetime, worker: str, limit: int, *, current: str | None = None
-    ) -> list[OutboxMessage]: ...
+    ) -> list[Claimed]: ...
 
     def message(self, message_id: int) -> OutboxMessage: ...
 

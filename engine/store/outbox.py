@@ -15,13 +15,12 @@ from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy import select as columns  # many columns: sqlmodel's select types up to four
-from sqlalchemy.orm import defer
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from engine.backends.abc import slices
 from engine.domain.identity import salted_message_id
 from engine.domain.model import OutboxDraft, OutboxState
+from engine.store.abc import Claimed
 from engine.store.base import Repository, table_of
 from engine.store.events import Events
 from engine.store.outbox_admin import OutboxAdmin
@@ -30,6 +29,7 @@ from engine.store.outbox_render import DROP_RENDERED, OutboxRendering
 from engine.store.tables import OutboxMessage
 
 _DEDUPE_KEY = ("dedupe_key",)
+_CLAIMED = Claimed._fields[:-1]  # in the order of the tuple; the payload only when needed
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,7 @@ class OutboxDelivery(Repository):
 
     def claim_due(
         self, now: datetime, worker: str, limit: int, *, current: str | None = None
-    ) -> list[OutboxMessage]:
+    ) -> list[Claimed]:
         """Atomically move up to ``limit`` due pending rows to ``sending`` for ``worker``.
 
         The conditional UPDATE is the fence: a row another worker claimed first is not
@@ -328,37 +328,43 @@ class OutboxDelivery(Repository):
         ids = list(self.session.exec(self.backend.claim_candidates(due)))
         if not ids:
             return []
-        fence = self.backend.claim_fence(col(OutboxMessage.state), OutboxState.PENDING.value)
+        table = table_of(OutboxMessage)
+        fence = self.backend.claim_fence(table.c.state, OutboxState.PENDING.value)
+        returned = [table.c[name] for name in _CLAIMED]
+        if current is None:
+            returned.append(table.c.payload)
         statement = (
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids), fence)
+            update(table)
+            .where(table.c.id.in_(ids), fence)
             .values(
                 state=OutboxState.SENDING.value,
                 claimed_at=now,
                 claimed_by=worker,
-                attempts=OutboxMessage.attempts + 1,
+                attempts=table.c.attempts + 1,
             )
-            .returning(OutboxMessage)  # the claimed rows as they are now: no second read
-            .execution_options(synchronize_session=False, populate_existing=True)
+            .returning(*returned)  # the claimed rows as they are now: no second read
         )
+        # Core, not the ORM: plain tuples, no session objects to build or synchronise.
+        rows = self.session.connection().execute(statement)
+        claimed = sorted((Claimed(*row) for row in rows), key=lambda row: row.id)
         if current is not None:
-            statement = statement.options(defer(OutboxMessage.payload))  # type: ignore[arg-type]
-        claimed = sorted(self.session.scalars(statement), key=lambda row: row.id or 0)
-        if current is not None:
-            self._load_payloads(
-                [r for r in claimed if r.rendered_with != current or not r.rendered]
-            )
+            stale = [r.id for r in claimed if r.rendered_with != current or not r.rendered]
+            if stale:
+                payloads = self._payloads(stale)
+                claimed = [
+                    r._replace(payload=payloads[r.id]) if r.id in payloads else r for r in claimed
+                ]
         return claimed
 
-    def _load_payloads(self, rows: Sequence[OutboxMessage]) -> None:
-        """Read the payloads of ``rows`` (claimed without them) into the rows."""
-        by_id = {row.id: row for row in rows}
-        for chunk in slices(list(by_id)):
+    def _payloads(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The payloads of the rows ``ids`` (claimed without them)."""
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in slices(list(ids)):
             statement = columns(col(OutboxMessage.id), col(OutboxMessage.payload)).where(
                 col(OutboxMessage.id).in_(chunk)
             )
-            for ident, payload in self.session.execute(statement):
-                set_committed_value(by_id[ident], "payload", payload)
+            found.update((ident, payload) for ident, payload in self.session.execute(statement))
+        return found
 
     def finish_claim(
         self,
