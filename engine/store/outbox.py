@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Integer, Select, Update, bindparam, func, update
 from sqlalchemy import select as columns  # many columns: sqlmodel's select types up to four
 from sqlmodel import col, select
 
-from engine.backends.abc import slices
+from engine.backends.abc import Backend, slices
 from engine.domain.identity import salted_message_id
 from engine.domain.model import OutboxDraft, OutboxState
 from engine.store.abc import Claimed
@@ -316,36 +317,13 @@ class OutboxDelivery(Repository):
         of current rendered bytes, notifications/rendered.py), a row whose bytes are current
         comes without its payload (not read, not decoded: its bytes are all that is sent).
         """
-        due = (
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.state == OutboxState.PENDING.value,
-                col(OutboxMessage.next_attempt_at) <= now,
-            )
-            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-            .limit(limit)
-        )
-        ids = list(self.session.exec(self.backend.claim_candidates(due)))
+        due, claim = _claim_statements(self.backend, with_payload=current is None)
+        connection = self.session.connection()
+        ids = list(connection.execute(due, {"due_by": now, "due_limit": limit}).scalars())
         if not ids:
             return []
-        table = table_of(OutboxMessage)
-        fence = self.backend.claim_fence(table.c.state, OutboxState.PENDING.value)
-        returned = [table.c[name] for name in _CLAIMED]
-        if current is None:
-            returned.append(table.c.payload)
-        statement = (
-            update(table)
-            .where(table.c.id.in_(ids), fence)
-            .values(
-                state=OutboxState.SENDING.value,
-                claimed_at=now,
-                claimed_by=worker,
-                attempts=table.c.attempts + 1,
-            )
-            .returning(*returned)  # the claimed rows as they are now: no second read
-        )
         # Core, not the ORM: plain tuples, no session objects to build or synchronise.
-        rows = self.session.connection().execute(statement)
+        rows = connection.execute(claim, {"ids": ids, "claim_at": now, "claimer": worker})
         claimed = sorted((Claimed(*row) for row in rows), key=lambda row: row.id)
         if current is not None:
             stale = [r.id for r in claimed if r.rendered_with != current or not r.rendered]
@@ -397,15 +375,10 @@ class OutboxDelivery(Repository):
         :meth:`finish_claim` takes one per row); returns the ids whose claim was still
         ``worker``'s. The others were lost meanwhile and are left alone."""
         kept: set[int] = set()
+        connection = self.session.connection()
         for chunk in slices(list(message_ids)):
-            statement = (
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(chunk), *_claimed_by(worker))
-                .values(state=OutboxState.SENT.value, last_error=None, sent_at=now, **DROP_RENDERED)
-                .returning(col(OutboxMessage.id))
-            )
-            # Core, not the ORM's bulk UPDATE: no session objects to synchronise.
-            kept.update(ident for (ident,) in self.session.connection().execute(statement) if ident)
+            found = connection.execute(_FINISH_SENT, {"ids": chunk, "sent": now, "claimer": worker})
+            kept.update(ident for (ident,) in found if ident)
         return kept
 
     def unclaim(self, message_id: int, worker: str, now: datetime, note: str) -> bool:
@@ -428,6 +401,65 @@ class OutboxDelivery(Repository):
 class Outbox(OutboxQueue, OutboxDelivery, OutboxLease, OutboxAdmin, OutboxRendering):
     """``tx.outbox``: queueing, delivery (and claims ahead), the operator's commands, and
     rendered bytes."""
+
+
+@lru_cache(maxsize=8)
+def _claim_statements(backend: Backend, *, with_payload: bool) -> tuple[Select[Any], Update]:
+    """The SELECT of due ids and the claiming UPDATE, built once per backend: a claim costs
+    per row, not a statement's construction and cache key (bench/claim_cost.py). Parameters:
+    ``due_by``, ``due_limit``; ``ids``, ``claim_at``, ``claimer``."""
+    table = table_of(OutboxMessage)
+    due = backend.claim_candidates(
+        columns(table.c.id)
+        .where(
+            table.c.state == OutboxState.PENDING.value,
+            table.c.next_attempt_at <= bindparam("due_by", type_=table.c.next_attempt_at.type),
+        )
+        .order_by(table.c.next_attempt_at, table.c.id)
+        .limit(bindparam("due_limit", type_=Integer()))
+    )
+    returned = [table.c[name] for name in _CLAIMED]
+    if with_payload:
+        returned.append(table.c.payload)
+    claim = (
+        update(table)
+        .where(
+            table.c.id.in_(bindparam("ids", expanding=True)),
+            backend.claim_fence(table.c.state, OutboxState.PENDING.value),
+        )
+        .values(
+            state=OutboxState.SENDING.value,
+            claimed_at=bindparam("claim_at", type_=table.c.claimed_at.type),
+            claimed_by=bindparam("claimer", type_=table.c.claimed_by.type),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(*returned)  # the claimed rows as they are now: no second read
+    )
+    return due, claim
+
+
+def _finish_sent() -> Update:
+    table = table_of(OutboxMessage)
+    return (
+        update(table)
+        .where(
+            table.c.id.in_(bindparam("ids", expanding=True)),
+            table.c.state == OutboxState.SENDING.value,
+            table.c.claimed_by == bindparam("claimer", type_=table.c.claimed_by.type),
+        )
+        .values(
+            state=OutboxState.SENT.value,
+            last_error=None,
+            sent_at=bindparam("sent", type_=table.c.sent_at.type),
+            **DROP_RENDERED,
+        )
+        .returning(table.c.id)
+    )
+
+
+# Core, not the ORM's bulk UPDATE: no session objects to synchronise. Parameters: ``ids``,
+# ``sent``, ``claimer``.
+_FINISH_SENT = _finish_sent()
 
 
 def _outbox_row(draft: OutboxDraft, now: datetime, installation: str = "") -> dict[str, Any]:
