@@ -10,12 +10,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import Select, bindparam, or_, update
+from sqlalchemy import select as columns
 from sqlmodel import col, select
 
 from engine.backends.abc import slices
 from engine.domain.model import OutboxState
-from engine.store.base import Repository
+from engine.store.base import Repository, table_of
 from engine.store.tables import OutboxMessage
 
 DAEMON_PREFIX = "daemon:"  # worker ids of daemons start with this; the CLI's with "cli:"
@@ -29,13 +30,10 @@ class OutboxLease(Repository):
         under its name). A row given back meanwhile (its worker was taken for dead) is not
         among them. A read, not a write: the lease is young (notifications/outbox.py)."""
         kept: set[int] = set()
+        connection = self.session.connection()
         for chunk in slices(list(message_ids)):
-            statement = select(col(OutboxMessage.id)).where(
-                col(OutboxMessage.id).in_(chunk),
-                col(OutboxMessage.state) == OutboxState.SENDING.value,
-                col(OutboxMessage.claimed_by) == worker,
-            )
-            kept.update(i for i in self.session.connection().execute(statement).scalars() if i)
+            found = connection.execute(_STILL_CLAIMED, {"ids": chunk, "claimer": worker})
+            kept.update(i for i in found.scalars() if i)
         return kept
 
     def give_back(self, message_ids: Sequence[int], worker: str) -> int:
@@ -111,6 +109,20 @@ class OutboxLease(Repository):
             if result.rowcount:  # type: ignore[attr-defined]
                 released.append((ident, worker))
         return released
+
+
+def _still_claimed() -> Select[Any]:
+    table = table_of(OutboxMessage)
+    return columns(table.c.id).where(
+        table.c.id.in_(bindparam("ids", expanding=True)),
+        table.c.state == OutboxState.SENDING.value,
+        table.c.claimed_by == bindparam("claimer", type_=table.c.claimed_by.type),
+    )
+
+
+# Built once: the worker asks before every batch it claimed ahead (parameters ``ids``,
+# ``claimer``).
+_STILL_CLAIMED = _still_claimed()
 
 
 def _claimed_by(worker: str) -> tuple[Any, Any]:
