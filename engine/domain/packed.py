@@ -5,11 +5,12 @@ its context stays in the payload only as the fallback when the bytes are stale (
 an edited template, a new sender). A consultant's context is some 60 KB of JSON with
 thousands of values, so storing it as nested JSON cost more than any other step of queueing
 and claiming it: encoding every value at the INSERT, and decoding every value at each claim
-(``claim_due`` returns whole rows). Packed, it is one string: the context's JSON (orjson),
-compressed with zlib and base64-encoded, about a tenth of the size, which the claim decodes
-as a single value. :func:`payload_context` reads either form, so the payload still holds
-everything needed to render the mail (docs/notifications.md). ``fbh participant forget``
-looks inside packed contexts for the person (engine/store/forget.py, :func:`unpacked`).
+(``claim_due`` reads the payload of a row whose bytes are not current). Packed, it is one
+string: the context's JSON (orjson), compressed with zlib and base64-encoded, about a tenth
+of the size, which the claim decodes as a single value. :func:`payload_context` reads either
+form, so the payload still holds everything needed to render the mail
+(docs/notifications.md). ``fbh participant forget`` looks inside packed contexts for the
+person (engine/store/forget.py, :func:`unpacked`).
 """
 
 from __future__ import annotations
