@@ -137,6 +137,30 @@ def timeline_isos(cells: Any) -> Markup:
     return Markup("".join(f"<td>{escape_output(c['iso_week'])}</td>" for c in cells))
 
 
+def milestone_rows(items: Any, overdue: bool = False) -> Markup:
+    """A digest's milestone table, as the ``milestone_table`` macro of ``_digest.html``
+    writes it (tested): a consultant's digest has some 70 milestones, and one filter call
+    saves Jinja eight lookups and escapes for each. Every value is escaped here."""
+    title_cell = '<td class="c r">' if overdue else '<td class="c">'
+    found = ['<table class="w" width="100%">\n']
+    for m in items:
+        owner = m["owner_label"]
+        found.append(
+            f'<tr><td class="c cw">{escape_output(str(m["weeks_text"]).capitalize())}<br>'
+            f'<span class="xs">{escape_output(m["iso_text"])}</span></td>{title_cell}'
+            f'{escape_output(m["title"])}<br><span class="s">{escape_output(m["kind_label"])}'
+            f'{f" ({escape_output(owner)})" if owner else ""}</span></td><td class="c cd">'
+            + (
+                f"Skulle være løst {escape_output(m['due_text'])}"
+                if overdue
+                else escape_output(m["when"])
+            )
+            + "</td></tr>\n"
+        )
+    found.append("</table>\n")
+    return Markup("".join(found))
+
+
 class RenderError(ValueError):
     """A template could not be rendered (unknown kind, missing or wrong context value)."""
 
@@ -211,6 +235,7 @@ def environment() -> Environment:
         nl2br=nl2br,
         timeline_weeks=timeline_weeks,
         timeline_isos=timeline_isos,
+        milestone_rows=milestone_rows,
     )
     return env
 

@@ -32,7 +32,13 @@ from engine.domain.digest import (
 from engine.domain.model import Contact
 from notifications.digests import consultant_context, digest_key, lead_context
 from notifications.envelope import revive
-from notifications.render import environment, render_mail, timeline_isos, timeline_weeks
+from notifications.render import (
+    environment,
+    milestone_rows,
+    render_mail,
+    timeline_isos,
+    timeline_weeks,
+)
 
 CPH = ZoneInfo("Europe/Copenhagen")
 START = date(2027, 1, 4)  # the worked example: Monday of ISO week 1
@@ -321,6 +327,39 @@ def test_the_timeline_filters_write_what_the_timeline_macro_writes() -> None:
         "</table>\n"
     )
     assert 'title="Møde &lt;&#34;A&amp;B&#34;&gt;"' in weeks and "<b>" not in weeks + isos
+
+
+def test_the_milestone_filter_writes_what_the_milestone_macro_writes() -> None:
+    """The consultant's digest writes its milestone tables with a filter; the
+    ``milestone_table`` macro writes the same for the same items, overdue or not, escaping
+    included, whatever the payload holds."""
+    hostile = '<b>"A&B"</b>'
+    items = [
+        {
+            "title": 'Møde <"A&B">',
+            "kind_label": "Møde",
+            "owner_label": "",
+            "weeks_text": "uge 3",
+            "iso_text": "ISO-uge 10",
+            "when": "mandag den 8. marts 2027 kl. 09.00–15.00",
+            "due_text": "mandag den 8. marts 2027",
+        },
+        {
+            "title": "x, y's",
+            "kind_label": hostile,
+            "owner_label": hostile,
+            "weeks_text": "UGE 4–5 <i>",
+            "iso_text": hostile,
+            "when": hostile,
+            "due_text": hostile,
+        },
+    ]
+    macro = environment().get_template("_digest.html").module.milestone_table  # type: ignore[attr-defined]
+    for overdue in (False, True):
+        written = milestone_rows(items, overdue)
+        assert written == macro(items, overdue=overdue)
+        assert "<b>" not in written and "&lt;b&gt;&#34;A&amp;B&#34;&lt;/b&gt;" in written
+    assert milestone_rows([], True) == macro([], overdue=True)
 
 
 def test_a_queued_digest_renders_the_same_from_its_stored_payload() -> None:
