@@ -161,6 +161,38 @@ def milestone_rows(items: Any, overdue: bool = False) -> Markup:
     return Markup("".join(found))
 
 
+_BAR_COLOURS = {"used": "#2f7d95", "over": "#c0392b", "band": "#cfe8d4", "empty": "#e4e7ea"}
+_STATUS_CLASSES = {"over": "r", "within": "ok"}
+
+
+def hours_rows(parts: Any) -> Markup:
+    """A digest's hours tables, as the ``hours_table`` macro of ``_digest.html`` writes them
+    (tested; every value escaped here)."""
+    found = []
+    for h in parts:
+        cls = _STATUS_CLASSES.get(h["status"], "g")
+        found.append(
+            f'<table class="w" width="100%">\n<tr><td class="n">{escape_output(h["title"])}<br>'
+            f'<span class="s"><b class="{cls}">'
+            f"{escape_output(str(h['status_label']).capitalize())}</b> "
+            f"({escape_output(h['percent_of_max'])} % af maksimum) · tempo: "
+            f"{escape_output(h['pace_label'])}</span></td>"
+            f'<td class="n" align="right" valign="top"><b class="{cls}">'
+            f"{escape_output(h['summary'])}</b></td></tr>\n"
+            '<tr><td colspan="2"><table class="w" width="100%"><tr>'
+        )
+        for s in h["segments"]:
+            colour = _BAR_COLOURS.get(s["kind"])
+            if colour is None:  # the macro's colours[kind] is undefined: an error
+                raise ValueError(f"no colour for a bar segment of kind {s['kind']!r}")
+            found.append(
+                f'<td class="bar" width="{escape_output(s["width"])}%" bgcolor="{colour}">'
+                "&nbsp;</td>"
+            )
+        found.append("</tr></table></td></tr>\n</table>\n")
+    return Markup("".join(found))
+
+
 class RenderError(ValueError):
     """A template could not be rendered (unknown kind, missing or wrong context value)."""
 
@@ -236,6 +268,7 @@ def environment() -> Environment:
         timeline_weeks=timeline_weeks,
         timeline_isos=timeline_isos,
         milestone_rows=milestone_rows,
+        hours_rows=hours_rows,
     )
     return env
 

@@ -34,6 +34,7 @@ from notifications.digests import consultant_context, digest_key, lead_context
 from notifications.envelope import revive
 from notifications.render import (
     environment,
+    hours_rows,
     milestone_rows,
     render_mail,
     timeline_isos,
@@ -360,6 +361,32 @@ def test_the_milestone_filter_writes_what_the_milestone_macro_writes() -> None:
         assert written == macro(items, overdue=overdue)
         assert "<b>" not in written and "&lt;b&gt;&#34;A&amp;B&#34;&lt;/b&gt;" in written
     assert milestone_rows([], True) == macro([], overdue=True)
+
+
+def test_the_hours_filter_writes_what_the_hours_macro_writes() -> None:
+    """The consultant's digest writes its hours tables with a filter; the ``hours_table``
+    macro (the tovholder's weekly mail) writes the same, escaping included."""
+    hostile = '<b>"A&B"</b>'
+    parts = [
+        {
+            "title": "Boligsocial indsats",
+            "status": status,
+            "status_label": label,
+            "percent_of_max": 87,
+            "pace_label": "som planlagt",
+            "summary": "14,8 af 10–20 timer",
+            "segments": [{"kind": "used", "width": 40}, {"kind": "band", "width": 20}]
+            + [{"kind": kind, "width": 10} for kind in ("over", "empty")],
+        }
+        for status, label in (("over", "over maksimum"), ("within", "INDEN"), ("under", "x"))
+    ]
+    parts.append({**parts[0], "title": hostile, "summary": hostile, "pace_label": hostile})
+    parts[-1]["status_label"] = parts[-1]["percent_of_max"] = hostile
+    macro = environment().get_template("_digest.html").module.hours_table  # type: ignore[attr-defined]
+    written = hours_rows(parts)
+    assert written == macro(parts)
+    assert "<b>" not in written and written.count("&lt;b&gt;&#34;A&amp;B&#34;&lt;/b&gt;") == 4
+    assert 'class="ok"' in written and 'class="g"' in written and 'class="r"' in written
 
 
 def test_a_queued_digest_renders_the_same_from_its_stored_payload() -> None:
