@@ -114,6 +114,7 @@ def escape_output(value: Any) -> str:
 
 
 _PHASE_CELLS = {"current": '<td class="tc" bgcolor="#1f4e5f"', "past": '<td class="tp"'}
+_FUTURE_CELL = '<td class="tf"'
 
 
 def timeline_weeks(cells: Any) -> Markup:
@@ -123,18 +124,34 @@ def timeline_weeks(cells: Any) -> Markup:
     escaped here, as the macro escapes it."""
     found = []
     for c in cells:
-        label, marks = c["label"], c["marks"]
-        found.append(_PHASE_CELLS.get(c["phase"], '<td class="tf"'))
-        if label:
-            found.append(f' title="{escape_output(label)}"')
-        found.append(f">{escape_output(c['week'])}<br>")
-        found.append(f"{escape_output(marks) if marks else '&nbsp;'}</td>")
+        key = (c["phase"], c["label"], c["week"], c["marks"])
+        try:
+            found.append(_week_cell(*key))
+        except TypeError:  # a value that cannot be a cache key (only a forged payload)
+            found.append(_week_cell.__wrapped__(*key))
     return Markup("".join(found))
+
+
+# The week digests show the same few hundred distinct cells again and again (most weeks
+# have no marks): each is written once. typed: 1 and True are different cells.
+@lru_cache(maxsize=8192, typed=True)
+def _week_cell(phase: Any, label: Any, week: Any, marks: Any) -> str:
+    title = f' title="{escape_output(label)}"' if label else ""
+    text = escape_output(marks) if marks else "&nbsp;"
+    return f"{_PHASE_CELLS.get(phase, _FUTURE_CELL)}{title}>{escape_output(week)}<br>{text}</td>"
 
 
 def timeline_isos(cells: Any) -> Markup:
     """The cells of a digest timeline's ISO week row (see :func:`timeline_weeks`)."""
-    return Markup("".join(f"<td>{escape_output(c['iso_week'])}</td>" for c in cells))
+    found = []
+    for c in cells:
+        week = c["iso_week"]
+        cell = _ISO_CELLS.get(week) if type(week) is int else None
+        found.append(f"<td>{escape_output(week)}</td>" if cell is None else cell)
+    return Markup("".join(found))
+
+
+_ISO_CELLS = {week: f"<td>{week}</td>" for week in range(1, 54)}
 
 
 def milestone_rows(items: Any, overdue: bool = False) -> Markup:
