@@ -210,6 +210,29 @@ def hours_rows(parts: Any) -> Markup:
     return Markup("".join(found))
 
 
+def text_lines(items: Any, form: str) -> str:
+    """A consultant digest's plain-text list of a programme's milestones (``form``:
+    upcoming, overdue, meetings) or hours, one line per item (two per part of hours), as
+    the loops of ``digest_consultant.txt`` wrote them (tested): a digest has some 70."""
+    found = []
+    for m in items:
+        if form == "upcoming":
+            found.append(
+                f"  - {str(m['weeks_text']).capitalize()} ({m['iso_text']}): {m['title']} "
+                f"({str(m['kind_label']).lower()}) – {m['when']}\n"
+            )
+        elif form == "overdue":
+            found.append(f"  - {m['title']} – skulle være løst {m['due_text']}\n")
+        elif form == "meetings":
+            found.append(f"  - {m['title']} – {m['when']}\n")
+        else:
+            found.append(
+                f"  {m['title']}: {m['summary']} – {m['status_label']}, tempo {m['pace_label']}\n"
+                f"  {m['text_bar']} {m['percent_of_max']} % af maksimum\n"
+            )
+    return "".join(found)
+
+
 class RenderError(ValueError):
     """A template could not be rendered (unknown kind, missing or wrong context value)."""
 
@@ -234,7 +257,9 @@ def render_mail(kind: str, context: Mapping[str, Any]) -> RenderedMail:
         subject = env.get_template(f"{kind}.subject.txt").render(context)
         text = env.get_template(f"{kind}.txt").render(context)
         html = env.get_template(f"{kind}.html").render(context)
-    except (TemplateError, ValueError, TypeError, AttributeError) as exc:
+    # LookupError: a key missing from a payload, as the digest filters read it (in a template
+    # it is an undefined value, a TemplateError)
+    except (TemplateError, ValueError, TypeError, AttributeError, LookupError) as exc:
         raise RenderError(f"cannot render {kind!r} mail: {exc}") from exc
     return RenderedMail(subject=_one_line(subject), text=_tidy_text(text), html=html)
 
@@ -286,6 +311,7 @@ def environment() -> Environment:
         timeline_isos=timeline_isos,
         milestone_rows=milestone_rows,
         hours_rows=hours_rows,
+        text_lines=text_lines,
     )
     return env
 

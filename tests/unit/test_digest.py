@@ -37,6 +37,7 @@ from notifications.render import (
     hours_rows,
     milestone_rows,
     render_mail,
+    text_lines,
     timeline_isos,
     timeline_weeks,
 )
@@ -387,6 +388,44 @@ def test_the_hours_filter_writes_what_the_hours_macro_writes() -> None:
     assert written == macro(parts)
     assert "<b>" not in written and written.count("&lt;b&gt;&#34;A&amp;B&#34;&lt;/b&gt;") == 4
     assert 'class="ok"' in written and 'class="g"' in written and 'class="r"' in written
+
+
+_TEXT_LOOPS = {
+    "upcoming": "{% for m in items %}\n  - {{ m.weeks_text | capitalize }} ({{ m.iso_text }}): "
+    "{{ m.title }} ({{ m.kind_label | lower }}) – {{ m.when }}\n{% endfor %}\n",
+    "overdue": "{% for m in items %}\n  - {{ m.title }} – skulle være løst {{ m.due_text }}\n"
+    "{% endfor %}\n",
+    "meetings": "{% for m in items %}\n  - {{ m.title }} – {{ m.when }}\n{% endfor %}\n",
+    "hours": "{% for h in items %}\n  {{ h.title }}: {{ h.summary }} – {{ h.status_label }}, "
+    "tempo {{ h.pace_label }}\n  {{ h.text_bar }} {{ h.percent_of_max }} % af maksimum\n"
+    "{% endfor %}\n",
+}
+
+
+def test_the_text_filter_writes_what_the_text_loops_wrote() -> None:
+    """The consultant's plain-text digest writes its milestone and hours lines with a filter:
+    the same text as the loops it replaced (in the same Jinja environment), for any values."""
+    odd = '<b>"A&B"</b> ÆØÅ'
+    item = {
+        "title": odd,
+        "kind_label": "MØDE",
+        "weeks_text": "uge 3–4",
+        "iso_text": "ISO-uge 10",
+        "when": odd,
+        "due_text": "mandag den 8. marts 2027",
+        "summary": "14,8 af 10–20 timer",
+        "status_label": odd,
+        "pace_label": "som planlagt",
+        "text_bar": "[####------]",
+        "percent_of_max": 74,
+    }
+    items = [item, {**item, "title": "Næste", "weeks_text": "UGE 5", "percent_of_max": 0}]
+    env = environment()
+    for form, loop in _TEXT_LOOPS.items():
+        written = text_lines(items, form)
+        assert written == env.from_string(loop).render(items=items)
+        assert text_lines([], form) == ""
+    assert "(møde)" in text_lines(items, "upcoming") and odd in text_lines(items, "hours")
 
 
 def test_a_queued_digest_renders_the_same_from_its_stored_payload() -> None:
