@@ -255,9 +255,13 @@ def invite_drafts(
         "organizer": _person(programme.organizer),
         "attendees": attendees,
     }
-    # The parts every recipient's mail shares are built once.
+    # The parts every recipient's mail shares are built once, and each draft is built here
+    # rather than by _draft (its payload keys in the same order): creating 10,000 programmes
+    # composes about 90,000 of them.
     programme_context = programme.as_context() | {"workflow_title": part}
     consultant, tovholder = _person(programme.consultant), _person(programme.tovholder)
+    domain, milestone_id, programme_id = programme.domain, meeting.milestone_id, programme.id
+    prefix, suffix = f"invite:{milestone_id}:", f":{meeting.sequence}:{method}"
     drafts = []
     for contact, role in recipients:
         context = {
@@ -271,17 +275,25 @@ def invite_drafts(
         }
         if uninvited:
             context["uninvited"] = True
-        key = f"invite:{meeting.milestone_id}:{contact.email}:{meeting.sequence}:{method}"
+        email = contact.email
+        key = f"{prefix}{email}{suffix}"
+        payload = {
+            "template": "invite",
+            "to": {"name": contact.name, "email": email},
+            "context": context,
+            "invite": invite,
+            "reply_to": consultant,  # read, never changed: one dict for every draft
+        }
         drafts.append(
-            _draft(
-                programme,
-                key=key,
+            OutboxDraft(
+                dedupe_key=key,
                 kind="invite",
-                recipient=contact,
+                recipient=email,
                 due_at=now,
-                context=context,
-                milestone_id=meeting.milestone_id,
-                invite=invite,
+                payload=payload,
+                message_id=message_id_for(key, domain),
+                programme_id=programme_id,
+                milestone_id=milestone_id,
             )
         )
     return drafts

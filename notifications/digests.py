@@ -277,18 +277,12 @@ def _cell_context(cell: WeekCell) -> dict[str, Any]:
 
 def _milestone_context(m: DigestMilestone, start: date, tz: ZoneInfo) -> dict[str, Any]:
     if m.is_meeting and m.start is not None and m.end is not None:
-        week = relative_week(start, m.first_day(tz))
-        weeks_text = f"uge {week}"
-        iso_text = f"ISO-uge {iso_week(m.first_day(tz))[1]}"
-        when = da_timespan(m.start.astimezone(tz), m.end.astimezone(tz))
+        first_day, iso_text, when = _meeting_texts(m.start, m.end, tz)
+        weeks_text = f"uge {relative_week(start, first_day)}"
     else:
         first, last = m.weeks
         weeks_text = f"uge {first}" if first == last else f"uge {first}–{last}"
-        iso_first, iso_last = iso_week(m.window_start)[1], iso_week(m.window_end)[1]
-        iso_text = (
-            f"ISO-uge {iso_first}" if iso_first == iso_last else f"ISO-uge {iso_first}–{iso_last}"
-        )
-        when = da_period(m.window_start, m.window_end)
+        iso_text, when = _window_texts(m.window_start, m.window_end)
     return {
         "title": m.title,
         "is_meeting": m.is_meeting,
@@ -297,8 +291,31 @@ def _milestone_context(m: DigestMilestone, start: date, tz: ZoneInfo) -> dict[st
         "weeks_text": weeks_text,
         "iso_text": iso_text,
         "when": when,
-        "due_text": f"{da_weekday(m.window_end)} den {da_date(m.window_end)}",
+        "due_text": _due_text(m.window_end),
     }
+
+
+# A week's digests show the same few hundred dates and meeting times again and again: their
+# Danish texts are made once each.
+@lru_cache(maxsize=4096)
+def _meeting_texts(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, str, str]:
+    first_day = start.astimezone(tz).date()
+    when = da_timespan(start.astimezone(tz), end.astimezone(tz))
+    return first_day, f"ISO-uge {iso_week(first_day)[1]}", when
+
+
+@lru_cache(maxsize=4096)
+def _window_texts(window_start: date, window_end: date) -> tuple[str, str]:
+    iso_first, iso_last = iso_week(window_start)[1], iso_week(window_end)[1]
+    iso_text = (
+        f"ISO-uge {iso_first}" if iso_first == iso_last else f"ISO-uge {iso_first}–{iso_last}"
+    )
+    return iso_text, da_period(window_start, window_end)
+
+
+@lru_cache(maxsize=4096)
+def _due_text(day: date) -> str:
+    return f"{da_weekday(day)} den {da_date(day)}"
 
 
 def _hours_context(h: PartStatus) -> dict[str, Any]:

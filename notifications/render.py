@@ -114,6 +114,7 @@ def escape_output(value: Any) -> str:
 
 
 _PHASE_CELLS = {"current": '<td class="tc" bgcolor="#1f4e5f"', "past": '<td class="tp"'}
+_FUTURE_CELL = '<td class="tf"'
 
 
 def timeline_weeks(cells: Any) -> Markup:
@@ -123,18 +124,113 @@ def timeline_weeks(cells: Any) -> Markup:
     escaped here, as the macro escapes it."""
     found = []
     for c in cells:
-        label, marks = c["label"], c["marks"]
-        found.append(_PHASE_CELLS.get(c["phase"], '<td class="tf"'))
-        if label:
-            found.append(f' title="{escape_output(label)}"')
-        found.append(f">{escape_output(c['week'])}<br>")
-        found.append(f"{escape_output(marks) if marks else '&nbsp;'}</td>")
+        key = (c["phase"], c["label"], c["week"], c["marks"])
+        try:
+            found.append(_week_cell(*key))
+        except TypeError:  # a value that cannot be a cache key (only a forged payload)
+            found.append(_week_cell.__wrapped__(*key))
     return Markup("".join(found))
+
+
+# The week digests show the same few hundred distinct cells again and again (most weeks
+# have no marks): each is written once. typed: 1 and True are different cells.
+@lru_cache(maxsize=8192, typed=True)
+def _week_cell(phase: Any, label: Any, week: Any, marks: Any) -> str:
+    title = f' title="{escape_output(label)}"' if label else ""
+    text = escape_output(marks) if marks else "&nbsp;"
+    return f"{_PHASE_CELLS.get(phase, _FUTURE_CELL)}{title}>{escape_output(week)}<br>{text}</td>"
 
 
 def timeline_isos(cells: Any) -> Markup:
     """The cells of a digest timeline's ISO week row (see :func:`timeline_weeks`)."""
-    return Markup("".join(f"<td>{escape_output(c['iso_week'])}</td>" for c in cells))
+    found = []
+    for c in cells:
+        week = c["iso_week"]
+        cell = _ISO_CELLS.get(week) if type(week) is int else None
+        found.append(f"<td>{escape_output(week)}</td>" if cell is None else cell)
+    return Markup("".join(found))
+
+
+_ISO_CELLS = {week: f"<td>{week}</td>" for week in range(1, 54)}
+
+
+def milestone_rows(items: Any, overdue: bool = False) -> Markup:
+    """A digest's milestone table, as the ``milestone_table`` macro of ``_digest.html``
+    writes it (tested): a consultant's digest has some 70 milestones, and one filter call
+    saves Jinja eight lookups and escapes for each. Every value is escaped here."""
+    title_cell = '<td class="c r">' if overdue else '<td class="c">'
+    found = ['<table class="w" width="100%">\n']
+    for m in items:
+        owner = m["owner_label"]
+        found.append(
+            f'<tr><td class="c cw">{escape_output(str(m["weeks_text"]).capitalize())}<br>'
+            f'<span class="xs">{escape_output(m["iso_text"])}</span></td>{title_cell}'
+            f'{escape_output(m["title"])}<br><span class="s">{escape_output(m["kind_label"])}'
+            f'{f" ({escape_output(owner)})" if owner else ""}</span></td><td class="c cd">'
+            + (
+                f"Skulle være løst {escape_output(m['due_text'])}"
+                if overdue
+                else escape_output(m["when"])
+            )
+            + "</td></tr>\n"
+        )
+    found.append("</table>\n")
+    return Markup("".join(found))
+
+
+_BAR_COLOURS = {"used": "#2f7d95", "over": "#c0392b", "band": "#cfe8d4", "empty": "#e4e7ea"}
+_STATUS_CLASSES = {"over": "r", "within": "ok"}
+
+
+def hours_rows(parts: Any) -> Markup:
+    """A digest's hours tables, as the ``hours_table`` macro of ``_digest.html`` writes them
+    (tested; every value escaped here)."""
+    found = []
+    for h in parts:
+        cls = _STATUS_CLASSES.get(h["status"], "g")
+        found.append(
+            f'<table class="w" width="100%">\n<tr><td class="n">{escape_output(h["title"])}<br>'
+            f'<span class="s"><b class="{cls}">'
+            f"{escape_output(str(h['status_label']).capitalize())}</b> "
+            f"({escape_output(h['percent_of_max'])} % af maksimum) · tempo: "
+            f"{escape_output(h['pace_label'])}</span></td>"
+            f'<td class="n" align="right" valign="top"><b class="{cls}">'
+            f"{escape_output(h['summary'])}</b></td></tr>\n"
+            '<tr><td colspan="2"><table class="w" width="100%"><tr>'
+        )
+        for s in h["segments"]:
+            colour = _BAR_COLOURS.get(s["kind"])
+            if colour is None:  # the macro's colours[kind] is undefined: an error
+                raise ValueError(f"no colour for a bar segment of kind {s['kind']!r}")
+            found.append(
+                f'<td class="bar" width="{escape_output(s["width"])}%" bgcolor="{colour}">'
+                "&nbsp;</td>"
+            )
+        found.append("</tr></table></td></tr>\n</table>\n")
+    return Markup("".join(found))
+
+
+def text_lines(items: Any, form: str) -> str:
+    """A consultant digest's plain-text list of a programme's milestones (``form``:
+    upcoming, overdue, meetings) or hours, one line per item (two per part of hours), as
+    the loops of ``digest_consultant.txt`` wrote them (tested): a digest has some 70."""
+    found = []
+    for m in items:
+        if form == "upcoming":
+            found.append(
+                f"  - {str(m['weeks_text']).capitalize()} ({m['iso_text']}): {m['title']} "
+                f"({str(m['kind_label']).lower()}) – {m['when']}\n"
+            )
+        elif form == "overdue":
+            found.append(f"  - {m['title']} – skulle være løst {m['due_text']}\n")
+        elif form == "meetings":
+            found.append(f"  - {m['title']} – {m['when']}\n")
+        else:
+            found.append(
+                f"  {m['title']}: {m['summary']} – {m['status_label']}, tempo {m['pace_label']}\n"
+                f"  {m['text_bar']} {m['percent_of_max']} % af maksimum\n"
+            )
+    return "".join(found)
 
 
 class RenderError(ValueError):
@@ -161,7 +257,9 @@ def render_mail(kind: str, context: Mapping[str, Any]) -> RenderedMail:
         subject = env.get_template(f"{kind}.subject.txt").render(context)
         text = env.get_template(f"{kind}.txt").render(context)
         html = env.get_template(f"{kind}.html").render(context)
-    except (TemplateError, ValueError, TypeError, AttributeError) as exc:
+    # LookupError: a key missing from a payload, as the digest filters read it (in a template
+    # it is an undefined value, a TemplateError)
+    except (TemplateError, ValueError, TypeError, AttributeError, LookupError) as exc:
         raise RenderError(f"cannot render {kind!r} mail: {exc}") from exc
     return RenderedMail(subject=_one_line(subject), text=_tidy_text(text), html=html)
 
@@ -211,6 +309,9 @@ def environment() -> Environment:
         nl2br=nl2br,
         timeline_weeks=timeline_weeks,
         timeline_isos=timeline_isos,
+        milestone_rows=milestone_rows,
+        hours_rows=hours_rows,
+        text_lines=text_lines,
     )
     return env
 

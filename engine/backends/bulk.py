@@ -10,8 +10,10 @@ those an ORM flush writes), memoising the datetime and date conversions, which r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -22,6 +24,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 Encoder = Callable[[Any], Any]
+ColumnEncoder = Callable[[Sequence[Any]], Iterable[Any]]  # a column's values → stored values
 _DUMPS = orjson.dumps
 _OPTIONS = orjson.OPT_NON_STR_KEYS  # as json.dumps: a key 7 is stored as "7"
 
@@ -39,7 +42,7 @@ class BulkInsert:
     sql: str
     names: tuple[str, ...]
     positional: bool
-    encoders: tuple[Encoder | None, ...]
+    encoders: tuple[ColumnEncoder | None, ...]
 
     @classmethod
     def compile(
@@ -70,23 +73,51 @@ class BulkInsert:
         columns: list[Any] = list(zip(*picked, strict=True))
         for index, encode in enumerate(self.encoders):
             if encode is not None:
-                columns[index] = map(encode, columns[index])
+                columns[index] = encode(columns[index])
         if self.positional:
             return list(zip(*columns, strict=True))
         return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def _encoder(column_type: TypeEngine[Any], dialect: Dialect) -> Encoder | None:
+def _encoder(column_type: TypeEngine[Any], dialect: Dialect) -> ColumnEncoder | None:
     if isinstance(column_type, JSON):
         # Bound as text: SQLite stores JSON as text, and PostgreSQL casts it (``::JSON``).
         # None becomes JSON null, as the JSON type does (``none_as_null=False``).
-        return _json_text
+        return partial(map, _json_text)
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return None
     if isinstance(column_type, Date) or _is_utc_datetime(column_type):
-        return _memoised(process)
-    return process
+        return _by_value(process)
+    return partial(map, process)
+
+
+def _by_value(process: Encoder) -> ColumnEncoder:
+    """A column of dates or instants, converted once per distinct value: the few new values
+    of a batch are converted, then every value is looked up in C (``map`` of a dict's
+    ``__getitem__``). A batch with a value whose ``fold`` matters (the doubled or skipped
+    hour of a zone, see :func:`_memoised`) is converted value by value instead."""
+    known: dict[Any, Any] = {}  # only values whose fold does not change what is stored
+    one_by_one = _memoised(process)
+
+    def encode(values: Sequence[Any]) -> Iterable[Any]:
+        for value in set(values).difference(known):
+            if _fold_matters(value):
+                return map(one_by_one, values)
+            known[value] = process(value)
+        return map(known.__getitem__, values)
+
+    return encode
+
+
+def _fold_matters(value: Any) -> bool:
+    """Whether ``value`` has a twin that compares and hashes equal yet is another instant:
+    an aware datetime in a zone's doubled or skipped hour (or any with ``fold=1``)."""
+    if not isinstance(value, datetime):
+        return False  # None, or a date
+    if value.fold or value.tzinfo is None:
+        return bool(value.fold)
+    return value.utcoffset() != value.replace(fold=1).utcoffset()
 
 
 def _is_utc_datetime(column_type: TypeEngine[Any]) -> bool:

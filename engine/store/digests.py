@@ -300,13 +300,15 @@ class _Text:
 
 
 # The same few hundred dates recur across tens of thousands of milestone rows (a task's
-# window opens on a Monday and closes on a Friday of the programme's weeks): each is parsed
-# once. Dates are immutable, so sharing them is safe.
+# window opens on a Monday and closes on a Friday of the programme's weeks), and so do the
+# meetings' times: each is parsed once. Dates and datetimes are immutable, so sharing them
+# is safe.
 @lru_cache(maxsize=8192)
 def _day(value: str) -> date:
     return date.fromisoformat(value)
 
 
+@lru_cache(maxsize=8192)
 def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 

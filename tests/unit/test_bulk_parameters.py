@@ -29,13 +29,23 @@ TABLE = Table(
 DIALECT = sqlite.dialect()
 
 # instants around the night clocks go back (2026-10-25, 02:00–03:00 twice in Copenhagen)
-instants = st.builds(
-    lambda minutes, fold: (
-        datetime(2026, 10, 25, 1, 0, tzinfo=CPH) + timedelta(minutes=minutes)
-    ).replace(fold=fold),
-    st.integers(0, 180),
-    st.integers(0, 1),
-) | st.datetimes(timezones=st.just(UTC))
+instants = (
+    st.builds(
+        lambda minutes, fold: (
+            datetime(2026, 10, 25, 1, 0, tzinfo=CPH) + timedelta(minutes=minutes)
+        ).replace(fold=fold),
+        st.integers(0, 180),
+        st.integers(0, 1),
+    )
+    | st.builds(  # and the night they go forward (2026-03-29, 02:00–03:00 never happens)
+        lambda minutes, fold: datetime(2026, 3, 29, 1, minutes % 60, tzinfo=CPH).replace(
+            hour=1 + minutes // 60, fold=fold
+        ),
+        st.integers(0, 179),
+        st.integers(0, 1),
+    )
+    | st.datetimes(timezones=st.just(UTC))
+)
 rows = st.lists(
     st.fixed_dictionaries(
         {
@@ -69,6 +79,17 @@ def test_the_parameters_are_each_columns_own_conversion(batch: list[dict[str, An
     bulk = BulkInsert.compile(insert(TABLE), TABLE, list(batch[0]), DIALECT)
     assert bulk.positional
     assert bulk.parameters(batch) == [reference(row, bulk.names) for row in batch]
+
+
+@given(rows, st.integers(0, 30))
+def test_batches_after_the_first_are_converted_alike(
+    batch: list[dict[str, Any]], split: int
+) -> None:
+    """The distinct dates and instants are remembered from batch to batch (one BulkInsert
+    per call of insert_many, several slices)."""
+    bulk = BulkInsert.compile(insert(TABLE), TABLE, list(batch[0]), DIALECT)
+    parameters = bulk.parameters(batch[:split]) + bulk.parameters(batch[split:])
+    assert parameters == [reference(row, bulk.names) for row in batch]
 
 
 def test_the_two_half_past_twos_of_an_october_night_stay_an_hour_apart() -> None:

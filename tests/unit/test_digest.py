@@ -32,7 +32,15 @@ from engine.domain.digest import (
 from engine.domain.model import Contact
 from notifications.digests import consultant_context, digest_key, lead_context
 from notifications.envelope import revive
-from notifications.render import environment, render_mail, timeline_isos, timeline_weeks
+from notifications.render import (
+    environment,
+    hours_rows,
+    milestone_rows,
+    render_mail,
+    text_lines,
+    timeline_isos,
+    timeline_weeks,
+)
 
 CPH = ZoneInfo("Europe/Copenhagen")
 START = date(2027, 1, 4)  # the worked example: Monday of ISO week 1
@@ -321,6 +329,103 @@ def test_the_timeline_filters_write_what_the_timeline_macro_writes() -> None:
         "</table>\n"
     )
     assert 'title="Møde &lt;&#34;A&amp;B&#34;&gt;"' in weeks and "<b>" not in weeks + isos
+
+
+def test_the_milestone_filter_writes_what_the_milestone_macro_writes() -> None:
+    """The consultant's digest writes its milestone tables with a filter; the
+    ``milestone_table`` macro writes the same for the same items, overdue or not, escaping
+    included, whatever the payload holds."""
+    hostile = '<b>"A&B"</b>'
+    items = [
+        {
+            "title": 'Møde <"A&B">',
+            "kind_label": "Møde",
+            "owner_label": "",
+            "weeks_text": "uge 3",
+            "iso_text": "ISO-uge 10",
+            "when": "mandag den 8. marts 2027 kl. 09.00–15.00",
+            "due_text": "mandag den 8. marts 2027",
+        },
+        {
+            "title": "x, y's",
+            "kind_label": hostile,
+            "owner_label": hostile,
+            "weeks_text": "UGE 4–5 <i>",
+            "iso_text": hostile,
+            "when": hostile,
+            "due_text": hostile,
+        },
+    ]
+    macro = environment().get_template("_digest.html").module.milestone_table  # type: ignore[attr-defined]
+    for overdue in (False, True):
+        written = milestone_rows(items, overdue)
+        assert written == macro(items, overdue=overdue)
+        assert "<b>" not in written and "&lt;b&gt;&#34;A&amp;B&#34;&lt;/b&gt;" in written
+    assert milestone_rows([], True) == macro([], overdue=True)
+
+
+def test_the_hours_filter_writes_what_the_hours_macro_writes() -> None:
+    """The consultant's digest writes its hours tables with a filter; the ``hours_table``
+    macro (the tovholder's weekly mail) writes the same, escaping included."""
+    hostile = '<b>"A&B"</b>'
+    parts = [
+        {
+            "title": "Boligsocial indsats",
+            "status": status,
+            "status_label": label,
+            "percent_of_max": 87,
+            "pace_label": "som planlagt",
+            "summary": "14,8 af 10–20 timer",
+            "segments": [{"kind": "used", "width": 40}, {"kind": "band", "width": 20}]
+            + [{"kind": kind, "width": 10} for kind in ("over", "empty")],
+        }
+        for status, label in (("over", "over maksimum"), ("within", "INDEN"), ("under", "x"))
+    ]
+    parts.append({**parts[0], "title": hostile, "summary": hostile, "pace_label": hostile})
+    parts[-1]["status_label"] = parts[-1]["percent_of_max"] = hostile
+    macro = environment().get_template("_digest.html").module.hours_table  # type: ignore[attr-defined]
+    written = hours_rows(parts)
+    assert written == macro(parts)
+    assert "<b>" not in written and written.count("&lt;b&gt;&#34;A&amp;B&#34;&lt;/b&gt;") == 4
+    assert 'class="ok"' in written and 'class="g"' in written and 'class="r"' in written
+
+
+_TEXT_LOOPS = {
+    "upcoming": "{% for m in items %}\n  - {{ m.weeks_text | capitalize }} ({{ m.iso_text }}): "
+    "{{ m.title }} ({{ m.kind_label | lower }}) – {{ m.when }}\n{% endfor %}\n",
+    "overdue": "{% for m in items %}\n  - {{ m.title }} – skulle være løst {{ m.due_text }}\n"
+    "{% endfor %}\n",
+    "meetings": "{% for m in items %}\n  - {{ m.title }} – {{ m.when }}\n{% endfor %}\n",
+    "hours": "{% for h in items %}\n  {{ h.title }}: {{ h.summary }} – {{ h.status_label }}, "
+    "tempo {{ h.pace_label }}\n  {{ h.text_bar }} {{ h.percent_of_max }} % af maksimum\n"
+    "{% endfor %}\n",
+}
+
+
+def test_the_text_filter_writes_what_the_text_loops_wrote() -> None:
+    """The consultant's plain-text digest writes its milestone and hours lines with a filter:
+    the same text as the loops it replaced (in the same Jinja environment), for any values."""
+    odd = '<b>"A&B"</b> ÆØÅ'
+    item = {
+        "title": odd,
+        "kind_label": "MØDE",
+        "weeks_text": "uge 3–4",
+        "iso_text": "ISO-uge 10",
+        "when": odd,
+        "due_text": "mandag den 8. marts 2027",
+        "summary": "14,8 af 10–20 timer",
+        "status_label": odd,
+        "pace_label": "som planlagt",
+        "text_bar": "[####------]",
+        "percent_of_max": 74,
+    }
+    items = [item, {**item, "title": "Næste", "weeks_text": "UGE 5", "percent_of_max": 0}]
+    env = environment()
+    for form, loop in _TEXT_LOOPS.items():
+        written = text_lines(items, form)
+        assert written == env.from_string(loop).render(items=items)
+        assert text_lines([], form) == ""
+    assert "(møde)" in text_lines(items, "upcoming") and odd in text_lines(items, "hours")
 
 
 def test_a_queued_digest_renders_the_same_from_its_stored_payload() -> None:
