@@ -178,7 +178,9 @@ def scenario(fault: str, messages: int) -> dict[str, float]:
             timeout = settings.daemon.heartbeat_timeout_seconds
             fbh = Fbh.open(settings, actor="bench")
             try:
-                expected = set(seed(fbh, messages, datetime.now(UTC)).values())
+                now = datetime.now(UTC)
+                parked = now + timedelta(days=1)  # not due until make_due() below
+                expected = set(seed(fbh, messages, now, parked).values())
                 first = Daemon(config, home, "a")
                 daemons.append(first)
                 wait_for(lambda: " ready: " in first.text(), 60, "the first daemon ready")
