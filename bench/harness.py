@@ -119,13 +119,38 @@ def discard(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+BASELINE = "baseline_"  # prefix of the figures measured at --baseline REV
+
+
+def _baseline_metrics(metrics: Mapping[str, Metric], revision: str) -> dict[str, Metric]:
+    """fbh's own figures again, measured at ``revision``: shown as its peers ("vs fbh")."""
+    return {
+        f"{BASELINE}{key}": Metric(f"{metric.label}, fbh at {revision}", metric.unit, peer_of=key)
+        for key, metric in metrics.items()
+        if metric.peer_of is None
+    }
+
+
+def _checkout(revision: str, folder: Path) -> Path:
+    """The files of ``revision`` (``git archive``) in a new folder under ``folder``."""
+    tree = folder / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(BENCH.parent), "archive", revision], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
 def _load() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
-def run_child(module: str, options: Options) -> dict[str, float]:
+def run_child(module: str, options: Options, tree: Path | None = None) -> dict[str, float]:
+    """One fresh-process run of ``module``; in ``tree`` (a checkout of another revision, whose
+    packages then shadow the installed ones) instead of this checkout if given."""
     command = [sys.executable, "-m", module, "--once", "--options", json.dumps(dict(options))]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=BENCH.parent)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tree or BENCH.parent)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         raise SystemExit(f"{module} failed (exit {done.returncode})")
@@ -149,22 +174,36 @@ def main(
     parser.add_argument("--runs", type=int, default=5, help="fresh-process runs (default 5)")
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure fbh at git revision REV, run by run beside this checkout",
+    )
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args()
     if args.once:
         print(json.dumps(measure_once(json.loads(args.options))))
         return
-    options = {k: v for k, v in vars(args).items() if k not in {"runs", "once", "options"}}
+    skipped = {"runs", "once", "options", "baseline"}
+    options = {k: v for k, v in vars(args).items() if k not in skipped}
+    if args.baseline:
+        metrics = {**metrics, **_baseline_metrics(metrics, args.baseline)}
+    kept = metrics
     runs: list[dict[str, float]] = []
     load_before = _load()
     started = time.perf_counter()
     aside = Path(tempfile.mkdtemp(prefix="fbh-bench-discarded-"))
     os.environ[DISCARDED] = str(aside)  # the children's discard() moves their folders there
+    tree = _checkout(args.baseline, aside) if args.baseline else None
     try:
         for run in range(1, args.runs + 1):
             figures = run_child(module, options)
+            if tree is not None:
+                base = run_child(module, options, tree)
+                figures |= {f"{BASELINE}{key}": value for key, value in base.items()}
             runs.append(figures)
+            kept = {k: m for k, m in kept.items() if k in figures or not k.startswith(BASELINE)}
             shown = ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
             print(f"run {run}/{args.runs}: {shown}", flush=True)
     finally:
@@ -175,7 +214,7 @@ def main(
         "description": description,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "options": options,
+        "options": options | ({"baseline": args.baseline} if args.baseline else {}),
         "runs": args.runs,
         "seconds": round(time.perf_counter() - started, 1),
         # the machine's load averages (1, 5, 15 minutes, as uptime shows them) around the runs:
@@ -183,12 +222,12 @@ def main(
         "load": {"before": load_before, "after": _load()},
         "metrics": {
             key: {**asdict(metric), **summarise([run[key] for run in runs])}
-            for key, metric in metrics.items()
+            for key, metric in kept.items()
         },
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    for key, metric in metrics.items():
+    for key, metric in kept.items():  # a figure the baseline's code does not report is left out
         figure = result["metrics"][key]
         verdict = {True: "meets", False: "MISSES", None: ""}[metric.meets(figure["median"])]
         target = "" if metric.target is None else f" (target {metric.target:g} {metric.unit})"
