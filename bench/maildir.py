@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -35,7 +34,7 @@ from engine.config.settings import DatabaseSection, EngineSection, MailSection, 
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
 from engine.services.facade import Fbh, NewProgramme
-from engine.store.store import Store
+from engine.store.store import OutboxMessage, Store
 from notifications.envelope import render_envelope
 from notifications.transports import Envelope, MaildirTransport
 
@@ -54,34 +53,44 @@ METRICS = {
 }
 
 
-def envelopes(home: Path, count: int) -> list[Envelope]:
-    settings = Settings(
+def settings_for(home: Path, database: Path) -> Settings:
+    """A SQLite installation in ``home`` whose mail goes nowhere the benchmark reads."""
+    return Settings(
         base_dir=home,
         engine=EngineSection(workflows=str(REPO / "workflows")),
-        database=DatabaseSection(url=f"sqlite:///{home / 'fbh.sqlite3'}"),
+        database=DatabaseSection(url=f"sqlite:///{database}"),
         mail=MailSection(maildir=str(home / "unused"), lead="Programleder <lead@bl.dk>"),
     )
+
+
+def queue_programmes(store: Store, settings: Settings, count: int) -> list[OutboxMessage]:
+    """Real programmes (``Fbh.create_programme``) until the outbox holds ``count`` rows."""
+    fbh = Fbh(settings, store, load_registry(settings.workflows_dir), actor="bench")
+    number = 0
+    while True:
+        with store.transaction() as tx:
+            rows = tx.outbox.find()
+        if len(rows) >= count:
+            return rows
+        number += 1
+        fbh.create_programme(
+            NewProgramme(
+                workflow="socialt-beredskab",
+                organisation=f"Boligselskab {number}",
+                municipality="Helsingør",
+                consultant=Contact("Anne Konsulent", f"anne{number}@bl.dk"),
+                tovholder=Contact("Søren Tovholder", f"soren{number}@example.dk"),
+                start=date(2027, 1, 4) + timedelta(weeks=number % 20),
+            ),
+            NOW,
+        )
+
+
+def envelopes(home: Path, count: int) -> list[Envelope]:
+    settings = settings_for(home, home / "fbh.sqlite3")
     store = Store.open(settings.database_url)
     try:
-        fbh = Fbh(settings, store, load_registry(settings.workflows_dir), actor="bench")
-        number = 0
-        while True:
-            with store.transaction() as tx:
-                rows = tx.outbox.find()
-            if len(rows) >= count:
-                break
-            number += 1
-            fbh.create_programme(
-                NewProgramme(
-                    workflow="socialt-beredskab",
-                    organisation=f"Boligselskab {number}",
-                    municipality="Helsingør",
-                    consultant=Contact("Anne Konsulent", f"anne{number}@bl.dk"),
-                    tovholder=Contact("Søren Tovholder", f"soren{number}@example.dk"),
-                    start=date(2027, 1, 4) + timedelta(weeks=number % 20),
-                ),
-                NOW,
-            )
+        rows = queue_programmes(store, settings, count)
         return [render_envelope(row, settings, NOW) for row in rows[:count]]
     finally:
         store.dispose()
@@ -144,4 +153,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
