@@ -103,7 +103,9 @@ def translate_command(command: Any) -> None:
         command.options_metavar = _("[OPTIONS]")
     if getattr(command, "subcommand_metavar", None) == "COMMAND [ARGS]...":
         command.subcommand_metavar = _("COMMAND [ARGS]...")
-    help_option = command.get_help_option
+    # the command's own method, kept once: translating a command again (a process that runs
+    # main() many times over one cached command) must not wrap the wrapper
+    help_option = command.__dict__.setdefault("_fbh_get_help_option", command.get_help_option)
 
     def translated_help_option(ctx: Any) -> Any:
         option = help_option(ctx)

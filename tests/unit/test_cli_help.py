@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import typer
 
+from engine.cli import i18n
+from engine.cli.i18n import HELP_LINE, translate_command
 from engine.cli.main import COMMANDS, build_command
 
 RAW_TYPE = re.compile(r"<(str|int|float|bool|Path|list\[[^\]]*\]|datetime)>")
@@ -37,3 +40,14 @@ def test_the_root_help_lists_every_command_with_its_line() -> None:
     for name, (_, _, line) in COMMANDS.items():
         assert re.search(rf"^  {name}\s+{re.escape(line)}$", text, re.M), name
     assert "--version" in text and "--install-completion" in text
+
+
+def test_translating_a_command_again_does_not_nest() -> None:
+    """A process that runs main() many times over one built command (the in-process CLI
+    tests cache it) translates it each time: its help option must stay one call deep, or
+    after about a thousand runs every error becomes a RecursionError."""
+    root = build_command()
+    for _round in range(3 * sys.getrecursionlimit()):
+        translate_command(root)
+    option = root.get_help_option(typer.Context(root, info_name="fbh"))
+    assert option is not None and option.help == i18n._(HELP_LINE)
