@@ -133,6 +133,8 @@ class SqliteBackend(Backend):
     def lock(self, session: Session, statement: Select[Any]) -> None:
         """Nothing to take: writers are serial (``BEGIN IMMEDIATE``)."""
 
+    claim_returns_rows = False  # see Backend: read back by a SELECT in the same transaction
+
     def claim_candidates(self, statement: S) -> S:
         return statement
 

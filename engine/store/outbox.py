@@ -317,13 +317,18 @@ class OutboxDelivery(Repository):
         of current rendered bytes, notifications/rendered.py), a row whose bytes are current
         comes without its payload (not read, not decoded: its bytes are all that is sent).
         """
-        due, claim = _claim_statements(self.backend, with_payload=current is None)
+        due, claim, read_back = _claim_statements(self.backend, with_payload=current is None)
         connection = self.session.connection()
         ids = list(connection.execute(due, {"due_by": now, "due_limit": limit}).scalars())
         if not ids:
             return []
         # Core, not the ORM: plain tuples, no session objects to build or synchronise.
-        rows = connection.execute(claim, {"ids": ids, "claim_at": now, "claimer": worker})
+        parameters = {"ids": ids, "claim_at": now, "claimer": worker}
+        rows = connection.execute(claim, parameters)
+        if read_back is not None:
+            # The transaction holds the write lock (SQLite): the ids now in ``sending`` under
+            # this worker's name are the ones this UPDATE claimed.
+            rows = connection.execute(read_back, parameters)
         claimed = sorted((Claimed(*row) for row in rows), key=lambda row: row.id)
         if current is not None:
             stale = [r.id for r in claimed if r.rendered_with != current or not r.rendered]
@@ -404,10 +409,14 @@ class Outbox(OutboxQueue, OutboxDelivery, OutboxLease, OutboxAdmin, OutboxRender
 
 
 @lru_cache(maxsize=8)
-def _claim_statements(backend: Backend, *, with_payload: bool) -> tuple[Select[Any], Update]:
-    """The SELECT of due ids and the claiming UPDATE, built once per backend: a claim costs
-    per row, not a statement's construction and cache key (bench/claim_cost.py). Parameters:
-    ``due_by``, ``due_limit``; ``ids``, ``claim_at``, ``claimer``."""
+def _claim_statements(
+    backend: Backend, *, with_payload: bool
+) -> tuple[Select[Any], Update, Select[Any] | None]:
+    """The SELECT of due ids, the claiming UPDATE, and (where the UPDATE does not return the
+    claimed rows, :attr:`Backend.claim_returns_rows`) the SELECT that reads them back; built
+    once per backend: a claim costs per row, not a statement's construction and cache key
+    (bench/claim_cost.py). Parameters: ``due_by``, ``due_limit``; ``ids``, ``claim_at``,
+    ``claimer``."""
     table = table_of(OutboxMessage)
     due = backend.claim_candidates(
         columns(table.c.id)
@@ -433,9 +442,15 @@ def _claim_statements(backend: Backend, *, with_payload: bool) -> tuple[Select[A
             claimed_by=bindparam("claimer", type_=table.c.claimed_by.type),
             attempts=table.c.attempts + 1,
         )
-        .returning(*returned)  # the claimed rows as they are now: no second read
     )
-    return due, claim
+    if backend.claim_returns_rows:
+        return due, claim.returning(*returned), None  # the claimed rows as they are now
+    read_back = columns(*returned).where(
+        table.c.id.in_(bindparam("ids", expanding=True)),
+        table.c.state == OutboxState.SENDING.value,
+        table.c.claimed_by == bindparam("claimer", type_=table.c.claimed_by.type),
+    )
+    return due, claim, read_back
 
 
 def _finish_sent() -> Update:
