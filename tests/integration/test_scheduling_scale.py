@@ -69,6 +69,29 @@ def test_the_outbox_indexes_its_pending_rows_by_next_attempt(store: Store) -> No
     assert "ix_outbox_next" not in indexes
 
 
+def test_migration_0012_swaps_the_due_indexes_both_ways(store: Store) -> None:
+    from alembic import command
+
+    from engine.store.database import alembic_config
+
+    def indexes() -> dict[str, list[str | None]]:
+        found = inspect(store.engine).get_indexes("outbox")
+        return {index["name"]: index["column_names"] for index in found if index["name"]}
+
+    def to(revision: str, step: Any) -> None:
+        config = alembic_config()
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, revision)
+
+    to("0011", command.downgrade)
+    assert indexes().get("ix_outbox_next") == ["state", "next_attempt_at"]
+    assert "ix_outbox_pending_next" not in indexes()
+    to("head", command.upgrade)
+    assert indexes().get("ix_outbox_pending_next") == ["next_attempt_at", "id"]
+    assert "ix_outbox_next" not in indexes() and "ix_outbox_due" not in indexes()
+
+
 def test_sqlite_claims_and_times_the_outbox_through_the_index(store: Store) -> None:
     if store.dialect != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
@@ -150,9 +173,7 @@ def test_sqlite_reaches_the_partial_index_from_the_store_s_own_queries(store: St
         for statement, parameters in selects:
             plan = " ".join(
                 str(row[3])
-                for row in connection.exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN {statement}", parameters
-                )
+                for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             )
             assert "ix_outbox_pending_next" in plan, (statement, plan)
 

@@ -33,10 +33,21 @@ def upgrade() -> None:
     # Not batch mode: on SQLite that copies the table; indexes need no copy.
     op.drop_index('ix_outbox_due', table_name='outbox')
     op.drop_index('ix_outbox_next', table_name='outbox')
-    where = {'sqlite_where': sa.text(PENDING), 'postgresql_where': sa.text(PENDING)}
-    op.create_index('ix_outbox_pending_due', 'outbox', ['due_at'], unique=False, **where)
     op.create_index(
-        'ix_outbox_pending_next', 'outbox', ['next_attempt_at', 'id'], unique=False, **where
+        'ix_outbox_pending_due',
+        'outbox',
+        ['due_at'],
+        unique=False,
+        sqlite_where=sa.text(PENDING),
+        postgresql_where=sa.text(PENDING),
+    )
+    op.create_index(
+        'ix_outbox_pending_next',
+        'outbox',
+        ['next_attempt_at', 'id'],
+        unique=False,
+        sqlite_where=sa.text(PENDING),
+        postgresql_where=sa.text(PENDING),
     )
 
 
