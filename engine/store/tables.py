@@ -133,7 +133,7 @@ class OutboxMessage(_Table, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        # Partial: only pending rows are in them (migration 0012), so claiming a row takes it
+        # Partial: only pending rows are in them (migration 0013), so claiming a row takes it
         # out of each once and recording it touches neither; a state change used to move the
         # row within both. A query reaches them only with the literal predicate
         # (:func:`outbox_pending`), not with a bound parameter.

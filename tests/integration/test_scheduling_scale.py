@@ -69,7 +69,7 @@ def test_the_outbox_indexes_its_pending_rows_by_next_attempt(store: Store) -> No
     assert "ix_outbox_next" not in indexes
 
 
-def test_migration_0012_swaps_the_due_indexes_both_ways(store: Store) -> None:
+def test_migration_0013_swaps_the_due_indexes_both_ways(store: Store) -> None:
     from alembic import command
 
     from engine.store.database import alembic_config
@@ -84,7 +84,7 @@ def test_migration_0012_swaps_the_due_indexes_both_ways(store: Store) -> None:
             config.attributes["connection"] = connection
             step(config, revision)
 
-    to("0011", command.downgrade)
+    to("0012", command.downgrade)
     assert indexes().get("ix_outbox_next") == ["state", "next_attempt_at"]
     assert "ix_outbox_pending_next" not in indexes()
     to("head", command.upgrade)
