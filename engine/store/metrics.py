@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from engine.domain.model import OutboxState
 from engine.store.store import Tx
-from engine.store.tables import Event, OutboxMessage, outbox_pending
+from engine.store.tables import Event, OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def lateness(tx: Tx, bounds: Sequence[float]) -> list[Lateness]:
 
 def backlog(tx: Tx, now: datetime) -> Backlog:
     statement = columns(func.count(), func.min(OutboxMessage.due_at)).where(
-        outbox_pending(),
+        col(OutboxMessage.state) == OutboxState.PENDING.value,
         col(OutboxMessage.due_at) <= now,
     )
     due, oldest = tx.session.execute(statement).one()

@@ -27,7 +27,7 @@ from engine.store.events import Events
 from engine.store.outbox_admin import OutboxAdmin
 from engine.store.outbox_lease import OutboxLease, _claimed_by
 from engine.store.outbox_render import DROP_RENDERED, OutboxRendering
-from engine.store.tables import OutboxMessage, outbox_pending
+from engine.store.tables import OutboxMessage
 
 _DEDUPE_KEY = ("dedupe_key",)
 _CLAIMED = Claimed._fields[:-1]  # in the order of the tuple; the payload only when needed
@@ -202,14 +202,16 @@ class OutboxQueue(Repository):
         return {state: count for state, count in self.session.exec(statement)}
 
     def next_due(self) -> datetime | None:
-        statement = select(func.min(OutboxMessage.next_attempt_at)).where(outbox_pending())
+        statement = select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.state == OutboxState.PENDING.value
+        )
         return self.session.exec(statement).first()
 
     def next_pending(self) -> OutboxMessage | None:
         """The pending row that falls due first."""
         statement = (
             select(OutboxMessage)
-            .where(outbox_pending())
+            .where(col(OutboxMessage.state) == OutboxState.PENDING.value)
             .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(1)
         )
@@ -240,7 +242,7 @@ class OutboxQueue(Repository):
             col(OutboxMessage.milestone_id),
             *(payload[path].as_string() for path in paths),
         ).where(
-            outbox_pending(),
+            col(OutboxMessage.state) == OutboxState.PENDING.value,
             col(OutboxMessage.next_attempt_at) <= now,
             col(OutboxMessage.due_at) < now,
         )
@@ -253,7 +255,7 @@ class OutboxQueue(Repository):
             programme_id,
             milestone_id,
             *values,
-        ) in self.session.execute(statement):
+        ) in self.session.execute(statement.order_by(col(OutboxMessage.id))):
             part: dict[str, Any] = {}
             for path, value in zip(paths, values, strict=True):
                 if value is None:
@@ -263,9 +265,7 @@ class OutboxQueue(Repository):
                     node = node.setdefault(key, {})
                 node[path[-1]] = value
             rows.append(LateRow(ident, kind, recipient, due_at, programme_id, milestone_id, part))
-        # Sorted here: an ORDER BY id in SQL makes SQLite walk the table in id order instead
-        # of the pending rows in the partial index (tests/integration/test_scheduling_scale.py).
-        return sorted(rows, key=lambda row: row.id)
+        return rows
 
     def mark_missed(
         self, row: OutboxMessage | LateRow, now: datetime, *, actor: str, reason: str
@@ -421,7 +421,7 @@ def _claim_statements(
     due = backend.claim_candidates(
         columns(table.c.id)
         .where(
-            outbox_pending(),
+            table.c.state == OutboxState.PENDING.value,
             table.c.next_attempt_at <= bindparam("due_by", type_=table.c.next_attempt_at.type),
         )
         .order_by(table.c.next_attempt_at, table.c.id)
@@ -447,7 +447,7 @@ def _claim_statements(
         return due, claim.returning(*returned), None  # the claimed rows as they are now
     read_back = columns(*returned).where(
         table.c.id.in_(bindparam("ids", expanding=True)),
-        table.c.state == OutboxState.SENDING.value,
+        backend.claim_fence(table.c.state, OutboxState.SENDING.value),  # by primary key
         table.c.claimed_by == bindparam("claimer", type_=table.c.claimed_by.type),
     )
     return due, claim, read_back

@@ -28,7 +28,7 @@ from sqlmodel import col
 from engine.backends.abc import slices
 from engine.domain.model import OutboxState
 from engine.store.base import Repository
-from engine.store.tables import OutboxMessage, outbox_pending
+from engine.store.tables import OutboxMessage
 
 # What a row whose message is not pending any more keeps of its rendered bytes: nothing.
 DROP_RENDERED: dict[str, Any] = {"rendered": None, "rendered_with": None}
@@ -76,7 +76,7 @@ class OutboxRendering(Repository):
             col(OutboxMessage.created_at),
             payload,
         ).where(
-            outbox_pending(),
+            col(OutboxMessage.state) == OutboxState.PENDING.value,
             or_(
                 col(OutboxMessage.rendered_with).is_(None),
                 col(OutboxMessage.rendered_with) != fingerprint,

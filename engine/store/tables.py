@@ -6,18 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    ColumnElement,
-    Index,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-    literal_column,
-    text,
-)
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
@@ -30,10 +19,6 @@ class _Table(SQLModel):
     cheaper import, on `fbh serve`'s path to ready (docs/benchmarks.md, "Start-up")."""
 
     model_config = SQLModelConfig(defer_build=True)
-
-
-# The predicate of the outbox's partial indexes, as SQL text (OutboxState.PENDING).
-OUTBOX_PENDING = "state = 'pending'"
 
 
 def _utc(nullable: bool = False, index: bool = False) -> Any:
@@ -133,24 +118,9 @@ class OutboxMessage(_Table, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        # Partial: only pending rows are in them (migration 0013), so claiming a row takes it
-        # out of each once and recording it touches neither; a state change used to move the
-        # row within both. A query reaches them only with the literal predicate
-        # (:func:`outbox_pending`), not with a bound parameter.
-        Index(
-            "ix_outbox_pending_due",
-            "due_at",
-            sqlite_where=text(OUTBOX_PENDING),
-            postgresql_where=text(OUTBOX_PENDING),
-        ),
-        # The daemon's due column: claim_due, next_due, late_pending, to_render.
-        Index(
-            "ix_outbox_pending_next",
-            "next_attempt_at",
-            "id",
-            sqlite_where=text(OUTBOX_PENDING),
-            postgresql_where=text(OUTBOX_PENDING),
-        ),
+        Index("ix_outbox_due", "state", "due_at"),
+        # The daemon's due column: claim_due, next_due, late_pending (migration 0003).
+        Index("ix_outbox_next", "state", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -420,11 +390,3 @@ class Participant(_Table, table=True):
     kind: str = Field(max_length=64)  # a kind key of the definition's [workflow.participants]
     role: str = Field(max_length=20)  # employee | leader
     created_at: datetime = _utc()
-
-
-def outbox_pending() -> ColumnElement[bool]:
-    """``outbox.state = 'pending'`` with the value written into the SQL: the predicate of the
-    outbox's partial indexes, which a query must state so to use them (SQLite does not
-    match a bound parameter against it, and PostgreSQL only in a plan for that value)."""
-    state: ColumnElement[str] = OutboxMessage.__table__.c.state  # type: ignore[attr-defined]
-    return state == literal_column("'pending'")
