@@ -259,6 +259,9 @@ def _programme_week_text(p: ProgrammeDigest, today: date) -> str:
     return f"Uge {p.week} af {p.total_weeks}"
 
 
+# Equal cells recur across the programmes of a run (engine/domain/digest.py makes each once):
+# each one's dict is made once and shared (contexts are only read: packed and rendered).
+@lru_cache(maxsize=8192)
 def _cell_context(cell: WeekCell) -> dict[str, Any]:
     meetings, tasks = cell.meetings, cell.tasks
     if meetings or tasks:  # most weeks have neither: no marks, no label

@@ -48,7 +48,7 @@ from engine.services.facade import Fbh
 from engine.services.timelog import END_CHECK_LOOKBACK, ENDED_STATES, budget_parts
 from engine.store import digests as digest_store
 from engine.store.digests import MilestoneRow, ProgrammeRow
-from engine.store.store import Event, Milestone, OutboxMessage, Programme, Request, Tx
+from engine.store.store import Event, OutboxMessage, Programme, Request, Tx
 from notifications.digests import (
     CONSULTANT_KIND,
     LEAD_KIND,
@@ -97,7 +97,7 @@ def build_digests(
         contacts = digest_store.contacts(
             tx, {i for p in (*live, *ended) for i in (p.consultant_id, p.tovholder_id)}
         )
-        built = _programme_digests(fbh, tx, [*live, *ended], now, contacts)
+        built = _programme_digests(fbh, tx, live, now, contacts, ended)
         requests = tx.requests.find(states=[_OPEN_REQUEST])
         missed = _missed(tx, now)
         owned = digest_store.consultant_programme_ids(tx) if emails else {}
@@ -200,18 +200,29 @@ def programme_digest(fbh: Fbh, tx: Tx, programme: Programme, now: datetime) -> P
 
 
 def _programme_digests(
-    fbh: Fbh, tx: Tx, rows: Sequence[ProgrammeRow], now: datetime, people: dict[int, Contact]
+    fbh: Fbh,
+    tx: Tx,
+    rows: Sequence[ProgrammeRow],
+    now: datetime,
+    people: dict[int, Contact],
+    ended: Sequence[ProgrammeRow] = (),
 ) -> dict[int, ProgrammeDigest]:
-    """The digest of each programme, from a few queries for all of them."""
+    """The digest of each programme, from a few queries for all of them. The ``ended``
+    programmes are only in the lead's budget alerts, which show their names and hours: they
+    are built without reading their milestones (no marks on the timeline, no lists)."""
     ids = [p.id for p in rows]
     milestones = digest_store.milestones(tx, ids)
-    hours = digest_store.hours_by_part(tx, ids)
-    organisations = digest_store.organisation_names(tx, {p.organisation_id for p in rows})
+    hours = digest_store.hours_by_part(tx, [*ids, *(p.id for p in ended)])
+    organisations = digest_store.organisation_names(
+        tx, {p.organisation_id for p in (*rows, *ended)}
+    )
     build = _ProgrammeBuilder(fbh, now)
     built = {
         p.id: build(p, milestones.get(p.id, []), hours.get(p.id, []), people, organisations)
         for p in rows
     }
+    for p in ended:
+        built[p.id] = build(p, [], hours.get(p.id, []), people, organisations)
     return with_inbound(tx, built, people, now)
 
 
@@ -225,6 +236,7 @@ class _ProgrammeBuilder:
         self.hours_per_workday = fbh.settings.engine.hours_per_workday
         self._definitions: dict[int, dict[str, WorkflowDefinition]] = {}
         self._snapshots: list[dict[str, str]] = []  # keeps the ids above valid
+        self._owners: dict[int, dict[tuple[str, str], str]] = {}
         self._parts: dict[tuple[int, str, tuple[str, ...], date], list[BudgetPart]] = {}
 
     def definitions(self, snapshot: dict[str, str]) -> dict[str, WorkflowDefinition]:
@@ -233,6 +245,17 @@ class _ProgrammeBuilder:
             found = {key: definition_from_snapshot(key, text) for key, text in snapshot.items()}
             self._definitions[id(snapshot)] = found
             self._snapshots.append(snapshot)
+        return found
+
+    def owners(self, snapshot: dict[str, str]) -> dict[tuple[str, str], str]:
+        """(workflow, milestone key) → the role that does it ("" for none)."""
+        found = self._owners.get(id(snapshot))
+        if found is None:
+            found = self._owners[id(snapshot)] = {
+                (key, m.key): str(m.owner) if m.owner else ""
+                for key, definition in self.definitions(snapshot).items()
+                for m in definition.milestones
+            }
         return found
 
     def budget(self, programme: ProgrammeRow) -> list[BudgetPart]:
@@ -263,8 +286,20 @@ class _ProgrammeBuilder:
     ) -> ProgrammeDigest:
         definitions = self.definitions(programme.snapshot)
         base = definitions[programme.workflow]
+        owners = self.owners(programme.snapshot)
         milestones = [
-            _milestone(row, definitions[row.workflow].milestone(row.key).owner) for row in rows
+            DigestMilestone(
+                row.title,
+                row.kind,
+                row.state,
+                (row.week_first, row.week_last),
+                row.window_start,
+                row.window_end,
+                row.start_at,
+                row.end_at,
+                owners[row.workflow, row.key],
+            )
+            for row in rows
         ]
         used: dict[str, float] = {}
         for part, hours in entries:  # in the order engine.services.timelog.used_by_part sums them
@@ -293,20 +328,6 @@ class _ProgrammeBuilder:
                 for p in self.budget(programme)
             ),
         )
-
-
-def _milestone(row: Milestone | MilestoneRow, owner: object) -> DigestMilestone:
-    return DigestMilestone(
-        title=row.title,
-        kind=row.kind,
-        state=row.state,
-        weeks=(row.week_first, row.week_last),
-        window_start=row.window_start,
-        window_end=row.window_end,
-        start=row.start_at,
-        end=row.end_at,
-        owner=str(owner) if owner else "",
-    )
 
 
 def _requests_by_consultant(
