@@ -289,17 +289,9 @@ class _ProgrammeBuilder:
         owners = self.owners(programme.snapshot)
         milestones = [
             DigestMilestone(
-                row.title,
-                row.kind,
-                row.state,
-                (row.week_first, row.week_last),
-                row.window_start,
-                row.window_end,
-                row.start_at,
-                row.end_at,
-                owners[row.workflow, row.key],
+                title, kind, state, (first, last), opens, closes, start, end, owners[workflow, key]
             )
-            for row in rows
+            for _, workflow, key, title, kind, state, first, last, opens, closes, start, end in rows
         ]
         used: dict[str, float] = {}
         for part, hours in entries:  # in the order engine.services.timelog.used_by_part sums them

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -152,23 +152,26 @@ def milestones(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[Milestone
             .where(col(Milestone.programme_id).in_(chunk))
             .order_by(col(Milestone.programme_id), col(Milestone.position), col(Milestone.id))
         )
-        day, moment = text.date, text.moment
+        day, moment = text.converters()
+        make = MilestoneRow
         # on the connection: the ORM would wrap each of the many rows again (loading.py)
-        for row in tx.session.connection().execute(statement).fetchall():
-            found[row[0]].append(
-                MilestoneRow(  # positional: the fields in the order selected
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    row[6],
-                    row[7],
-                    day(row[8]),
-                    day(row[9]),
-                    moment(row[10]),
-                    moment(row[11]),
+        for pid, workflow, key, title, kind, state, first, last, opens, closes, start, end in (
+            tx.session.connection().execute(statement).fetchall()
+        ):
+            found[pid].append(
+                make(  # positional: the fields in the order selected
+                    pid,
+                    workflow,
+                    key,
+                    title,
+                    kind,
+                    state,
+                    first,
+                    last,
+                    day(opens),
+                    day(closes),
+                    None if start is None else moment(start),
+                    None if end is None else moment(end),
                 )
             )
     return found
@@ -290,6 +293,13 @@ class _Text:
         found: date = _day(value) if self.raw else value
         return found
 
+    def converters(self) -> tuple[Callable[[Any], date], Callable[[Any], datetime]]:
+        """(date, moment) as functions of a value that is not None: for many rows, without a
+        method call each."""
+        if self.raw:
+            return _day, _utc
+        return _same, _in_utc
+
     def moment(self, value: Any) -> datetime | None:
         if value is None:
             return None
@@ -311,6 +321,14 @@ def _day(value: str) -> date:
 @lru_cache(maxsize=8192)
 def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
 
 
 def _chunks(ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
