@@ -71,9 +71,8 @@ class DigestMilestone(NamedTuple):
         return self.start.astimezone(tz).date() if self.start else self.window_start
 
 
-@dataclass(frozen=True)
-class WeekCell:
-    """One week of a programme's timeline."""
+class WeekCell(NamedTuple):
+    """One week of a programme's timeline (a named tuple, as DigestMilestone)."""
 
     week: int  # programme week
     iso_week: int
@@ -232,7 +231,7 @@ def timeline_cells(
 
 
 # A week's run makes some 160k cells, but only a few hundred distinct ones (most weeks have
-# no marks): equal cells are one object, made once (WeekCell is frozen).
+# no marks): equal cells are one object, made once.
 _week_cell = lru_cache(maxsize=8192)(WeekCell)
 
 
