@@ -41,7 +41,6 @@ __all__ = [
     "da_weekday",
     "environment",
     "iso_week",
-    "programme_section",
     "render_mail",
     "render_subject",
     "timeline_isos",
@@ -234,59 +233,6 @@ def text_lines(items: Any, form: str) -> str:
     return "".join(found)
 
 
-def programme_section(p: Any) -> Markup:
-    """One programme's section of a consultant's HTML digest, from its heading to its hours,
-    as the loop body of ``digest_consultant.html`` wrote it (tested against it, every branch
-    and hostile values included): a digest has a section for each of some 20 programmes, and
-    writing one here saves Jinja some 30 lookups and escapes for each. Every value is
-    escaped, as the template escapes it."""
-    tovholder = p["tovholder"]
-    email = escape_output(tovholder["email"])
-    extensions = "".join(f" + {escape_output(e)}" for e in p["extensions"])
-    timeline = p["timeline"]
-    found = [
-        f"<h2>{escape_output(p['organisation'])} · {escape_output(p['municipality'])}</h2>\n\n"
-        '<table class="w" width="100%">\n'
-        f'<tr><td class="hd"><strong>{escape_output(p["title"])}</strong>{extensions}<br>'
-        f'<span class="g">{escape_output(p["period_text"])} · {escape_output(p["state_label"])}'
-        f" · tovholder {escape_output(tovholder['name'])} "
-        f'(<a href="mailto:{email}">{email}</a>)</span></td><td class="wk" width="150">'
-        f"<strong>{escape_output(p['week_text'])}</strong><br>"
-        f'<span class="s">ISO-uge {escape_output(p["iso_week"])}</span></td></tr>\n</table>\n'
-        '<table class="tl" width="100%" cellpadding="0" cellspacing="0">\n'
-        f'<tr><td class="tl">Uge</td>{timeline_weeks(timeline)}</tr>\n'
-        f'<tr class="ti"><td>ISO</td>{timeline_isos(timeline)}</tr>\n</table>\n'
-        '<p class="lg">● møde &nbsp; ■ opgave &nbsp; <b style="color:#1f4e5f">▌</b> denne uge'
-        '</p>\n\n<p class="sh">Denne og de næste to uger</p>\n\n',
-        milestone_rows(p["upcoming"])
-        if p["upcoming"]
-        else '<p class="n">Ingen milepæle i de næste tre uger.</p>\n',
-    ]
-    if p["overdue"]:
-        found.append(
-            f'<p class="sh">Overskredne opgaver</p>\n\n{milestone_rows(p["overdue"], True)}\n'
-        )
-    if p["meetings"]:
-        found.append(f'<p class="sh">Senere møder</p>\n\n{milestone_rows(p["meetings"])}\n')
-    if p["answers"]:
-        found.append('<p class="sh">Svar på invitationer</p>\n\n')
-        for a in p["answers"]:
-            text = f"{a['meeting']}: {a['name']} – {a['answer']}"
-            found.append(f'<p class="n">{escape_output(text)}</p>\n')
-    if p["bouncing"]:
-        found.append(
-            '<p class="sh">Adresser, der ikke kan modtage e-mail</p>\n\n'
-            f'<p class="n">{escape_output(", ".join(str(b) for b in p["bouncing"]))}</p>\n\n'
-        )
-    found.append('<p class="sh">Tovholderens tidsforbrug</p>\n\n')
-    found.append(
-        hours_rows(p["hours"])
-        if p["hours"]
-        else '<p class="n">Forløbet har intet tidsbudget.</p>\n'
-    )
-    return Markup("".join(found))
-
-
 class RenderError(ValueError):
     """A template could not be rendered (unknown kind, missing or wrong context value)."""
 
@@ -336,6 +282,7 @@ def environment() -> Environment:
     """The shared Jinja2 environment with fbh's templates and Danish filters."""
     from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 
+    from notifications.digest_sections import programme_section, programme_text
     from notifications.jinja import FbhEnvironment
 
     env = FbhEnvironment(
@@ -367,6 +314,7 @@ def environment() -> Environment:
         hours_rows=hours_rows,
         text_lines=text_lines,
         programme_section=programme_section,
+        programme_text=programme_text,
     )
     return env
 

@@ -1,13 +1,14 @@
-"""The consultant digest's programme sections, written by a filter
-(:func:`notifications.render.programme_section`), are what the template's loop wrote."""
+"""The consultant digest's programme sections, written by filters
+(:mod:`notifications.digest_sections`), are what the templates' loops wrote."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from notifications.digest_sections import programme_section, programme_text
 from notifications.envelope import revive
-from notifications.render import environment, programme_section
+from notifications.render import environment
 
 # The loop of digest_consultant.html that the filter replaced, as it was.
 _LOOP = (
@@ -62,6 +63,55 @@ _LOOP = (
     "{% endfor %}{% endautoescape %}"
 )
 
+# The loop of digest_consultant.txt that the filter replaced, as it was.
+_TEXT_LOOP = (
+    "{% for p in programmes %}\n"
+    "\n"
+    "\n"
+    "== {{ p.organisation }} · {{ p.municipality }} ==\n"
+    "{{ p.title }}{% for e in p.extensions %} + {{ e }}{% endfor %}\n"
+    "\n"
+    "{{ p.week_text }} · ISO-uge {{ p.iso_week }} · {{ p.period_text }} · {{"
+    " p.state_label }}\n"
+    "Tovholder: {{ p.tovholder.name }} <{{ p.tovholder.email }}>\n"
+    "\n"
+    "Denne og de næste to uger:\n"
+    "{% if p.upcoming %}\n"
+    '{{ p.upcoming | text_lines("upcoming") -}}\n'
+    "{% else %}\n"
+    "  Ingen milepæle i de næste tre uger.\n"
+    "{% endif %}\n"
+    "{% if p.overdue %}\n"
+    "\n"
+    "Overskredne opgaver:\n"
+    '{{ p.overdue | text_lines("overdue") -}}\n'
+    "{% endif %}\n"
+    "{% if p.meetings %}\n"
+    "\n"
+    "Senere møder:\n"
+    '{{ p.meetings | text_lines("meetings") -}}\n'
+    "{% endif %}\n"
+    "{% if p.answers %}\n"
+    "\n"
+    "Svar på invitationer:\n"
+    "{% for a in p.answers %}\n"
+    "  - {{ a.meeting }}: {{ a.name }} – {{ a.answer }}\n"
+    "{% endfor %}\n"
+    "{% endif %}\n"
+    "{% if p.bouncing %}\n"
+    "\n"
+    'Adresser, der ikke kan modtage e-mail: {{ p.bouncing | join(", ") }}\n'
+    "{% endif %}\n"
+    "\n"
+    "Tovholderens tidsforbrug:\n"
+    "{% if p.hours %}\n"
+    '{{ p.hours | text_lines("hours") -}}\n'
+    "{% else %}\n"
+    "  Forløbet har intet tidsbudget.\n"
+    "{% endif %}\n"
+    "{% endfor %}"
+)
+
 HOSTILE = "<b>\"A&B\"</b> 'x'"
 
 
@@ -106,6 +156,7 @@ def _programme(**changes: Any) -> dict[str, Any]:
                 "pace_label": "i takt",
                 "summary": "13,5 af 14,8–22,2 timer",
                 "segments": [{"kind": "used", "width": 60}, {"kind": "empty", "width": 40}],
+                "text_bar": "[######....]",
             }
         ],
     }
@@ -131,20 +182,23 @@ def _hostile() -> dict[str, Any]:
 
 
 def test_the_section_filter_writes_what_the_template_loop_wrote() -> None:
-    """Every branch (no upcoming milestones, no overdue tasks, no later meetings, answers,
-    bounces, no hours, no extensions) and hostile values: the same text, escaped alike."""
+    """HTML and plain text, every branch (no upcoming milestones, no overdue tasks, no later
+    meetings, answers, bounces, no hours, no extensions) and hostile values: the same text,
+    escaped alike."""
     programmes = [
         _programme(),
         _programme(upcoming=[], overdue=[], meetings=[], answers=[], bouncing=[], hours=[]),
         _programme(extensions=[], answers=[], bouncing=[]),
         _hostile(),
     ]
-    loop = environment().from_string(_LOOP)
+    loop, text_loop = environment().from_string(_LOOP), environment().from_string(_TEXT_LOOP)
     for programme in programmes:
         for form in (programme, revive(json.loads(json.dumps(programme)))):  # stored, too
             assert programme_section(form) == loop.render(programmes=[form])
+            assert programme_text(form) == text_loop.render(programmes=[form])
     written = programme_section(_hostile())
     assert "<b>" not in written and "&lt;b&gt;&#34;A&amp;B&#34;&lt;/b&gt; &#39;x&#39;" in written
+    assert HOSTILE in programme_text(_hostile())  # plain text: nothing escaped
 
 
 def test_a_section_with_a_missing_value_is_an_error() -> None:
@@ -152,8 +206,9 @@ def test_a_section_with_a_missing_value_is_an_error() -> None:
     (render_mail reports either as a RenderError)."""
     broken = _programme()
     del broken["answers"]
-    try:
-        programme_section(broken)
-    except LookupError:
-        return
-    raise AssertionError("a section without its answers was written")
+    for write in (programme_section, programme_text):
+        try:
+            write(broken)
+        except LookupError:
+            continue
+        raise AssertionError(f"{write.__name__} wrote a section without its answers")
