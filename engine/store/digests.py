@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, cast, select, type_coerce
+from sqlalchemy import ColumnElement, String, bindparam, cast, select, type_coerce
 from sqlmodel import col
 
 from engine.domain.model import Contact, MilestoneKind
@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 _IN_LIST = 500  # ids per IN (…) list
+# The IN lists are one expanding parameter: each statement is built and compiled once, and
+# its values are bound as they are, not made into 500 literal expressions per chunk.
+_IDS = bindparam("ids", expanding=True)
 
 
 class ProgrammeRow(NamedTuple):
@@ -103,9 +106,14 @@ def programmes(
         statement = statement.where(table.c.end_date >= ending_from)
     snapshots: dict[str, dict[str, str]] = {}
     found = []
+    mine = statement.where(table.c.consultant_id.in_(_IDS))
     for ident in _chunks(sorted(consultant_ids)) if consultant_ids is not None else [None]:
-        chosen = statement if ident is None else statement.where(table.c.consultant_id.in_(ident))
-        for row in tx.session.execute(chosen):
+        rows = (
+            tx.session.execute(statement)
+            if ident is None
+            else tx.session.execute(mine, {"ids": ident})
+        )
+        for row in rows:
             snapshot = snapshots.get(row[10])
             if snapshot is None:
                 snapshot = snapshots[row[10]] = json.loads(row[10])
@@ -133,31 +141,43 @@ def milestones(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[Milestone
     """The milestones of each programme, in timeline order (position, id)."""
     text = _Text(tx)
     found: dict[int, list[MilestoneRow]] = defaultdict(list)
-    for chunk in _chunks(sorted(set(programme_ids))):
-        statement = (
-            select(
-                col(Milestone.programme_id),
-                col(Milestone.workflow),
-                col(Milestone.key),
-                col(Milestone.title),
-                col(Milestone.kind),
-                col(Milestone.state),
-                col(Milestone.week_first),
-                col(Milestone.week_last),
-                text.column(col(Milestone.window_start)),
-                text.column(col(Milestone.window_end)),
-                text.column(col(Milestone.start_at)),
-                text.column(col(Milestone.end_at)),
-            )
-            .where(col(Milestone.programme_id).in_(chunk))
-            .order_by(col(Milestone.programme_id), col(Milestone.position), col(Milestone.id))
+    statement = (
+        select(
+            col(Milestone.programme_id),
+            col(Milestone.workflow),
+            col(Milestone.key),
+            col(Milestone.title),
+            col(Milestone.kind),
+            col(Milestone.state),
+            col(Milestone.week_first),
+            col(Milestone.week_last),
+            text.column(col(Milestone.window_start)),
+            text.column(col(Milestone.window_end)),
+            text.column(col(Milestone.start_at)),
+            text.column(col(Milestone.end_at)),
         )
-        day, moment = text.converters()
-        make = MilestoneRow
+        .where(col(Milestone.programme_id).in_(_IDS))
+        .order_by(col(Milestone.programme_id), col(Milestone.position), col(Milestone.id))
+    )
+    day, moment = text.converters()
+    make = MilestoneRow
+    connection = tx.session.connection()
+    for chunk in _chunks(sorted(set(programme_ids))):
         # on the connection: the ORM would wrap each of the many rows again (loading.py)
-        for pid, workflow, key, title, kind, state, first, last, opens, closes, start, end in (
-            tx.session.connection().execute(statement).fetchall()
-        ):
+        for (
+            pid,
+            workflow,
+            key,
+            title,
+            kind,
+            state,
+            first,
+            last,
+            opens,
+            closes,
+            start,
+            end,
+        ) in connection.execute(statement, {"ids": chunk}).fetchall():
             found[pid].append(
                 make(  # positional: the fields in the order selected
                     pid,
@@ -181,48 +201,49 @@ def hours_by_part(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[tuple[
     """Each programme's time entries as (part, hours), in the order ``TimeLog.find``
     gives them (so sums come out exactly as ``engine.services.timelog.used_by_part`` makes them)."""
     found: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    statement = (
+        select(col(TimeEntry.programme_id), col(TimeEntry.workflow), col(TimeEntry.hours))
+        .where(col(TimeEntry.programme_id).in_(_IDS))
+        .order_by(col(TimeEntry.programme_id), col(TimeEntry.work_date), col(TimeEntry.id))
+    )
+    connection = tx.session.connection()
     for chunk in _chunks(sorted(set(programme_ids))):
-        statement = (
-            select(col(TimeEntry.programme_id), col(TimeEntry.workflow), col(TimeEntry.hours))
-            .where(col(TimeEntry.programme_id).in_(chunk))
-            .order_by(col(TimeEntry.programme_id), col(TimeEntry.work_date), col(TimeEntry.id))
-        )
-        for programme_id, workflow, hours in tx.session.connection().execute(statement).all():
+        for programme_id, workflow, hours in connection.execute(statement, {"ids": chunk}).all():
             found[programme_id].append((workflow, hours))
     return found
 
 
 def contacts(tx: Tx, person_ids: Iterable[int]) -> dict[int, Contact]:
     found = {}
+    statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
+        col(Person.id).in_(_IDS)
+    )
     for chunk in _chunks(sorted(set(person_ids))):
-        statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
-            col(Person.id).in_(chunk)
-        )
-        found.update(
-            {ident: Contact(name, email) for ident, name, email in tx.session.execute(statement)}
-        )
+        rows = tx.session.execute(statement, {"ids": chunk})
+        found.update({ident: Contact(name, email) for ident, name, email in rows})
     return found
 
 
 def people_by_email(tx: Tx, emails: Iterable[str]) -> dict[str, tuple[int, Contact]]:
     """Lower-cased address → the person's id and contact, for the addresses that are known."""
     found = {}
+    statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
+        col(Person.email).in_(_IDS)
+    )
     for chunk in _chunks(sorted({e.lower() for e in emails})):
-        statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
-            col(Person.email).in_(chunk)
-        )
-        for ident, name, email in tx.session.execute(statement):
+        for ident, name, email in tx.session.execute(statement, {"ids": chunk}):
             found[email] = (ident, Contact(name, email))
     return found
 
 
 def organisation_names(tx: Tx, organisation_ids: Iterable[int]) -> dict[int, str]:
     found = {}
+    statement = select(col(Organisation.id), col(Organisation.name)).where(
+        col(Organisation.id).in_(_IDS)
+    )
     for chunk in _chunks(sorted(set(organisation_ids))):
-        statement = select(col(Organisation.id), col(Organisation.name)).where(
-            col(Organisation.id).in_(chunk)
-        )
-        found.update({ident: name for ident, name in tx.session.execute(statement)})
+        rows = tx.session.execute(statement, {"ids": chunk})
+        found.update({ident: name for ident, name in rows})
     return found
 
 
@@ -269,13 +290,14 @@ def consultant_programme_ids(tx: Tx) -> dict[int, set[int]]:
 def programme_organisations(tx: Tx, programme_ids: Iterable[int]) -> dict[int, str]:
     """Programme id → its organisation's name."""
     found = {}
+    statement = (
+        select(col(Programme.id), col(Organisation.name))
+        .join(Organisation, col(Organisation.id) == col(Programme.organisation_id))
+        .where(col(Programme.id).in_(_IDS))
+    )
     for chunk in _chunks(sorted(set(programme_ids))):
-        statement = (
-            select(col(Programme.id), col(Organisation.name))
-            .join(Organisation, col(Organisation.id) == col(Programme.organisation_id))
-            .where(col(Programme.id).in_(chunk))
-        )
-        found.update({ident: name for ident, name in tx.session.execute(statement)})
+        rows = tx.session.execute(statement, {"ids": chunk})
+        found.update({ident: name for ident, name in rows})
     return found
 
 
@@ -331,6 +353,6 @@ def _in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _chunks(ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
+def _chunks(ids: Sequence[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(ids), _IN_LIST):
-        yield ids[start : start + _IN_LIST]
+        yield list(ids[start : start + _IN_LIST])
