@@ -5,7 +5,8 @@ The weekly run reads every live programme with its milestones, hours and people:
 thousands of rows. They are read as plain rows rather than ORM objects, and on SQLite dates
 and times are read as the text SQLite stores and parsed with ``fromisoformat`` (the same
 values the column types return, at a fraction of the cost). A programme's workflow snapshot
-is read as text and parsed once per distinct snapshot.
+is read as text (on SQLite as its bytes, which are not decoded row by row) and parsed once per
+distinct snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, bindparam, cast, select, type_coerce
+from sqlalchemy import ColumnElement, LargeBinary, String, bindparam, cast, select, type_coerce
 from sqlmodel import col
 
 from engine.domain.model import Contact, MilestoneKind
@@ -97,14 +98,15 @@ def programmes(
             text.column(table.c.start_date),
             text.column(table.c.end_date),
             table.c.state,
-            cast(table.c.workflow_snapshot, String),
+            # SQLite: as bytes, so only each distinct snapshot is decoded (most are equal)
+            cast(table.c.workflow_snapshot, LargeBinary if text.raw else String),
         )
         .where(table.c.state.in_(list(states)))
         .order_by(table.c.id)
     )
     if ending_from is not None:
         statement = statement.where(table.c.end_date >= ending_from)
-    snapshots: dict[str, dict[str, str]] = {}
+    snapshots: dict[str | bytes, dict[str, str]] = {}
     found = []
     mine = statement.where(table.c.consultant_id.in_(_IDS))
     for ident in _chunks(sorted(consultant_ids)) if consultant_ids is not None else [None]:
