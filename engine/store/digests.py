@@ -18,7 +18,16 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, LargeBinary, String, bindparam, cast, select, type_coerce
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    LargeBinary,
+    String,
+    bindparam,
+    cast,
+    select,
+    type_coerce,
+)
 from sqlmodel import col
 
 from engine.domain.model import Contact, MilestoneKind
@@ -43,7 +52,9 @@ __all__ = [
 _IN_LIST = 500  # ids per IN (…) list
 # The IN lists are one expanding parameter: each statement is built and compiled once, and
 # its values are bound as they are, not made into 500 literal expressions per chunk.
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+# What converts a date and a moment read from the store (neither None).
+_Converters = tuple[Callable[[Any], date], Callable[[Any], datetime]]
 
 
 class ProgrammeRow(NamedTuple):
@@ -317,7 +328,7 @@ class _Text:
         found: date = _day(value) if self.raw else value
         return found
 
-    def converters(self) -> tuple[Callable[[Any], date], Callable[[Any], datetime]]:
+    def converters(self) -> _Converters:
         """(date, moment) as functions of a value that is not None: for many rows, without a
         method call each."""
         if self.raw:

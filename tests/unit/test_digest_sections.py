@@ -1,12 +1,12 @@
 """The consultant digest's programme sections, written by filters
-(:mod:`notifications.digest_sections`), are what the templates' loops wrote."""
+(:mod:`notifications.digest_filters`), are what the templates' loops wrote."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from notifications.digest_sections import programme_section, programme_text
+from notifications.digest_filters import programme_section, programme_text
 from notifications.envelope import revive
 from notifications.render import environment
 
