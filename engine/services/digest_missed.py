@@ -20,9 +20,9 @@ def missed_items(tx: Tx, now: datetime) -> tuple[MissedItem, ...]:
     ``missed`` and ``missed`` events (an event about a row already listed is not repeated),
     by due time."""
     since = now - MISSED_LOOKBACK
-    events = [e for e in tx.events.find(event="missed") if e.at >= since]
+    events = digest_store.missed_events(tx, since)
     flagged = {e.entity_id for e in events if e.entity == "outbox" and e.entity_id is not None}
-    rows = [r for r in tx.outbox.find(states=["missed"]) if r.due_at >= since or r.id in flagged]
+    rows = digest_store.missed_rows(tx, since, flagged)
     listed = {r.id for r in rows}
     events = [e for e in events if not (e.entity == "outbox" and e.entity_id in listed)]
     referred = {r.programme_id for r in rows} | {e.programme_id for e in events}

@@ -32,7 +32,15 @@ from sqlmodel import col
 
 from engine.domain.model import Contact, MilestoneKind
 from engine.store.store import Tx
-from engine.store.tables import Milestone, Organisation, Person, Programme, TimeEntry
+from engine.store.tables import (
+    Event,
+    Milestone,
+    Organisation,
+    OutboxMessage,
+    Person,
+    Programme,
+    TimeEntry,
+)
 
 __all__ = [
     "MilestoneRow",
@@ -43,6 +51,8 @@ __all__ = [
     "hours_by_part",
     "meeting_starts",
     "milestones",
+    "missed_events",
+    "missed_rows",
     "organisation_names",
     "people_by_email",
     "programme_organisations",
@@ -312,6 +322,35 @@ def programme_organisations(tx: Tx, programme_ids: Iterable[int]) -> dict[int, s
         rows = tx.session.execute(statement, {"ids": chunk})
         found.update({ident: name for ident, name in rows})
     return found
+
+
+def missed_rows(tx: Tx, since: datetime, ids: Collection[int]) -> list[OutboxMessage]:
+    """Outbox rows in state ``missed`` due on ``since`` or later, or with one of ``ids``, by
+    id. Sorted here: asked for ``ORDER BY id``, SQLite scans the whole outbox instead of
+    searching its (state, due_at) index."""
+    missed = col(OutboxMessage.state) == _MISSED
+    recent = select(OutboxMessage).where(missed, col(OutboxMessage.due_at) >= since)
+    found: dict[int, OutboxMessage] = {}
+    for row in tx.session.scalars(recent):
+        found[row.id or 0] = row
+    flagged = select(OutboxMessage).where(missed, col(OutboxMessage.id).in_(_IDS))
+    for chunk in _chunks(sorted(set(ids) - found.keys())):
+        for row in tx.session.scalars(flagged, {"ids": chunk}):
+            found[row.id or 0] = row
+    return [found[ident] for ident in sorted(found)]
+
+
+def missed_events(tx: Tx, since: datetime) -> list[Event]:
+    """The ``missed`` events since ``since``, by id."""
+    statement = (
+        select(Event)
+        .where(col(Event.event) == _MISSED, col(Event.at) >= since)
+        .order_by(col(Event.id))
+    )
+    return list(tx.session.scalars(statement))
+
+
+_MISSED = "missed"  # the outbox state, and the event that records it
 
 
 class _Text:
