@@ -36,9 +36,10 @@ class MailRow(Protocol):
 
 class Claimed(NamedTuple):
     """A row as ``claim_due`` returns it: the columns sending needs, read by the claiming
-    UPDATE's RETURNING (a tuple, not an ORM object: less work per row; bench/claim_cost.py
-    measures a claim). ``payload`` is empty when the claim was told its bytes are current
-    and they were (they are all that is sent); the whole row is :meth:`OutboxRecords.message`."""
+    UPDATE's RETURNING, or on SQLite by a SELECT right after it (a tuple, not an ORM object:
+    less work per row; bench/claim_cost.py measures a claim). ``payload`` is empty when the
+    claim was told its bytes are current and they were (they are all that is sent); the whole
+    row is :meth:`OutboxRecords.message`."""
 
     id: int
     kind: str
