@@ -88,7 +88,6 @@ def pg_schemas() -> Iterator[SchemaPool]:
 def pg_migrated_url(pg_schemas: SchemaPool) -> Iterator[str]:
     """A SQLAlchemy URL whose search_path is a schema at the newest revision that only this
     test uses (emptied to what the migrations wrote once it is done: tests/pgschemas.py)."""
-    require_postgres()
     schema = pg_schemas.take()
     yield schema.url(PG_ADMIN)
     pg_schemas.give(schema)

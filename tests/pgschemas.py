@@ -55,70 +55,73 @@ class SchemaPool:
         self.admin = admin
         self.free: list[Migrated] = []
         self.made: list[str] = []
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def connection(self) -> psycopg.Connection[Any]:
+        """The pool's own connection, kept open (a new one after a lost one)."""
+        if self._connection is None or self._connection.broken or self._connection.closed:
+            self._connection = psycopg.connect(self.admin, autocommit=True)
+        return self._connection
 
     def take(self) -> Migrated:
         if not self.free:
             return self._migrated()
         schema = self.free.pop()
-        with psycopg.connect(self.admin, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("UPDATE {}.installation SET installation_id = %s").format(
-                    sql.Identifier(schema.name)
-                ),
-                (token_hex(8),),
-            )
+        self.connection().execute(
+            sql.SQL("UPDATE {}.installation SET installation_id = %s").format(
+                sql.Identifier(schema.name)
+            ),
+            (token_hex(8),),
+        )
         return schema
 
     def give(self, schema: Migrated) -> None:
         try:
-            with psycopg.connect(self.admin, autocommit=True) as connection:
-                if _shape(connection, schema.name) != schema.shape:
-                    self._drop(connection, schema.name)
-                    return
-                with connection.transaction():
-                    _reset(connection, schema)
-        except psycopg.Error:
-            with psycopg.connect(self.admin, autocommit=True) as connection:
+            connection = self.connection()
+            if _shape(connection, schema.name) != schema.shape:
                 self._drop(connection, schema.name)
+                return
+            with connection.transaction():
+                _reset(connection, schema)
+        except psycopg.Error:
+            self._drop(self.connection(), schema.name)
             return
         self.free.append(schema)
 
     def close(self) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as connection:
-            for name in list(self.made):
-                self._drop(connection, name)
+        connection = self.connection()
+        for name in list(self.made):
+            self._drop(connection, name)
+        connection.close()
         self.free.clear()
 
     def _migrated(self) -> Migrated:
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.admin, autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        connection = self.connection()
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
         self.made.append(name)
         schema = Migrated(name, [], {}, {})
         Store.open(schema.url(self.admin)).dispose()
-        with psycopg.connect(self.admin, autocommit=True) as connection:
-            schema.shape = _shape(connection, name)
-            tables = connection.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (name,)
-            ).fetchall()
-            for (table,) in tables:
-                cursor = connection.execute(
-                    sql.SQL("SELECT * FROM {}.{}").format(
-                        sql.Identifier(name), sql.Identifier(table)
-                    )
+        schema.shape = _shape(connection, name)
+        tables = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (name,)
+        ).fetchall()
+        for (table,) in tables:
+            cursor = connection.execute(
+                sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(name), sql.Identifier(table))
+            )
+            columns = [column.name for column in cursor.description or ()]
+            schema.rows[table] = (columns, cursor.fetchall())
+        sequences = connection.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = %s", (name,)
+        ).fetchall()
+        for (sequence,) in sequences:
+            last_value, is_called = connection.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+                    sql.Identifier(name), sql.Identifier(sequence)
                 )
-                columns = [column.name for column in cursor.description or ()]
-                schema.rows[table] = (columns, cursor.fetchall())
-            sequences = connection.execute(
-                "SELECT sequencename FROM pg_sequences WHERE schemaname = %s", (name,)
-            ).fetchall()
-            for (sequence,) in sequences:
-                last_value, is_called = connection.execute(
-                    sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
-                        sql.Identifier(name), sql.Identifier(sequence)
-                    )
-                ).fetchone() or (1, False)
-                schema.sequences[sequence] = (last_value, is_called)
+            ).fetchone() or (1, False)
+            schema.sequences[sequence] = (last_value, is_called)
         return schema
 
     def _drop(self, connection: psycopg.Connection[Any], name: str) -> None:
