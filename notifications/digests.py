@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.domain.budget import PartStatus, bar_segments, round_hours, text_bar
+from engine.domain.budget import BudgetPart, PartStatus, bar_segments, round_hours, text_bar
 from engine.domain.digest import (
     SOON_DAYS,
     BudgetAlertItem,
@@ -236,7 +236,7 @@ def _programme_context(p: ProgrammeDigest, today: date, tz: ZoneInfo) -> dict[st
         "week_text": _programme_week_text(p, today),
         "iso_week": iso_week(today)[1],
         "period_text": da_period(p.start, p.end),
-        "timeline": [_cell_context(c) for c in p.timeline],
+        "timeline": _timeline_context(p.timeline),
         "upcoming": [_milestone_context(m, p.start, tz) for m in p.upcoming],
         "overdue": [_milestone_context(m, p.start, tz) for m in p.overdue],
         # the meetings after the three weeks above (those within are listed there)
@@ -259,6 +259,16 @@ def _programme_week_text(p: ProgrammeDigest, today: date) -> str:
     return f"Uge {p.week} af {p.total_weeks}"
 
 
+# Programmes that start in the same week, with the same milestones in the same states, have
+# equal timelines, and equal cells recur across all programmes (most weeks have no marks):
+# each timeline's and each cell's dicts are made once and shared by the contexts that show
+# them (contexts are only read: packed and rendered).
+@lru_cache(maxsize=4096)
+def _timeline_context(cells: tuple[WeekCell, ...]) -> list[dict[str, Any]]:
+    return [_cell_context(c) for c in cells]
+
+
+@lru_cache(maxsize=8192)
 def _cell_context(cell: WeekCell) -> dict[str, Any]:
     meetings, tasks = cell.meetings, cell.tasks
     if meetings or tasks:  # most weeks have neither: no marks, no label
@@ -275,6 +285,9 @@ def _cell_context(cell: WeekCell) -> dict[str, Any]:
     }
 
 
+# The same milestones (title, dates, state) recur in the programmes that start in the same
+# week: each one's dict is made once per programme start and shared.
+@lru_cache(maxsize=8192)
 def _milestone_context(m: DigestMilestone, start: date, tz: ZoneInfo) -> dict[str, Any]:
     if m.is_meeting and m.start is not None and m.end is not None:
         first_day, iso_text, when = _meeting_texts(m.start, m.end, tz)
@@ -319,7 +332,14 @@ def _due_text(day: date) -> str:
 
 
 def _hours_context(h: PartStatus) -> dict[str, Any]:
-    part = h.part
+    return _part_context(h.part, h.used_hours, h.today)
+
+
+# Programmes of one workflow that start in the same week share their budget parts, and many
+# have logged the same hours: each (part, hours, day) has its dict made once, and shared.
+@lru_cache(maxsize=4096, typed=True)
+def _part_context(part: BudgetPart, used: float, today: date) -> dict[str, Any]:
+    h = PartStatus(part, used, today)
     segments, bar_text = _bars(h.used_hours, part.min_hours, part.max_hours)
     return {
         "key": part.key,

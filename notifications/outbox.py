@@ -381,11 +381,9 @@ class OutboxWorker:
     def release_stuck(self, now: datetime, older_than: timedelta = DEFAULT_STUCK_AFTER) -> int:
         with self.store.transaction() as tx:
             released = tx.outbox.release_stuck(now, older_than)
-        for row in released:
+        for ident, worker in released:
             log.warning(
-                "outbox row %s was stuck in sending (%s); it will be sent again",
-                row.id,
-                row.claimed_by,
+                "outbox row %s was stuck in sending (%s); it will be sent again", ident, worker
             )
         return len(released)
 

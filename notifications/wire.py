@@ -27,6 +27,7 @@ import base64
 import binascii
 import hashlib
 from email.utils import format_datetime
+from functools import lru_cache
 
 from engine.domain.model import Contact
 from notifications.mime import MailSpec, check_spec, clean_header_text
@@ -104,7 +105,7 @@ def _text_part(subtype: str, text: str, filename: str | None = None) -> bytes:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not data.endswith(b"\n"):
         data += b"\n"
-    encoded = binascii.b2a_qp(data, istext=True)
+    encoded = b"".join([_qp_line(line) for line in data.splitlines(keepends=True)])
     disposition = (
         "" if filename is None else f'Content-Disposition: attachment; filename="{filename}"\r\n'
     )
@@ -112,6 +113,15 @@ def _text_part(subtype: str, text: str, filename: str | None = None) -> bytes:
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: quoted-printable\r\n{disposition}\r\n"
     ).encode("ascii") + encoded.replace(b"\n", CRLF)
+
+
+# Quoted-printable encodes each line on its own (b2a_qp starts every line afresh, and the
+# text has only LF breaks here), so the text is encoded line by line, each distinct line
+# once: a week's digests repeat the same table rows, timeline rows and style sheet lines
+# thousands of times (tests/unit/test_wire.py compares it with encoding the whole text).
+@lru_cache(maxsize=16384)
+def _qp_line(line: bytes) -> bytes:
+    return binascii.b2a_qp(line, istext=True)
 
 
 def _base64_part(content_type: str, disposition: str | None, data: bytes) -> bytes:

@@ -148,7 +148,11 @@ def spawn_fbh(
     ``null`` transport, nowhere)."""
     config = write_fbh_config(home, url, fsync=fsync, transport=transport)
     command = [str(FBH), "--config", str(config), "serve"]
-    return Process(command, home / "serve.log", cwd=home, extra_env=extra_env)
+    # The installed script imports fbh from the editable install, this checkout: a
+    # `--baseline` run (bench/harness.py, in a checkout of another revision) must run that
+    # revision's fbh, so its packages come first.
+    env = {"PYTHONPATH": str(seed.REPO)} | (extra_env or {})
+    return Process(command, home / "serve.log", cwd=home, extra_env=env)
 
 
 PACKAGES = ("engine", "notifications")

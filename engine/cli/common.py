@@ -3,12 +3,9 @@ State, the parsing helpers (one ``error:`` line on bad input) and the JSON outpu
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import os
 import re
-import sys
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -17,12 +14,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from engine.cli.i18n import N_, _
+from engine.cli.root import CleanFormatter as CleanFormatter
+from engine.cli.root import State as State
+from engine.cli.root import actor_name as actor_name
+from engine.cli.root import clean as clean
+from engine.cli.root import configure_logging as configure_logging
+from engine.cli.root import fail as fail
 from engine.domain.errors import InvalidInputError
 from engine.domain.model import MAX_NAME, Contact, check_text, is_control
 
 if TYPE_CHECKING:  # imported when used: `fbh --help` must not load pydantic or SQLAlchemy
     from engine.config.settings import Settings
-    from engine.services.facade import Fbh
 
 log = logging.getLogger(__name__)
 
@@ -36,59 +38,6 @@ app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-
-
-class State:
-    """Per-invocation context: the config path and lazily opened services."""
-
-    def __init__(self, config: str | None) -> None:
-        self.config = config
-        self._settings: Settings | None = None
-        self._fbh: Fbh | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from engine.config.settings import load_settings
-
-            self._settings = load_settings(self.config)
-            log.info(
-                "config %s; database %s",
-                self._settings.config_file or "none (built-in defaults)",
-                self._settings.database_display,
-            )
-        return self._settings
-
-    @property
-    def fbh(self) -> Fbh:
-        """fbh for a command that writes: the database must exist at this fbh's schema."""
-        return self.open()
-
-    @property
-    def reader(self) -> Fbh:
-        """fbh for a command that only reads: never creates or migrates the database, and on
-        SQLite takes no write lock (engine/store/database.py)."""
-        return self.open(read_only=True)
-
-    def open(self, *, read_only: bool = False, create: bool = False) -> Fbh:
-        """fbh on the configured database, opened once per invocation. ``create``: a command
-        that creates data from nothing may create a database that does not exist yet; no
-        command but ``fbh migrate`` and ``fbh serve`` changes an existing schema."""
-        if self._fbh is None:
-            from engine.services.facade import Fbh
-            from engine.store.database import CREATE, REQUIRE
-
-            self._fbh = Fbh.open(
-                self.settings,
-                actor=actor_name(),
-                schema=CREATE if create else REQUIRE,
-                read_only=read_only,
-            )
-        return self._fbh
-
-
-def actor_name() -> str:
-    return os.environ.get("FBH_ACTOR") or f"cli:{getpass.getuser()}"
 
 
 def state(ctx: typer.Context) -> State:
@@ -125,22 +74,6 @@ def root(
 ) -> None:
     configure_logging(verbose)
     ctx.obj = State(config)
-
-
-def configure_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
-
-
-class CleanFormatter(logging.Formatter):
-    """Log lines for a terminal: no control characters and no secrets (engine/config/secrets.py)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        from engine.config.secrets import redact
-
-        return clean(redact(super().format(record)))
 
 
 # ----- parsing helpers ------------------------------------------------------------------------
@@ -283,22 +216,6 @@ def optional_text(value: str, what: str, limit: int, *, multiline: bool = False)
 # arriving by e-mail, must not move the cursor, retitle the window or hide text (ESC/OSC/CSI).
 
 
-def clean(text: str) -> str:
-    """``text`` without control characters, line breaks and tabs kept (CR is dropped)."""
-    if not any(is_control(char) for char in text):
-        return text
-    return "".join(char for char in text if char in "\n\t" or not is_control(char))
-
-
 def say(text: object = "", *, err: bool = False) -> None:
     """Print one message (it may span lines) for a person, without control characters."""
     typer.echo(clean(str(text)), err=err)
-
-
-def fail(message: str, code: int) -> None:
-    """Exit with one ``error:`` line: no control characters, no secret of the environment."""
-    from engine.config.secrets import redact
-
-    one_line = " ".join(clean(redact(str(message))).split())
-    sys.stderr.write(f"error: {one_line}\n")
-    sys.exit(code)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gettext
-import os
 import re
 from typing import Any
 
@@ -11,9 +9,8 @@ import typer
 from typer._click import exceptions as errors
 from typer._click.formatting import HelpFormatter
 
+from engine.cli.root import install_gettext
 from engine.domain.i18n import (
-    DOMAIN,
-    LOCALE_DIR,
     N_,
     _,
     choose_language,
@@ -70,9 +67,7 @@ CLICK_MESSAGES = (
 def install_for_click() -> None:
     """Let click's messages (``Usage:``, ``Options``, its errors) use this catalog too: click
     calls the standard ``gettext.gettext``, which reads the global domain and ``LANGUAGE``."""
-    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
-    gettext.textdomain(DOMAIN)
-    os.environ["LANGUAGE"] = language()
+    install_gettext()
 
 
 # Typer (since 0.26) vendors click in ``typer._click``, without gettext: its help headings,

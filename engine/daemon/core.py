@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +34,7 @@ Clock = Callable[[], datetime]
 def daemon_name(configured: str | None = None) -> str:
     """The daemon's name: its heartbeat row and the worker id of its outbox claims."""
     label = configured or f"{socket.gethostname()}:{os.getpid()}"
-    return f"{daemon_store.DAEMON_PREFIX}{label}:{uuid.uuid4().hex[:6]}"
+    return f"{daemon_store.DAEMON_PREFIX}{label}:{os.urandom(3).hex()}"
 
 
 def lease_seconds(options: DaemonSection) -> float:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from engine.domain.budget import PartStatus
@@ -44,9 +44,10 @@ Phase = Literal["past", "current", "future"]
 # ----- the data model -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DigestMilestone:
-    """A milestone as the digest shows it. ``weeks`` are programme weeks."""
+class DigestMilestone(NamedTuple):
+    """A milestone as the digest shows it. ``weeks`` are programme weeks. A named tuple: a
+    week's run makes one for each of some 80k milestones, at a fraction of a frozen
+    dataclass's cost."""
 
     title: str
     kind: str
@@ -70,9 +71,8 @@ class DigestMilestone:
         return self.start.astimezone(tz).date() if self.start else self.window_start
 
 
-@dataclass(frozen=True)
-class WeekCell:
-    """One week of a programme's timeline."""
+class WeekCell(NamedTuple):
+    """One week of a programme's timeline (a named tuple, as DigestMilestone)."""
 
     week: int  # programme week
     iso_week: int
@@ -219,7 +219,7 @@ def timeline_cells(
                 tasks.setdefault(week, []).append(m.title)
     isos = _iso_weeks(monday, total_weeks + 1)
     return tuple(
-        WeekCell(
+        _week_cell(
             week,
             isos[week],
             "past" if week < current else "current" if week == current else "future",
@@ -228,6 +228,11 @@ def timeline_cells(
         )
         for week in range(total_weeks + 1)
     )
+
+
+# A week's run makes some 160k cells, but only a few hundred distinct ones (most weeks have
+# no marks): equal cells are one object, made once.
+_week_cell = lru_cache(maxsize=8192)(WeekCell)
 
 
 @lru_cache(maxsize=1024)

@@ -300,6 +300,7 @@ def programme_row(
         "end_date": plan.end,
         "state": state.value,
         "revision": 0,
+        "checkins_from": None,  # set once its check-ins are split at the horizon
         "created_at": now,
         "updated_at": now,
     }

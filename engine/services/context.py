@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -117,7 +117,9 @@ class ServiceContext:
         self.actor = actor
         self.tz: ZoneInfo = settings.tz
         self.calendar = self.planner.calendar
-        self.checkins = CheckinDesk(self.calendar, self.tz)
+        self.checkins = CheckinDesk(
+            self.calendar, self.tz, timedelta(days=settings.mail.queue_ahead_days)
+        )
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.tz).date()

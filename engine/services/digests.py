@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, cast
+from typing import cast
 
 from engine.domain.budget import BudgetPart, PartStatus, round_hours
 from engine.domain.courses import PLANNED as COURSE_PLANNED
@@ -25,7 +25,6 @@ from engine.domain.digest import (
     CourseItem,
     DigestMilestone,
     LeadDigest,
-    MissedItem,
     ProgrammeDigest,
     RequestItem,
     coming_meetings,
@@ -44,11 +43,12 @@ from engine.domain.workdays import week_monday
 from engine.domain.workflow import WorkflowDefinition
 from engine.services.answers import with_inbound
 from engine.services.context import definition_from_snapshot
+from engine.services.digest_missed import missed_items
 from engine.services.facade import Fbh
 from engine.services.timelog import END_CHECK_LOOKBACK, ENDED_STATES, budget_parts
 from engine.store import digests as digest_store
 from engine.store.digests import MilestoneRow, ProgrammeRow
-from engine.store.store import Event, Milestone, OutboxMessage, Programme, Request, Tx
+from engine.store.store import Programme, Request, Tx
 from notifications.digests import (
     CONSULTANT_KIND,
     LEAD_KIND,
@@ -59,7 +59,6 @@ from notifications.digests import (
 from notifications.prerender import render_drafts
 from notifications.rendered import fingerprint
 
-MISSED_LOOKBACK = timedelta(days=7)  # one digest period
 ENDED_LOOKBACK = END_CHECK_LOOKBACK  # the lead sees "under budget" of programmes ended since
 
 _LIVE = (ProgrammeState.PLANNED.value, ProgrammeState.RUNNING.value, ProgrammeState.PAUSED.value)
@@ -97,9 +96,9 @@ def build_digests(
         contacts = digest_store.contacts(
             tx, {i for p in (*live, *ended) for i in (p.consultant_id, p.tovholder_id)}
         )
-        built = _programme_digests(fbh, tx, [*live, *ended], now, contacts)
+        built = _programme_digests(fbh, tx, live, now, contacts, ended)
         requests = tx.requests.find(states=[_OPEN_REQUEST])
-        missed = _missed(tx, now)
+        missed = missed_items(tx, now)
         owned = digest_store.consultant_programme_ids(tx) if emails else {}
         by_consultant: dict[int, list[ProgrammeDigest]] = {}
         for row in live:
@@ -200,18 +199,29 @@ def programme_digest(fbh: Fbh, tx: Tx, programme: Programme, now: datetime) -> P
 
 
 def _programme_digests(
-    fbh: Fbh, tx: Tx, rows: Sequence[ProgrammeRow], now: datetime, people: dict[int, Contact]
+    fbh: Fbh,
+    tx: Tx,
+    rows: Sequence[ProgrammeRow],
+    now: datetime,
+    people: dict[int, Contact],
+    ended: Sequence[ProgrammeRow] = (),
 ) -> dict[int, ProgrammeDigest]:
-    """The digest of each programme, from a few queries for all of them."""
+    """The digest of each programme, from a few queries for all of them. The ``ended``
+    programmes are only in the lead's budget alerts, which show their names and hours: they
+    are built without reading their milestones (no marks on the timeline, no lists)."""
     ids = [p.id for p in rows]
     milestones = digest_store.milestones(tx, ids)
-    hours = digest_store.hours_by_part(tx, ids)
-    organisations = digest_store.organisation_names(tx, {p.organisation_id for p in rows})
+    hours = digest_store.hours_by_part(tx, [*ids, *(p.id for p in ended)])
+    organisations = digest_store.organisation_names(
+        tx, {p.organisation_id for p in (*rows, *ended)}
+    )
     build = _ProgrammeBuilder(fbh, now)
     built = {
         p.id: build(p, milestones.get(p.id, []), hours.get(p.id, []), people, organisations)
         for p in rows
     }
+    for p in ended:
+        built[p.id] = build(p, [], hours.get(p.id, []), people, organisations)
     return with_inbound(tx, built, people, now)
 
 
@@ -225,6 +235,7 @@ class _ProgrammeBuilder:
         self.hours_per_workday = fbh.settings.engine.hours_per_workday
         self._definitions: dict[int, dict[str, WorkflowDefinition]] = {}
         self._snapshots: list[dict[str, str]] = []  # keeps the ids above valid
+        self._owners: dict[int, dict[tuple[str, str], str]] = {}
         self._parts: dict[tuple[int, str, tuple[str, ...], date], list[BudgetPart]] = {}
 
     def definitions(self, snapshot: dict[str, str]) -> dict[str, WorkflowDefinition]:
@@ -233,6 +244,17 @@ class _ProgrammeBuilder:
             found = {key: definition_from_snapshot(key, text) for key, text in snapshot.items()}
             self._definitions[id(snapshot)] = found
             self._snapshots.append(snapshot)
+        return found
+
+    def owners(self, snapshot: dict[str, str]) -> dict[tuple[str, str], str]:
+        """(workflow, milestone key) → the role that does it ("" for none)."""
+        found = self._owners.get(id(snapshot))
+        if found is None:
+            found = self._owners[id(snapshot)] = {
+                (key, m.key): str(m.owner) if m.owner else ""
+                for key, definition in self.definitions(snapshot).items()
+                for m in definition.milestones
+            }
         return found
 
     def budget(self, programme: ProgrammeRow) -> list[BudgetPart]:
@@ -263,8 +285,12 @@ class _ProgrammeBuilder:
     ) -> ProgrammeDigest:
         definitions = self.definitions(programme.snapshot)
         base = definitions[programme.workflow]
+        owners = self.owners(programme.snapshot)
         milestones = [
-            _milestone(row, definitions[row.workflow].milestone(row.key).owner) for row in rows
+            DigestMilestone(
+                title, kind, state, (first, last), opens, closes, start, end, owners[workflow, key]
+            )
+            for _, workflow, key, title, kind, state, first, last, opens, closes, start, end in rows
         ]
         used: dict[str, float] = {}
         for part, hours in entries:  # in the order engine.services.timelog.used_by_part sums them
@@ -293,20 +319,6 @@ class _ProgrammeBuilder:
                 for p in self.budget(programme)
             ),
         )
-
-
-def _milestone(row: Milestone | MilestoneRow, owner: object) -> DigestMilestone:
-    return DigestMilestone(
-        title=row.title,
-        kind=row.kind,
-        state=row.state,
-        weeks=(row.week_first, row.week_last),
-        window_start=row.window_start,
-        window_end=row.window_end,
-        start=row.start_at,
-        end=row.end_at,
-        owner=str(owner) if owner else "",
-    )
 
 
 def _requests_by_consultant(
@@ -357,74 +369,6 @@ def _budget_alerts(
     over = [BudgetAlertItem(p, h, "over") for p in live for h in p.hours if h.status == "over"]
     under = [BudgetAlertItem(p, h, "under") for p in ended for h in p.hours if h.status == "under"]
     return tuple(over + under)
-
-
-def _missed(tx: Tx, now: datetime) -> tuple[MissedItem, ...]:
-    """Messages recorded as missed in the last ``MISSED_LOOKBACK``: outbox rows in state
-    ``missed`` and ``missed`` events (an event about a row already listed is not repeated),
-    by due time."""
-    since = now - MISSED_LOOKBACK
-    events = [e for e in tx.events.find(event="missed") if e.at >= since]
-    flagged = {e.entity_id for e in events if e.entity == "outbox" and e.entity_id is not None}
-    rows = [r for r in tx.outbox.find(states=["missed"]) if r.due_at >= since or r.id in flagged]
-    listed = {r.id for r in rows}
-    events = [e for e in events if not (e.entity == "outbox" and e.entity_id in listed)]
-    referred = {r.programme_id for r in rows} | {e.programme_id for e in events}
-    names = digest_store.programme_organisations(tx, {i for i in referred if i is not None})
-    items = [_missed_row(r, names) for r in rows] + [_missed_event(e, names) for e in events]
-    return tuple(sorted(items, key=lambda i: i.due))
-
-
-def _missed_row(row: OutboxMessage, names: dict[int, str]) -> MissedItem:
-    context = row.payload.get("context") if isinstance(row.payload, dict) else None
-    return MissedItem(
-        due=row.due_at,
-        kind=row.kind,
-        programme_id=row.programme_id,
-        organisation=_organisation(row.programme_id, context, names),
-        title=_title(context),
-        recipient=row.recipient,
-    )
-
-
-def _missed_event(event: Event, names: dict[int, str]) -> MissedItem:
-    data = event.data if isinstance(event.data, dict) else {}
-    due = event.at
-    if isinstance(data.get("due_at"), str):
-        try:
-            due = datetime.fromisoformat(data["due_at"])
-        except ValueError:
-            due = event.at
-    if due.tzinfo is None:
-        due = event.at
-    return MissedItem(
-        due=due,
-        kind=str(data.get("kind") or "reminder"),
-        programme_id=event.programme_id,
-        organisation=_organisation(event.programme_id, data.get("context"), names),
-        title=str(data.get("title") or data.get("milestone") or ""),
-        recipient=str(data.get("recipient") or ""),
-    )
-
-
-def _organisation(programme_id: int | None, context: Any, names: dict[int, str]) -> str:
-    if programme_id is not None and programme_id in names:
-        return names[programme_id]
-    if isinstance(context, dict) and isinstance(context.get("programme"), dict):
-        return str(context["programme"].get("organisation") or "")
-    if isinstance(context, dict) and isinstance(context.get("recipient"), dict):  # a course
-        return str(context["recipient"].get("organisation") or "")
-    return ""
-
-
-def _title(context: Any) -> str:
-    if not isinstance(context, dict):
-        return ""
-    for key in ("milestone", "meeting", "course"):
-        part = context.get(key)
-        if isinstance(part, dict) and part.get("title"):
-            return str(part["title"])
-    return ""
 
 
 def digest_consultants(fbh: Fbh) -> list[str]:

@@ -244,8 +244,8 @@ class Fbh(ServiceContext):
     # ----- time-driven transitions --------------------------------------------------------
 
     def advance(self, now: datetime) -> list[str]:
-        """Queue the reminders and task notices that have come within the horizon, then fire
-        the transitions that are due (both as the daemon's leader does)."""
+        """Queue the reminders, task notices and check-ins that have come within the horizon,
+        then fire the transitions that are due (both as the daemon's leader does)."""
         self.top_up(now)
         return self.transitions.advance(now)
 

@@ -1,8 +1,9 @@
-"""The top-up of timed mail: reminders and task notices are queued only
-``mail.queue_ahead_days`` ahead (:meth:`engine.services.mailings.Mailings.queue_timed`, and
-creation); each milestone keeps the due time of its first one not queued yet
-(``milestones.timed_from``). :meth:`TimedMail.top_up` queues, from that mark on, what has come
-within the horizon since.
+"""The top-up of timed mail: reminders, task notices and check-ins are queued only
+``mail.queue_ahead_days`` ahead (:meth:`engine.services.mailings.Mailings.queue_timed`,
+:meth:`engine.services.checkins.CheckinDesk.requeue`, and creation); each milestone keeps the
+due time of its first reminder or notice not queued yet (``milestones.timed_from``), each
+programme that of its first check-in (``programmes.checkins_from``). :meth:`TimedMail.top_up`
+queues, from those marks on, what has come within the horizon since.
 
 It starts from the milestone's mark, not from now: after a time without a daemon, the
 reminders that fell due meanwhile are queued with their own due times, and the delivery's
@@ -31,7 +32,7 @@ _QUEUEING = (ProgrammeState.PLANNED.value, ProgrammeState.RUNNING.value)
 
 
 class TimedMail:
-    """Tops up the queued reminders and task notices to the horizon."""
+    """Tops up the queued reminders, task notices and check-ins to the horizon."""
 
     def __init__(self, ctx: ServiceContext, mailings: Mailings) -> None:
         self.ctx = ctx
@@ -42,7 +43,7 @@ class TimedMail:
         programme under its row lock; returns how many rows were queued."""
         until = horizon_end(now, self.ctx.settings.mail.queue_ahead_days)
         with self.ctx.store.transaction() as tx:
-            due = tx.programmes.timed_due(until)
+            due = sorted({*tx.programmes.timed_due(until), *tx.programmes.checkins_due(until)})
         queued = 0
         for programme_id in due:
             try:
@@ -51,15 +52,23 @@ class TimedMail:
             except FbhError as exc:  # one programme must not hold up the others
                 log.error("programme %s: queueing its reminders failed: %s", programme_id, exc)
         if queued:
-            log.info("queued %d reminder(s) and task notice(s) coming within the horizon", queued)
+            log.info(
+                "queued %d reminder(s), task notice(s) and check-in(s) coming within the horizon",
+                queued,
+            )
         return queued
 
     def _top_up_one(self, tx: Tx, programme_id: int, until: datetime, now: datetime) -> int:
         programme = tx.programmes.get(programme_id, for_update=True)
-        if programme.state not in _QUEUEING:
-            return 0
-        loaded = self.ctx.load(tx, programme)
+        loaded = None
         queued = 0
+        mark = programme.checkins_from
+        if mark is not None and mark < until:  # check-ins: also after the end
+            loaded = self.ctx.load(tx, programme)
+            queued += self.ctx.checkins.top_up(tx, loaded, now)
+        if programme.state not in _QUEUEING:
+            return queued
+        loaded = loaded or self.ctx.load(tx, programme)
         for row in loaded.milestones:
             mark = row.timed_from
             if mark is None or mark >= until:

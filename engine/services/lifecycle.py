@@ -50,6 +50,7 @@ class Lifecycle:
             loaded = self.ctx.load(tx, tx.programmes.get(programme_id, for_update=True))
             self.ctx.fire_programme(tx, now, loaded.programme, "cancel", data={"reason": reason})
             tx.outbox.cancel_pending(programme_id)
+            self.ctx.checkins.stop(tx, loaded.programme)
             for row in loaded.milestones:
                 if MILESTONE.can(MilestoneState(row.state), "cancel"):
                     self.mailings.cancel_meeting_invites(tx, loaded, row, now)

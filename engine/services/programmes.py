@@ -269,7 +269,9 @@ class ProgrammeCreation:
             milestone.timed_from = timed.mark
         checkins = self.ctx.checkins
         dues = None if memo is None else memo.checkin_dues(base, plan.end, checkins.dues)
-        rows.outbox += checkins.drafts(facts, base, plan.end, now, dues=dues)
+        split = checkins.split(facts, base, plan.end, now, now, dues=dues)
+        rows.outbox += split.queue
+        rows.programmes[-1]["checkins_from"] = split.mark
         pairs = [(m.planned, m.definition) for m in milestones]
         workflows = [definitions[d.key] for d in item.workflows]
         link = ""

@@ -144,7 +144,7 @@ def gather(fbh: Fbh, now: datetime) -> Status:
         rows = tx.daemons.find()
         counts = tx.outbox.counts()
         pending = tx.outbox.next_pending()
-        step = next_step(tx.schedule.live_clocks(), now, fbh.tz)
+        step = next_step(tx.schedule.next_step_clocks(now, fbh.tz), now, fbh.tz)
         open_requests = tx.requests.find(states=[RequestState.RECEIVED.value])
         bounced = tuple((b.email, b.programme_id) for b in inbox_store.bouncing(tx))
         auth = tx.events.latest(MAIL_ENTITY, (AUTH_FAILED_EVENT, AUTH_OK_EVENT))

@@ -82,7 +82,9 @@ class OutboxRecords(Protocol):
 
     def give_back(self, message_ids: Sequence[int], worker: str) -> int: ...
 
-    def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]: ...
+    def release_stuck(
+        self, now: datetime, older_than: timedelta
+    ) -> list[tuple[int, str | None]]: ...
 
     def to_render(
         self,

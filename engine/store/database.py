@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest revision in engine/migrations/versions; tests/unit/test_packaging.py checks it
 # against Alembic's head, so a new migration must update it.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 
 SchemaMode = Literal["upgrade", "create", "require", "none"]
 UPGRADE: SchemaMode = "upgrade"  # create or upgrade (fbh migrate, fbh serve)

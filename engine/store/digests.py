@@ -5,24 +5,42 @@ The weekly run reads every live programme with its milestones, hours and people:
 thousands of rows. They are read as plain rows rather than ORM objects, and on SQLite dates
 and times are read as the text SQLite stores and parsed with ``fromisoformat`` (the same
 values the column types return, at a fraction of the cost). A programme's workflow snapshot
-is read as text and parsed once per distinct snapshot.
+is read as text (on SQLite as its bytes, which are not decoded row by row) and parsed once per
+distinct snapshot.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, cast, select, type_coerce
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    LargeBinary,
+    String,
+    bindparam,
+    cast,
+    select,
+    type_coerce,
+)
 from sqlmodel import col
 
 from engine.domain.model import Contact, MilestoneKind
 from engine.store.store import Tx
-from engine.store.tables import Milestone, Organisation, Person, Programme, TimeEntry
+from engine.store.tables import (
+    Event,
+    Milestone,
+    Organisation,
+    OutboxMessage,
+    Person,
+    Programme,
+    TimeEntry,
+)
 
 __all__ = [
     "MilestoneRow",
@@ -33,6 +51,8 @@ __all__ = [
     "hours_by_part",
     "meeting_starts",
     "milestones",
+    "missed_events",
+    "missed_rows",
     "organisation_names",
     "people_by_email",
     "programme_organisations",
@@ -40,6 +60,11 @@ __all__ = [
 ]
 
 _IN_LIST = 500  # ids per IN (…) list
+# The IN lists are one expanding parameter: each statement is built and compiled once, and
+# its values are bound as they are, not made into 500 literal expressions per chunk.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+# What converts a date and a moment read from the store (neither None).
+_Converters = tuple[Callable[[Any], date], Callable[[Any], datetime]]
 
 
 class ProgrammeRow(NamedTuple):
@@ -94,18 +119,24 @@ def programmes(
             text.column(table.c.start_date),
             text.column(table.c.end_date),
             table.c.state,
-            cast(table.c.workflow_snapshot, String),
+            # SQLite: as bytes, so only each distinct snapshot is decoded (most are equal)
+            cast(table.c.workflow_snapshot, LargeBinary if text.raw else String),
         )
         .where(table.c.state.in_(list(states)))
         .order_by(table.c.id)
     )
     if ending_from is not None:
         statement = statement.where(table.c.end_date >= ending_from)
-    snapshots: dict[str, dict[str, str]] = {}
+    snapshots: dict[str | bytes, dict[str, str]] = {}
     found = []
+    mine = statement.where(table.c.consultant_id.in_(_IDS))
     for ident in _chunks(sorted(consultant_ids)) if consultant_ids is not None else [None]:
-        chosen = statement if ident is None else statement.where(table.c.consultant_id.in_(ident))
-        for row in tx.session.execute(chosen):
+        rows = (
+            tx.session.execute(statement)
+            if ident is None
+            else tx.session.execute(mine, {"ids": ident})
+        )
+        for row in rows:
             snapshot = snapshots.get(row[10])
             if snapshot is None:
                 snapshot = snapshots[row[10]] = json.loads(row[10])
@@ -133,42 +164,57 @@ def milestones(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[Milestone
     """The milestones of each programme, in timeline order (position, id)."""
     text = _Text(tx)
     found: dict[int, list[MilestoneRow]] = defaultdict(list)
-    for chunk in _chunks(sorted(set(programme_ids))):
-        statement = (
-            select(
-                col(Milestone.programme_id),
-                col(Milestone.workflow),
-                col(Milestone.key),
-                col(Milestone.title),
-                col(Milestone.kind),
-                col(Milestone.state),
-                col(Milestone.week_first),
-                col(Milestone.week_last),
-                text.column(col(Milestone.window_start)),
-                text.column(col(Milestone.window_end)),
-                text.column(col(Milestone.start_at)),
-                text.column(col(Milestone.end_at)),
-            )
-            .where(col(Milestone.programme_id).in_(chunk))
-            .order_by(col(Milestone.programme_id), col(Milestone.position), col(Milestone.id))
+    statement = (
+        select(
+            col(Milestone.programme_id),
+            col(Milestone.workflow),
+            col(Milestone.key),
+            col(Milestone.title),
+            col(Milestone.kind),
+            col(Milestone.state),
+            col(Milestone.week_first),
+            col(Milestone.week_last),
+            text.column(col(Milestone.window_start)),
+            text.column(col(Milestone.window_end)),
+            text.column(col(Milestone.start_at)),
+            text.column(col(Milestone.end_at)),
         )
-        day, moment = text.date, text.moment
+        .where(col(Milestone.programme_id).in_(_IDS))
+        .order_by(col(Milestone.programme_id), col(Milestone.position), col(Milestone.id))
+    )
+    day, moment = text.converters()
+    make = MilestoneRow
+    connection = tx.session.connection()
+    for chunk in _chunks(sorted(set(programme_ids))):
         # on the connection: the ORM would wrap each of the many rows again (loading.py)
-        for row in tx.session.connection().execute(statement).fetchall():
-            found[row[0]].append(
-                MilestoneRow(  # positional: the fields in the order selected
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    row[6],
-                    row[7],
-                    day(row[8]),
-                    day(row[9]),
-                    moment(row[10]),
-                    moment(row[11]),
+        for (
+            pid,
+            workflow,
+            key,
+            title,
+            kind,
+            state,
+            first,
+            last,
+            opens,
+            closes,
+            start,
+            end,
+        ) in connection.execute(statement, {"ids": chunk}).fetchall():
+            found[pid].append(
+                make(  # positional: the fields in the order selected
+                    pid,
+                    workflow,
+                    key,
+                    title,
+                    kind,
+                    state,
+                    first,
+                    last,
+                    day(opens),
+                    day(closes),
+                    None if start is None else moment(start),
+                    None if end is None else moment(end),
                 )
             )
     return found
@@ -178,48 +224,49 @@ def hours_by_part(tx: Tx, programme_ids: Iterable[int]) -> dict[int, list[tuple[
     """Each programme's time entries as (part, hours), in the order ``TimeLog.find``
     gives them (so sums come out exactly as ``engine.services.timelog.used_by_part`` makes them)."""
     found: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    statement = (
+        select(col(TimeEntry.programme_id), col(TimeEntry.workflow), col(TimeEntry.hours))
+        .where(col(TimeEntry.programme_id).in_(_IDS))
+        .order_by(col(TimeEntry.programme_id), col(TimeEntry.work_date), col(TimeEntry.id))
+    )
+    connection = tx.session.connection()
     for chunk in _chunks(sorted(set(programme_ids))):
-        statement = (
-            select(col(TimeEntry.programme_id), col(TimeEntry.workflow), col(TimeEntry.hours))
-            .where(col(TimeEntry.programme_id).in_(chunk))
-            .order_by(col(TimeEntry.programme_id), col(TimeEntry.work_date), col(TimeEntry.id))
-        )
-        for programme_id, workflow, hours in tx.session.connection().execute(statement).all():
+        for programme_id, workflow, hours in connection.execute(statement, {"ids": chunk}).all():
             found[programme_id].append((workflow, hours))
     return found
 
 
 def contacts(tx: Tx, person_ids: Iterable[int]) -> dict[int, Contact]:
     found = {}
+    statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
+        col(Person.id).in_(_IDS)
+    )
     for chunk in _chunks(sorted(set(person_ids))):
-        statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
-            col(Person.id).in_(chunk)
-        )
-        found.update(
-            {ident: Contact(name, email) for ident, name, email in tx.session.execute(statement)}
-        )
+        rows = tx.session.execute(statement, {"ids": chunk})
+        found.update({ident: Contact(name, email) for ident, name, email in rows})
     return found
 
 
 def people_by_email(tx: Tx, emails: Iterable[str]) -> dict[str, tuple[int, Contact]]:
     """Lower-cased address → the person's id and contact, for the addresses that are known."""
     found = {}
+    statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
+        col(Person.email).in_(_IDS)
+    )
     for chunk in _chunks(sorted({e.lower() for e in emails})):
-        statement = select(col(Person.id), col(Person.name), col(Person.email)).where(
-            col(Person.email).in_(chunk)
-        )
-        for ident, name, email in tx.session.execute(statement):
+        for ident, name, email in tx.session.execute(statement, {"ids": chunk}):
             found[email] = (ident, Contact(name, email))
     return found
 
 
 def organisation_names(tx: Tx, organisation_ids: Iterable[int]) -> dict[int, str]:
     found = {}
+    statement = select(col(Organisation.id), col(Organisation.name)).where(
+        col(Organisation.id).in_(_IDS)
+    )
     for chunk in _chunks(sorted(set(organisation_ids))):
-        statement = select(col(Organisation.id), col(Organisation.name)).where(
-            col(Organisation.id).in_(chunk)
-        )
-        found.update({ident: name for ident, name in tx.session.execute(statement)})
+        rows = tx.session.execute(statement, {"ids": chunk})
+        found.update({ident: name for ident, name in rows})
     return found
 
 
@@ -266,14 +313,44 @@ def consultant_programme_ids(tx: Tx) -> dict[int, set[int]]:
 def programme_organisations(tx: Tx, programme_ids: Iterable[int]) -> dict[int, str]:
     """Programme id → its organisation's name."""
     found = {}
+    statement = (
+        select(col(Programme.id), col(Organisation.name))
+        .join(Organisation, col(Organisation.id) == col(Programme.organisation_id))
+        .where(col(Programme.id).in_(_IDS))
+    )
     for chunk in _chunks(sorted(set(programme_ids))):
-        statement = (
-            select(col(Programme.id), col(Organisation.name))
-            .join(Organisation, col(Organisation.id) == col(Programme.organisation_id))
-            .where(col(Programme.id).in_(chunk))
-        )
-        found.update({ident: name for ident, name in tx.session.execute(statement)})
+        rows = tx.session.execute(statement, {"ids": chunk})
+        found.update({ident: name for ident, name in rows})
     return found
+
+
+def missed_rows(tx: Tx, since: datetime, ids: Collection[int]) -> list[OutboxMessage]:
+    """Outbox rows in state ``missed`` due on ``since`` or later, or with one of ``ids``, by
+    id. Sorted here: asked for ``ORDER BY id``, SQLite scans the whole outbox instead of
+    searching its (state, due_at) index."""
+    missed = col(OutboxMessage.state) == _MISSED
+    recent = select(OutboxMessage).where(missed, col(OutboxMessage.due_at) >= since)
+    found: dict[int, OutboxMessage] = {}
+    for row in tx.session.scalars(recent):
+        found[row.id or 0] = row
+    flagged = select(OutboxMessage).where(missed, col(OutboxMessage.id).in_(_IDS))
+    for chunk in _chunks(sorted(set(ids) - found.keys())):
+        for row in tx.session.scalars(flagged, {"ids": chunk}):
+            found[row.id or 0] = row
+    return [found[ident] for ident in sorted(found)]
+
+
+def missed_events(tx: Tx, since: datetime) -> list[Event]:
+    """The ``missed`` events since ``since``, by id."""
+    statement = (
+        select(Event)
+        .where(col(Event.event) == _MISSED, col(Event.at) >= since)
+        .order_by(col(Event.id))
+    )
+    return list(tx.session.scalars(statement))
+
+
+_MISSED = "missed"  # the outbox state, and the event that records it
 
 
 class _Text:
@@ -289,6 +366,13 @@ class _Text:
     def date(self, value: Any) -> date:
         found: date = _day(value) if self.raw else value
         return found
+
+    def converters(self) -> _Converters:
+        """(date, moment) as functions of a value that is not None: for many rows, without a
+        method call each."""
+        if self.raw:
+            return _day, _utc
+        return _same, _in_utc
 
     def moment(self, value: Any) -> datetime | None:
         if value is None:
@@ -313,6 +397,14 @@ def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _chunks(ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
+def _same(value: Any) -> Any:
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _chunks(ids: Sequence[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(ids), _IN_LIST):
-        yield ids[start : start + _IN_LIST]
+        yield list(ids[start : start + _IN_LIST])

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, or_, update
 from sqlalchemy import select as columns
-from sqlmodel import col, select
+from sqlmodel import col
 
 from engine.backends.abc import slices
 from engine.domain.model import OutboxState
@@ -53,26 +53,30 @@ class OutboxLease(Repository):
             given += max(self.session.connection().execute(statement).rowcount, 0)
         return given
 
-    def release_stuck(self, now: datetime, older_than: timedelta) -> list[OutboxMessage]:
-        """Return rows stuck in ``sending`` (their worker died) to ``pending``."""
+    def release_stuck(self, now: datetime, older_than: timedelta) -> list[tuple[int, str | None]]:
+        """Return rows stuck in ``sending`` (their worker died) to ``pending``. Returns
+        ``(id, former worker)`` pairs. Core statements, as :meth:`release_orphans`."""
+        table = table_of(OutboxMessage)
         cutoff = now - older_than
-        stuck = list(
-            self.session.exec(
-                select(OutboxMessage).where(
-                    OutboxMessage.state == OutboxState.SENDING.value,
-                    or_(
-                        col(OutboxMessage.claimed_at).is_(None),
-                        col(OutboxMessage.claimed_at) < cutoff,
-                    ),
-                )
-            )
+        statement = columns(table.c.id, table.c.claimed_by).where(
+            table.c.state == OutboxState.SENDING.value,
+            or_(table.c.claimed_at.is_(None), table.c.claimed_at < cutoff),
         )
-        for row in stuck:
-            row.state = OutboxState.PENDING.value
-            row.next_attempt_at = now
-            row.last_error = f"reclaimed after worker {row.claimed_by} stopped"
-            self.session.add(row)
-        self.session.flush()
+        stuck = [(int(i), w) for i, w in self.session.execute(statement).all()]
+        if stuck:
+            self.session.execute(
+                update(table)
+                .where(table.c.id == bindparam("stuck_id"))
+                .values(
+                    state=OutboxState.PENDING.value,
+                    next_attempt_at=now,
+                    last_error=bindparam("stuck_error"),
+                ),
+                [
+                    {"stuck_id": i, "stuck_error": f"reclaimed after worker {w} stopped"}
+                    for i, w in stuck
+                ],
+            )
         return stuck
 
     def release_claims(self, worker: str, now: datetime) -> int:
@@ -90,16 +94,22 @@ class OutboxLease(Repository):
         Only daemon claims are judged here (a daemon has a heartbeat); a CLI's claim is left
         to the age-based :meth:`release_stuck`. Returns ``(id, former worker)`` pairs.
         """
-        statement = select(OutboxMessage.id, OutboxMessage.claimed_by).where(
-            col(OutboxMessage.state) == OutboxState.SENDING.value,
-            col(OutboxMessage.claimed_by).startswith(DAEMON_PREFIX, autoescape=True),
+        table = table_of(OutboxMessage)  # Core: no mapper is configured before `ready` (Daemons)
+        statement = columns(table.c.id, table.c.claimed_by).where(
+            table.c.state == OutboxState.SENDING.value,
+            table.c.claimed_by.startswith(DAEMON_PREFIX, autoescape=True),
         )
-        orphans = [(i, w) for i, w in self.session.exec(statement) if i and w and w not in alive]
+        found = self.session.execute(statement).all()
+        orphans = [(i, w) for i, w in found if i and w and w not in alive]
         released = []
         for ident, worker in orphans:
             result = self.session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == ident, *_claimed_by(worker))
+                update(table)
+                .where(
+                    table.c.id == ident,
+                    table.c.state == OutboxState.SENDING.value,
+                    table.c.claimed_by == worker,
+                )
                 .values(
                     state=OutboxState.PENDING.value,
                     next_attempt_at=now,

@@ -146,6 +146,15 @@ class Programmes(Repository):
         )
         return sorted(self.session.exec(statement))
 
+    def checkins_due(self, until: datetime) -> list[int]:
+        """The programmes with check-in mail left to queue before ``until``
+        (``checkins_from``): any not cancelled, for check-ins follow the end."""
+        statement = select(Programme.id).where(
+            col(Programme.checkins_from) < until,
+            col(Programme.state) != ProgrammeState.CANCELLED.value,
+        )
+        return sorted(i for i in self.session.exec(statement) if i is not None)
+
     # ----- bulk writes (creating many programmes at once) ---------------------------------
     #
     # These take plain dicts keyed by column name and write them with one executemany per

@@ -27,6 +27,56 @@ class Schedule(Repository):
         """The timeline inputs of every live programme (or of ``programme_ids``), in two queries
         of the columns the timeline needs (not whole rows: a programme carries its workflow
         snapshot)."""
+        chosen = None if programme_ids is None else col(Programme.id).in_(programme_ids)
+        return self._clocks(chosen)
+
+    def next_step_clocks(self, now: datetime, tz: ZoneInfo) -> list[ProgrammeClock]:
+        """The clocks of the live programmes that may hold the next transition after ``now``:
+        a subset of :meth:`live_clocks`, in its order, on which
+        :func:`engine.domain.timeline.next_step` finds what it finds on them all (``fbh
+        status``: every programme's clock was most of its time on 100k milestones).
+
+        The first ``complete`` after ``now`` (the day after the earliest end date not yet
+        passed: its midnight ``M``) is a transition, so the next is no later than ``M``. Every
+        transition is at one of the moments below, or at its programme's start when that is
+        later (engine/domain/timeline.py), so only a programme with one of them, or its
+        start, in ``(now, M]`` can hold it."""
+        today = now.astimezone(tz).date()
+        live = col(Programme.state).in_(LIVE_STATES)
+        first_end = self.session.execute(
+            columns(func.min(col(Programme.end_date))).where(live, col(Programme.end_date) >= today)
+        ).scalar()
+        if first_end is None:
+            return self._clocks(None)
+        last_day = first_end + timedelta(days=1)
+        horizon = midnight(last_day, tz)
+
+        def in_days(day: Any) -> Any:  # midnight(day) in (now, M]
+            return and_(day > today, day <= last_day)
+
+        def day_after_in_days(day: Any) -> Any:  # midnight(day + 1) in (now, M], in SQL
+            return and_(day >= today, day <= first_end)
+
+        meeting = col(Milestone.kind) == MilestoneKind.MEETING.value
+        soon = columns(col(Milestone.programme_id)).where(
+            col(Milestone.state).in_(OPEN_MILESTONE),
+            or_(
+                and_(meeting, col(Milestone.end_at) > now, col(Milestone.end_at) <= horizon),
+                and_(~meeting, in_days(col(Milestone.window_start))),
+                and_(~meeting, day_after_in_days(col(Milestone.window_end))),
+            ),
+        )
+        candidates = columns(col(Programme.id)).where(
+            live,
+            or_(
+                in_days(col(Programme.start_date)),
+                day_after_in_days(col(Programme.end_date)),
+                col(Programme.id).in_(soon),
+            ),
+        )
+        return self._clocks(col(Programme.id).in_(candidates))
+
+    def _clocks(self, chosen: Any) -> list[ProgrammeClock]:
         live = col(Programme.state).in_(LIVE_STATES)
         programmes = columns(
             col(Programme.id),
@@ -49,9 +99,9 @@ class Schedule(Repository):
             .where(live)
             .order_by(col(Milestone.position), col(Milestone.id))
         )
-        if programme_ids is not None:
-            programmes = programmes.where(col(Programme.id).in_(programme_ids))
-            milestones = milestones.where(col(Programme.id).in_(programme_ids))
+        if chosen is not None:
+            programmes = programmes.where(chosen)
+            milestones = milestones.where(chosen)
         rows = list(self.session.execute(programmes.order_by(col(Programme.id))))
         by_programme: dict[int, list[MilestoneClock]] = defaultdict(list)
         if rows:

@@ -61,6 +61,10 @@ class Programme(_Table, table=True):
     end_date: date
     state: str = Field(max_length=20, index=True)
     revision: int = 0  # bumped by move, pause and resume; part of reminder dedupe keys
+    # The due time of its first check-in mail not queued yet (NULL: none left): check-ins
+    # are queued ``mail.queue_ahead_days`` ahead and topped up from here, as reminders are
+    # (``Milestone.timed_from``; engine/services/horizon.py).
+    checkins_from: datetime | None = _utc(nullable=True, index=True)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 

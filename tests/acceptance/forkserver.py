@@ -39,6 +39,7 @@ MAX_FDS = 3
 MAX_REQUEST = 16 * 1024 * 1024  # argv may carry 100 KB values (the input-limit tests)
 PRELOAD = (
     "engine.cli.main",
+    "engine.cli.group",
     "engine.services.facade",
     "engine.store.store",
     "engine.store.database",

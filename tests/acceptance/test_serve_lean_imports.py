@@ -1,12 +1,14 @@
 """`fbh serve` with the defaults (no `[http] listen`, a Maildir inbox) reaches `ready` without
 importing what only an option or a later job needs: the HTTP stack, IMAP, iCalendar parsing,
 bounce parsing, the holiday tables, the digests, Jinja (the first rendering comes after
-`ready`), aiosmtplib (only the SMTP transport uses it) and the services that create or
-change programmes, requests, courses and participants (engine/services/facade.py)
-(docs/benchmarks.md, "Start-up").
+`ready`), aiosmtplib (only the SMTP transport uses it), the services that create or
+change programmes, requests, courses and participants (engine/services/facade.py) and typer
+(`fbh serve` runs without it: engine/cli/daemon.py) (docs/benchmarks.md, "Start-up"). Its
+statements before `ready` (the heartbeat, the orphans released) are Core ones: no ORM mapper
+is configured yet.
 
 It also checks that the cyclic garbage collector, off while fbh starts, runs again once the
-daemon is ready (engine/cli/main.py, engine/cli/serve.py)."""
+daemon is ready (engine/cli/main.py, engine/cli/daemon.py)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ UNWANTED = (
     "jinja2", "engine.domain.digest", "aiosmtplib", "engine.services.programmes",
     "engine.services.requests", "engine.services.participants", "engine.services.courses",
     "engine.services.lifecycle", "engine.services.handover", "engine.services.milestones",
+    "typer", "click",
 )
 
 class AtReady(logging.Handler):
@@ -39,6 +42,9 @@ class AtReady(logging.Handler):
                 m == u or m.startswith(u + ".") for u in UNWANTED))
             print("imported at ready:", found[:5], flush=True)
             print("collecting at ready:", gc.isenabled(), flush=True)
+            from sqlalchemy import inspect
+            from engine.store.tables import Daemon
+            print("mappers configured at ready:", inspect(Daemon).configured, flush=True)
             os.kill(os.getpid(), signal.SIGTERM)
         elif record.getMessage() == "stopped":
             print("collecting when stopped:", gc.isenabled(), flush=True)
@@ -63,8 +69,9 @@ def test_serve_reaches_ready_without_the_optional_stacks(tmp_path: Path) -> None
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-3:] == [
+    assert done.stdout.strip().splitlines()[-4:] == [
         "imported at ready: []",
         "collecting at ready: False",
+        "mappers configured at ready: False",
         "collecting when stopped: True",
     ], done.stdout

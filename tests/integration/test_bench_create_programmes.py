@@ -25,7 +25,7 @@ def test_one_small_run_creates_and_counts_everything() -> None:
 
     assert set(figures) == set(create_programmes.METRICS)
     assert figures["milestones"] == 18 * 6 + 6 * 12  # every 4th has TILPASSET's six more
-    # the invites, the summary and 3 check-ins; no reminder or task notice falls due within
+    # the invites and the summary; no reminder, task notice or check-in falls due within
     # mail.queue_ahead_days (14) of the bench's now, five weeks before the start
-    assert figures["outbox_rows"] == 18 * 12 + 6 * 16
+    assert figures["outbox_rows"] == 18 * 9 + 6 * 13
     assert figures["create_s"] > 0 and figures["peak_rss_mb"] > 0

@@ -134,7 +134,9 @@ def test_a_batch_writes_exactly_the_rows_of_creating_one_at_a_time(fbh: Fbh, twi
     for table, rows in one_by_one.items():
         assert bulk[table] == rows, table
     counts = {table: len(rows) for table, rows in bulk.items()}
-    assert counts["programmes"] == 8 and counts["outbox"] > 100
+    assert counts["programmes"] == 8 and counts["outbox"] > 80
+    # check-ins are months ahead: a programme keeps the mark of its first (test_checkin_horizon)
+    assert any(p["checkins_from"] is not None for p in bulk["programmes"])
     kinds = {(e["entity"], e["event"]) for e in bulk["events"]}
     assert ("programme", "start") in kinds and ("milestone", "schedule") in kinds
     assert any(m["timed_from"] is not None for m in bulk["milestones"])  # mail left to queue
@@ -252,12 +254,18 @@ def test_what_a_batch_remembers_per_shared_plan_queues_the_same_rows(fbh: Fbh, t
     remembered, composed = rows_of(fbh.store), rows_of(twin.store)
     assert remembered == composed
     kinds = {row["kind"] for row in composed["outbox"]}
-    assert {"invite", "programme_summary", "checkin", "reminder", "task_due"} <= kinds
+    assert {"invite", "programme_summary", "reminder", "task_due"} <= kinds
     assert any(m["timed_from"] is not None for m in composed["milestones"])
+    assert any(p["checkins_from"] is not None for p in composed["programmes"])
 
     later = NOW + timedelta(days=45)
     assert fbh.top_up(later) == twin.top_up(later) > 0
     assert rows_of(fbh.store) == rows_of(twin.store)
+    past_the_checkins = NOW + timedelta(days=800)
+    assert fbh.top_up(past_the_checkins) == twin.top_up(past_the_checkins) > 0
+    topped = rows_of(fbh.store)
+    assert topped == rows_of(twin.store)
+    assert "checkin" in {row["kind"] for row in topped["outbox"]}
 
 
 def _reference_invites(

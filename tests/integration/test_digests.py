@@ -176,6 +176,22 @@ def test_the_lead_digest_sees_everything(fbh: Fbh, world: dict[str, int]) -> Non
     assert len(digest.missed) == 3  # Anne's two and Bo's one
 
 
+def test_a_message_missed_long_ago_with_a_recent_event_is_listed_once(
+    fbh: Fbh, world: dict[str, int]
+) -> None:
+    """The row is read by its id when its due time is before the digest period but its
+    ``missed`` event is in it (the daemon recorded it late), and the event is not repeated."""
+    long_ago = NOW - timedelta(days=40)
+    with fbh.store.transaction() as tx:
+        _miss(tx, world["b"], due=long_ago, with_event=True)
+    missed = lead_digest(fbh, NOW).missed
+    assert [(m.due, m.kind, m.programme_id) for m in missed[:1]] == [
+        (long_ago, "reminder", world["b"])
+    ]
+    assert missed[0].title  # from the row's payload (the event has no title)
+    assert len(missed) == 4  # and the three of the world
+
+
 def test_the_lead_digest_lists_programmes_that_ended_under_budget(fbh: Fbh, store: Store) -> None:
     pid = create(fbh, "Boligselskabet E", date(2027, 1, 4))
     log_time(fbh, pid, hours=3, day=date(2027, 1, 12), now=NOW)

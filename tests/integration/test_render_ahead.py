@@ -216,6 +216,9 @@ async def test_the_daemon_renders_ahead_within_its_horizon(
     )
     fbh = Fbh(daemon_settings, store, fbh.registry, actor="test")
     transport = InMemoryTransport()
+    # creation queued only what is due at once (the rolling horizon): queue the first
+    # reminders, three weeks later, so that rows lie ahead
+    assert fbh.top_up(NOW + 21 * timedelta(seconds=DAY)) > 0
     first = min(r.next_attempt_at for r in pending(store) if r.next_attempt_at > NOW)
     clock = first - timedelta(days=3)
     daemon = Daemon(fbh, transport, clock=lambda: clock, name="daemon:test")

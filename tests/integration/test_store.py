@@ -102,7 +102,7 @@ def test_finishing_a_lost_claim_is_refused(store: Store) -> None:
         (row,) = tx.outbox.claim_due(NOW, "slow", 1)
     later = NOW + timedelta(minutes=30)
     with store.transaction() as tx:
-        assert [r.id for r in tx.outbox.release_stuck(later, timedelta(minutes=10))] == [row.id]
+        assert [i for i, _ in tx.outbox.release_stuck(later, timedelta(minutes=10))] == [row.id]
     with store.transaction() as tx:
         (again,) = tx.outbox.claim_due(later, "fast", 1)
         assert again.id == row.id and again.attempts == 2

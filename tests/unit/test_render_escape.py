@@ -1,5 +1,5 @@
 """fbh's templates escape output as Jinja does, without a Markup object per value
-(notifications.render.escape_output and the environment's code generator)."""
+(notifications.digest_filters.escape_output and the environment's code generator)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from engine.domain.timeline import (
     MilestoneClock,
     ProgrammeClock,
@@ -14,6 +17,7 @@ from engine.domain.timeline import (
     next_moment,
     next_step,
 )
+from engine.domain.timeline import _steps as every_step
 
 CPH = ZoneInfo("Europe/Copenhagen")
 
@@ -116,3 +120,56 @@ def test_the_next_step_is_described_for_the_status() -> None:
     assert found is not None
     assert describe(*found) == "programme 7: k expire"
     assert describe(clock, Step("complete", found[1].at)) == "programme 7: complete"
+
+
+# ----- next_step without building every step (issue 15 §5: `fbh status` on 100k milestones) --
+
+_FIRST = datetime(2027, 3, 24)  # noqa: DTZ001 - hypothesis bounds are naive
+_LAST = datetime(2027, 4, 1)  # noqa: DTZ001
+_DAYS = st.dates(_FIRST.date(), _LAST.date())  # across the DST switch
+_MILESTONE = st.builds(
+    MilestoneClock,
+    id=st.integers(1, 6),
+    kind=st.sampled_from(["meeting", "task"]),
+    state=st.sampled_from(["planned", "scheduled", "done", "overdue", "skipped"]),
+    window_start=_DAYS,
+    window_end=_DAYS,
+    end_at=st.one_of(
+        st.none(),
+        st.datetimes(_FIRST, _LAST, timezones=st.just(UTC)),
+    ),
+)
+_PROGRAMME = st.builds(
+    ProgrammeClock,
+    id=st.integers(1, 4),  # repeated ids too: of equal (moment, id), the first listed wins
+    state=st.sampled_from(["planned", "running", "paused", "completed"]),
+    start=_DAYS,
+    end=_DAYS,
+    milestones=st.lists(_MILESTONE, max_size=4).map(tuple),
+)
+
+
+def every_step_then_the_first(
+    programmes: list[ProgrammeClock], now: datetime
+) -> tuple[ProgrammeClock, Step] | None:
+    """What next_step computed before: every programme's steps, then the first after now."""
+    future = [(s.at, p.id, p, s) for p in programmes for s in every_step(p, CPH) if s.at > now]
+    if not future:
+        return None
+    _, _, found, step = min(future, key=lambda item: (item[0], item[1]))
+    return found, step
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(_PROGRAMME, max_size=6),
+    st.datetimes(_FIRST - timedelta(days=1), _LAST + timedelta(days=2), timezones=st.just(CPH)),
+)
+def test_next_step_is_the_first_of_every_step_after_now(
+    programmes: list[ProgrammeClock], now: datetime
+) -> None:
+    found = next_step(programmes, now, CPH)
+    expected = every_step_then_the_first(programmes, now)
+    assert found == expected
+    if found is not None and expected is not None:  # the same objects: `describe` is unchanged
+        assert found[0] is expected[0] and found[1].at.tzinfo is expected[1].at.tzinfo

@@ -233,3 +233,28 @@ def test_a_csv_attachment_keeps_its_bom_and_line_breaks() -> None:
     data = files[0].get_payload(decode=True)
     assert data == CSV.text.encode("utf-8")  # BOM, ';', CRLF as written
     assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+
+
+_QP_EDGES = [
+    "x" * 73 + " \n" + "y" * 74 + "\t\n" + "z" * 75 + " \n",  # whitespace at the fold
+    ".\n..\n. \n=\n==3D\n" + "é" * 40 + "\n",
+    "a" * 300 + "\n\n\n" + " " * 80 + "\n" + "<td>ø</td>" * 30 + "\n",
+]
+
+
+@given(st.lists(st.text(alphabet=" \t.=abcæø€\n", max_size=120), max_size=8))
+@example(_QP_EDGES)
+@settings(max_examples=200, deadline=None)
+def test_text_is_encoded_line_by_line_as_a_whole(lines: list[str]) -> None:
+    """Quoted-printable is written line by line, each distinct line once: the same bytes as
+    b2a_qp of the whole text, whitespace at a fold, dots and long lines included."""
+    import binascii
+
+    from notifications.wire import _text_part
+
+    text = "\n".join(lines)
+    data = text.encode("utf-8") + (b"" if text.endswith("\n") else b"\n")
+    head = b'Content-Type: text/plain; charset="utf-8"\r\n'
+    head += b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    whole = head + binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    assert _text_part("plain", text) == whole
