@@ -101,8 +101,8 @@ def pg_migrated_url(pg_schemas: SchemaPool) -> Iterator[str]:
 )
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database at the newest schema revision: SQLite (a copy of the migrated template, as
-    Alembic takes most of a small test's time) or a PostgreSQL schema of the test's own (the
-    DDL of creating and migrating one takes PostgreSQL most of a second: tests/pgschemas.py)."""
+    Alembic takes most of a small test's time) or a PostgreSQL schema of the test's own (made
+    and migrated once per test process, emptied between tests: tests/pgschemas.py)."""
     if request.param == "sqlite":
         path = tmp_path / "fbh.sqlite3"
         copy_of_template(request.getfixturevalue("sqlite_template"), path)

@@ -1,8 +1,8 @@
 """Migrated PostgreSQL schemas for ``backend_url``, reused within one test process.
 
-Creating a schema, migrating it and dropping it afterwards costs PostgreSQL most of a second
-per test (the DDL and the catalog work are the server's); emptying the tables of a schema
-costs a few hundredths. So a test that is done with its schema gives it back: every table is
+Creating a schema, migrating it and dropping it afterwards takes most of a second per test
+(the server's DDL, its catalog work and syncs); emptying the tables of a schema takes a few
+hundredths. So a test that is done with its schema gives it back: every table is
 emptied, the rows the migrations wrote (``alembic_version``, the installation and page-secret
 rows) and every sequence's position are put back as they were right after the migration, and
 the next test gets it with an installation id of its own (as ``copy_of_template`` does for
