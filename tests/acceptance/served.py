@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -113,12 +113,15 @@ class Daemons:
 
     started: list[Served] = field(default_factory=list)
 
-    def start(self, cli: Cli, label: str, *, shifted: bool = False) -> Served:
+    def start(
+        self, cli: Cli, label: str, *, shifted: bool = False, args: Sequence[str] = ()
+    ) -> Served:
+        """``fbh --config CONFIG serve``, or ``fbh ARGS`` when ``args`` are given."""
         log = cli.home / f"serve-{label}.log"
         handle = log.open("ab")
         command = [str(FBH)] if not shifted else [sys.executable, str(SHIFTED)]
         proc = subprocess.Popen(
-            [*command, "--config", str(cli.config), "serve"],
+            [*command, *(args or ("--config", str(cli.config), "serve"))],
             stdout=subprocess.DEVNULL,
             stderr=handle,
             env=cli.env,

@@ -5,7 +5,10 @@ docs/operations.md."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +23,7 @@ from fbhcli import Cli, Result
 from served import (
     SHIFTED,
     Daemons,
+    Served,
     cli_env,
     daemons_fixture,
     kinds_in_maildir,
@@ -29,6 +33,7 @@ from served import (
 )
 from smtpserver import SmtpTestServer, start_smtp_server
 
+from engine.cli.daemon import serve_options
 from engine.config.settings import Settings, load_settings
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact
@@ -176,6 +181,78 @@ def test_serve_is_ready_reports_status_and_stops_on_sigterm(
     assert (code, took < 10) == (0, True)
     assert "stopped" in served.text()
     assert cli("status", "--json").json()["alive"] == 0
+
+
+# A config file named "-x": `--config=-x serve` is a form the typer-free path leaves to typer
+# (engine/cli/daemon.py), and `--config ./-x serve` names the same file on that path.
+FAST, TYPER = ("--config", "./-x", "serve"), ("--config=-x", "serve")
+
+
+def dash_cli(home: Path, database_url: str) -> Cli:
+    cli = make_cli(home, database_url)
+    return Cli(home=home, config=cli.config.rename(home / "-x"), env=cli.env)
+
+
+def serve_and_deliver(cli: Cli, daemons: Daemons, args: tuple[str, ...]) -> Served:
+    """A programme's first mail, queued before ``fbh ARGS`` starts, delivered; then SIGTERM."""
+    cli(*create_args("Boligselskabet Østervang"))
+    served = daemons.start(cli, "serve", args=args)
+    served.wait_ready()
+    wait_until(lambda: programme_mail(cli.maildir).total() >= PER_PROGRAMME, 10, "delivered")
+    code, took = served.stop()
+    assert (code, took < 10) == (0, True)
+    assert served.text().rstrip().endswith("engine.daemon.runner: stopped")
+    return served
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_serve_through_typer_reaches_ready_delivers_and_stops(
+    tmp_path: Path, daemons: Daemons, request: pytest.FixtureRequest, backend: str
+) -> None:
+    assert serve_options(TYPER, cli_env()) is None  # typer parses it (engine/cli/main.py)
+    url = "sqlite:///var/fbh.sqlite3"
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_schema_url")
+    cli = dash_cli(tmp_path, url)
+    serve_and_deliver(cli, daemons, TYPER)
+    assert programme_mail(cli.maildir) == {"invite": 8, "programme_summary": 1}
+
+
+def test_serve_without_typer_and_through_typer_do_the_same(
+    tmp_path: Path, daemons: Daemons
+) -> None:
+    """The same config in two homes, one served each way: the same lines up to ``ready`` and
+    the same mail."""
+    assert serve_options(FAST, cli_env()) == ("./-x", 0)
+    runs: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {}
+    for label, args in (("fast", FAST), ("typer", TYPER)):
+        home = tmp_path / label
+        cli = dash_cli(home, "sqlite:///var/fbh.sqlite3")
+        text = serve_and_deliver(cli, daemons, args).text().replace(str(home), "HOME")
+        lines = [line.split(" ", 2)[2] for line in text.splitlines()]  # without the time
+        upto_ready = lines[: next(i for i, line in enumerate(lines) if " ready: " in line) + 1]
+        upto_ready[-1] = re.sub(r"daemon:\S+:\d+:[0-9a-f]+", "NAME", upto_ready[-1])
+        runs[label] = (upto_ready, sorted(mail_headers(cli.maildir)))
+    assert runs["fast"] == runs["typer"]
+    lines, mail = runs["fast"]
+    assert (
+        lines[0]
+        == "INFO engine.cli.common: config HOME/-x; database sqlite:///HOME/var/fbh.sqlite3"
+    )
+    assert len(mail) == PER_PROGRAMME
+
+
+def mail_headers(maildir: Path) -> list[tuple[str, str, str]]:
+    """Kind, To and Subject of each programme mail (the weekly digests left out, as above)."""
+    found = []
+    for path in (maildir / "new").glob("*"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        kind = str(message["X-Fbh-Kind"])
+        if not kind.startswith("digest_"):
+            found.append((kind, str(message["To"]), str(message["Subject"])))
+    return found
 
 
 def pickup(cli: Cli, daemons: Daemons, label: str) -> float:

@@ -10,11 +10,13 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, func, inspect, select, text, update
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from engine.backends.sqlite import change_counter
 from engine.daemon.runner import WEEKLY_DIGEST_EVENT, Daemon, LeaderJobs
@@ -26,6 +28,7 @@ from engine.services.timelog import check_budget_end
 from engine.store.programmes import Programmes
 from engine.store.schedule import Schedule
 from engine.store.store import Store
+from engine.store.tables import Milestone, Programme
 from notifications.transports.memory import InMemoryTransport
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -199,6 +202,65 @@ def test_the_status_finds_the_next_step_among_fewer_programmes(fbh: Fbh, three: 
         assert {i for i in held if steps[i]} <= {c.id for c in some}, now
         fewer += len(some) < len(every)
     assert fewer > 0
+
+
+# Five programmes, one for each condition of next_step_clocks (its start, its end: the first
+# `complete`, which bounds the rest, a meeting's end, a task window's start, its end): at one
+# of the moments below each holds the next step, and only that condition reads it then.
+DAY = date(2027, 5, 3)
+FAR = DAY + timedelta(days=300)  # after every programme's first `complete`
+
+
+def day(n: int) -> date:
+    return DAY + timedelta(days=n)
+
+
+def shape_clocks(fbh: Fbh) -> dict[str, int]:
+    """The programmes by their condition; every milestone planned and FAR unless shaped."""
+    names = ("start", "end", "meeting", "window start", "window end")
+    ids = {
+        name: fbh.create_programme(new(i, date(2027, 1, 4)), NOW).id for i, name in enumerate(names)
+    }
+    local = partial(timeline.midnight, tz=fbh.tz)
+    programmes = {name: ("running", day(-10), FAR) for name in names}  # state, start, end
+    programmes |= {"start": ("planned", day(6), FAR), "end": ("running", day(-10), day(30))}
+    first = {  # its first milestone of a kind: state, window, a meeting's end
+        ("meeting", "meeting"): ("scheduled", DAY, DAY, local(day(1)) + timedelta(hours=13)),
+        ("window start", "task"): ("planned", day(2), day(60), None),
+        ("window end", "task"): ("scheduled", day(-20), day(3), None),
+    }
+    with fbh.store.transaction() as tx:
+        run = tx.session.execute
+        for name, (state, start, end) in programmes.items():
+            values = {"state": state, "start_date": start, "end_date": end}
+            run(update(Programme).where(col(Programme.id) == ids[name]).values(values))
+            far = {"state": "planned", "window_start": FAR, "window_end": FAR, "end_at": local(FAR)}
+            run(update(Milestone).where(col(Milestone.programme_id) == ids[name]).values(far))
+        for (name, kind), (state, opens, closes, end_at) in first.items():
+            mine = (col(Milestone.programme_id) == ids[name], col(Milestone.kind) == kind)
+            ident = run(select(func.min(Milestone.id)).where(*mine)).scalar_one()
+            values = {"state": state, "window_start": opens, "window_end": closes, "end_at": end_at}
+            run(update(Milestone).where(col(Milestone.id) == ident).values(values))
+    return ids
+
+
+def test_each_condition_of_the_status_read_alone_reads_a_next_step(fbh: Fbh) -> None:
+    """Had next_step_clocks lost any of its conditions, it would miss one of these steps."""
+    ids = shape_clocks(fbh)
+    local = partial(timeline.midnight, tz=fbh.tz)
+    shaped = [  # now; who holds the next step, and which step it is
+        (local(DAY) + timedelta(hours=9), "meeting", "done"),
+        (local(day(1)) + timedelta(hours=14), "window start", "schedule"),
+        (local(day(2)) + timedelta(hours=1), "window end", "expire"),
+        (local(day(4)) + timedelta(hours=1), "start", "start"),
+        (local(day(6)) + timedelta(hours=1), "end", "complete"),
+    ]
+    for now, holder, step in shaped:
+        with fbh.store.transaction() as tx:
+            some, every = tx.schedule.next_step_clocks(now, fbh.tz), tx.schedule.live_clocks()
+        found = timeline.next_step(every, now, fbh.tz)
+        assert found is not None and (found[0].id, found[1].event) == (ids[holder], step), now
+        assert timeline.next_step(some, now, fbh.tz) == found, holder
 
 
 def test_a_wake_up_with_nothing_due_reads_no_timelines(
