@@ -31,7 +31,7 @@ import time
 from bench import harness
 from bench.digests import NOW, seeded_world
 from bench.harness import Metric, Options
-from engine.domain.digest import LeadDigest
+from engine.domain.digest import ConsultantDigest, LeadDigest
 from engine.domain.model import Contact
 from engine.domain.packed import PACKED_KEY, pack_context, payload_context
 from engine.services.digests import build_digests, digest_consultants
@@ -63,7 +63,10 @@ def stages(fbh: Fbh, emails: list[str]) -> dict[str, float]:
     began = time.process_time()
     built = build_digests(fbh, NOW, emails, fbh.settings.lead)
     cpu["build"] = time.process_time() - began
-    digests = [*built.consultants, *([built.lead] if built.lead else [])]
+    digests: list[ConsultantDigest | LeadDigest] = [
+        *built.consultants,
+        *([built.lead] if built.lead else []),
+    ]
 
     began = time.process_time()
     contexts = [digest_context(d, fbh.tz) for d in digests]

@@ -50,6 +50,7 @@ from engine.daemon.runner import WEEKLY_DIGEST_EVENT, last_fired
 from engine.domain.definitions import load_registry
 from engine.domain.model import Contact, OutboxState
 from engine.services.facade import Fbh, NewProgramme
+from engine.store.base import table_of
 from engine.store.database import head_revision, redact
 from engine.store.store import Store
 from engine.store.tables import Event, Milestone, Organisation, OutboxMessage, Person, Programme
@@ -173,13 +174,13 @@ def _make_templates(fbh: Fbh, now: datetime) -> list[_Template]:
             )
         )
         for ident in ids:
-            programme = _rows(connection, Programme, Programme.id == ident)[0]  # type: ignore[arg-type]
-            rows = _rows(connection, Milestone, Milestone.programme_id == ident)  # type: ignore[arg-type]
+            programme = _rows(connection, Programme, Programme.id == ident)[0]
+            rows = _rows(connection, Milestone, Milestone.programme_id == ident)
             pending = _rows(
                 connection,
                 OutboxMessage,
-                OutboxMessage.programme_id == ident,  # type: ignore[arg-type]
-                OutboxMessage.state == OutboxState.PENDING.value,  # type: ignore[arg-type]
+                OutboxMessage.programme_id == ident,
+                OutboxMessage.state == OutboxState.PENDING.value,
             )
             assert all(r["due_at"] > now for r in pending), "template rows must lie ahead"
             templates.append(_Template(programme, rows, pending))
@@ -187,7 +188,7 @@ def _make_templates(fbh: Fbh, now: datetime) -> list[_Template]:
 
 
 def _rows(connection: Any, table: Any, *where: Any) -> list[dict[str, Any]]:
-    statement = select(table.__table__).where(*where).order_by(table.__table__.c.id)
+    statement = select(table_of(table)).where(*where).order_by(table_of(table).c.id)
     return [dict(row._mapping) for row in connection.execute(statement)]
 
 
@@ -196,7 +197,7 @@ def _clone(
 ) -> tuple[int, int, int]:
     """Insert clones; returns (programmes, pending milestones, pending outbox rows)."""
     next_id = {
-        table: (connection.execute(select(func.max(table.__table__.c.id))).scalar() or 0) + 1
+        table: (connection.execute(select(func.max(table_of(table).c.id))).scalar() or 0) + 1
         for table in (Programme, Milestone, OutboxMessage, Person, Organisation)
     }
     have_milestones = sum(len(t.milestones) for t in templates)
@@ -337,7 +338,7 @@ def _this_weeks_digest(connection: Any, settings: Settings, now: datetime) -> No
         )
     _insert(connection, OutboxMessage, rows)
     connection.execute(
-        insert(Event.__table__).values(  # type: ignore[arg-type]
+        insert(table_of(Event)).values(
             at=moment,
             actor="daemon:seed",
             entity="daemon",
@@ -361,7 +362,7 @@ def _flush(connection: Any, *batches: list[dict[str, Any]]) -> None:
 
 def _insert(connection: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     for start in range(0, len(rows), CHUNK):
-        connection.execute(insert(table.__table__), list(rows[start : start + CHUNK]))
+        connection.execute(insert(table_of(table)), list(rows[start : start + CHUNK]))
 
 
 # ----- pending counts and the rows that fall due ---------------------------------------------
@@ -374,21 +375,17 @@ def counts(url: str) -> dict[str, int]:
         with store.engine.connect() as connection:
             return {
                 "programmes": connection.execute(
-                    select(func.count()).select_from(Programme.__table__)
-                ).scalar_one(),  # type: ignore[arg-type]
+                    select(func.count()).select_from(table_of(Programme))
+                ).scalar_one(),
                 "milestones": connection.execute(
                     select(func.count())
-                    .select_from(Milestone.__table__)
-                    .where(  # type: ignore[arg-type]
-                        text("state IN ('planned', 'scheduled')")
-                    )
+                    .select_from(table_of(Milestone))
+                    .where(text("state IN ('planned', 'scheduled')"))
                 ).scalar_one(),
                 "outbox": connection.execute(
                     select(func.count())
-                    .select_from(OutboxMessage.__table__)
-                    .where(  # type: ignore[arg-type]
-                        text("state = 'pending'")
-                    )
+                    .select_from(table_of(OutboxMessage))
+                    .where(text("state = 'pending'"))
                 ).scalar_one(),
             }
     finally:
@@ -401,13 +398,13 @@ def make_due(url: str, count: int, at: datetime, *, spread: timedelta = timedelt
     store = Store.open(url, run_migrations=False)
     try:
         with store.engine.begin() as connection:
-            table = OutboxMessage.__table__
+            table = table_of(OutboxMessage)
             candidates = [
                 row.id
                 for row in connection.execute(
-                    select(table.c.id)  # type: ignore[attr-defined]
-                    .where(table.c.state == "pending", table.c.kind == "reminder")  # type: ignore[attr-defined]
-                    .order_by(table.c.id)  # type: ignore[attr-defined]
+                    select(table.c.id)
+                    .where(table.c.state == "pending", table.c.kind == "reminder")
+                    .order_by(table.c.id)
                 )
             ]
             if len(candidates) < count:
@@ -418,7 +415,7 @@ def make_due(url: str, count: int, at: datetime, *, spread: timedelta = timedelt
                 when = at + spread * i / count
                 connection.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id == ident)  # type: ignore[arg-type]
+                    .where(OutboxMessage.id == ident)
                     .values(due_at=when, next_attempt_at=when)
                 )
         return ids

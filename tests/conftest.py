@@ -1,7 +1,8 @@
 """Fixtures shared by every test folder.
 
-``backend_url`` runs a test once per real database: a SQLite file, and PostgreSQL (a fresh
-schema per test). Outside CI a PostgreSQL test skips with the reason when the server cannot
+``backend_url`` runs a test once per real database: a SQLite file, and PostgreSQL (a schema
+of its own, migrated and emptied for each test: tests/pgschemas.py). Outside CI a PostgreSQL
+test skips with the reason when the server cannot
 be reached; under ``CI=true`` it fails instead.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fbhtest import copy_of_template, make_settings
+from pgschemas import SchemaPool
 from tally_report import (  # noqa: F401  (hooks: the reliability tally, xdist-aware)
     pytest_sessionfinish,
     pytest_terminal_summary,
@@ -73,6 +75,24 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[SchemaPool]:
+    """The migrated PostgreSQL schemas of this test process (dropped at its end)."""
+    require_postgres()
+    pool = SchemaPool(PG_ADMIN)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def pg_migrated_url(pg_schemas: SchemaPool) -> Iterator[str]:
+    """A SQLAlchemy URL whose search_path is a schema at the newest revision that only this
+    test uses (emptied to what the migrations wrote once it is done: tests/pgschemas.py)."""
+    schema = pg_schemas.take()
+    yield schema.url(PG_ADMIN)
+    pg_schemas.give(schema)
+
+
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
@@ -81,13 +101,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 )
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database at the newest schema revision: SQLite (a copy of the migrated template, as
-    Alembic takes most of a small test's time) or a fresh PostgreSQL schema (migrated by the
-    first ``Store.open``)."""
+    Alembic takes most of a small test's time) or a PostgreSQL schema of the test's own (made
+    and migrated once per test process, emptied between tests: tests/pgschemas.py)."""
     if request.param == "sqlite":
         path = tmp_path / "fbh.sqlite3"
         copy_of_template(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    return str(request.getfixturevalue("pg_schema_url"))
+    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from typing import Any
 
 import procrastinate
 import psycopg
+from procrastinate.types import JSONDict
 
 from bench.peers import jobs
 from bench.peers.work import Work, add_work_arguments, vmhwm_kb, write_result
@@ -58,7 +59,7 @@ async def _fill(dsn: str, total: int, payload: dict[str, Any]) -> None:
         first = datetime.now(UTC) + timedelta(days=2)
         for start in range(0, total, PER_CALL):
             when = first + timedelta(hours=start // PER_CALL)
-            kwargs = [
+            kwargs: list[JSONDict] = [
                 {"key": job_key(i), "payload": payload}
                 for i in range(start, min(start + PER_CALL, total))
             ]

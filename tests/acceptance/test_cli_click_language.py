@@ -1,6 +1,9 @@
-"""Typer's own help and usage errors (its vendored click has no gettext) in Danish, checked
-with the installed ``fbh`` script; English stays click's wording. And the read commands'
-human output names messages and steps in Danish, while their JSON keeps the names."""
+"""Typer's own help and usage errors (its vendored click has no gettext) in Danish; English
+stays click's wording. The help is checked with the installed ``fbh`` script (Typer reads
+``TYPER_USE_RICH`` when it is imported, which a forked run has done before); the usage errors
+with the forked runs (tests/acceptance/test_cli_forked.py shows they say what the script says,
+``FBH_TEST_CLI=binary`` runs the script). And the read commands' human output names messages
+and steps in Danish, while their JSON keeps the names."""
 
 from __future__ import annotations
 
@@ -65,10 +68,10 @@ USAGE_ERRORS = [
 ]  # fmt: skip
 
 
-def test_usage_errors_are_one_line_in_the_language(binary: Cli) -> None:
+def test_usage_errors_are_one_line_in_the_language(fresh_cli: Cli) -> None:
     for args, danish, english in USAGE_ERRORS:
         for lang, line in (("da_DK.UTF-8", danish), ("en_US.UTF-8", english)):
-            done = binary.in_language(lang)(*args, check=False)
+            done = fresh_cli.in_language(lang)(*args, check=False)
             assert (done.code, done.out, done.err) == (2, "", f"error: {line}\n"), (args, lang)
 
 
