@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -59,9 +60,14 @@ WORKSHOP = "socialt-beredskab-workshop@bl.dk"
 
 
 def programme_of(uid: str) -> int:
-    """The programme id in a meeting UID (``fbh-[installation-]ID-workflow-key@domain``)."""
-    parts = uid.split("-")
-    return int(parts[1]) if parts[1].isdigit() else int(parts[2])
+    """The programme id in a meeting UID (``fbh-[installation-]ID-workflow-key@domain``; the
+    installation id is 16 hex digits, engine/domain/identity.py, and may be all decimal)."""
+    found = UID.fullmatch(uid)
+    assert found is not None, uid
+    return int(found["programme"])
+
+
+UID = re.compile(r"fbh-(?:[0-9a-f]{16}-)?(?P<programme>[0-9]+)-[a-z0-9-]+@[^@]+")
 
 
 def vevents(body: bytes) -> dict[str, Any]:
